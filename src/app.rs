@@ -1,0 +1,155 @@
+//! Wiring: configuration in, a bound server out. Tests build it on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{EndpointExt, Server};
+
+use crate::auth::{Accounts, PasswordHasher};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::oauth::{ClientRegistry, TokenEndpoint, TokenSettings};
+use crate::store::Database;
+use crate::token::{KeySet, Keys, TokenSigner, TokenVerifier};
+
+/// How long in-flight requests may run after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The parts every command needs: database and account use cases.
+pub struct Core {
+    pub config: Arc<Config>,
+    pub db: Database,
+    pub accounts: Accounts,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Core {
+    /// Connects to the database, applies migrations and prepares password hashing.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let db = Database::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await
+        .context("cannot open the database (GATEHOUSE_DATABASE_URL)")?;
+        db.migrate()
+            .await
+            .context("cannot apply database migrations")?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let hasher = PasswordHasher::new(config.argon2, config.password_hash_concurrency)
+            .context("invalid argon2 settings")?;
+        let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone());
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            accounts,
+            clock,
+        })
+    }
+}
+
+/// A server bound to its address, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Checks the configuration against the file system, opens the database, loads (in
+    /// development, creates) the signing keys and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.check_keys_present()?;
+        let keys = KeySet::load(&config.keys_dir, !config.is_production())
+            .context("cannot load signing keys (GATEHOUSE_KEYS_DIR)")?;
+        let core = Core::open(config).await?;
+        let config = core.config.clone();
+        let keys = Keys::new(keys);
+        let tokens = TokenEndpoint::new(
+            core.accounts.clone(),
+            ClientRegistry::default(),
+            TokenSigner::new(keys.clone()),
+            core.clock.clone(),
+            TokenSettings {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                access_token_ttl: config.access_token_ttl,
+                password_grant: config.password_grant,
+            },
+        );
+        let state = AppState {
+            verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
+            config: config.clone(),
+            db: core.db,
+            accounts: core.accounts,
+            tokens,
+            keys,
+            clock: core.clock,
+        };
+        let acceptor = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {} (GATEHOUSE_LISTEN)", config.listen))?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("the listener has no address")?;
+        Ok(Self {
+            acceptor,
+            local_addr,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let db = self.state.db.clone();
+        let app = http::routes(self.state).boxed();
+        tracing::info!(address = %self.local_addr, "listening");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
+            .await;
+        db.close().await;
+        result
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,158 @@
+//! The account use cases: register, sign in with a password, read and change a profile.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::domain::{Email, NewUser, Password, Profile, ProfilePatch, User, UserId, UserName};
+use crate::store::{StoreError, UserStore};
+
+use super::password::{HashError, PasswordHasher, Verification};
+
+/// Why an account operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email or wrong password: deliberately one case.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("no such user")]
+    UnknownUser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// A validated registration.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub name: UserName,
+    pub password: Password,
+    pub profile: Profile,
+}
+
+/// Account use cases over a user store and the password hasher.
+#[derive(Clone)]
+pub struct Accounts {
+    users: Arc<dyn UserStore>,
+    hasher: PasswordHasher,
+    clock: Arc<dyn Clock>,
+}
+
+impl Accounts {
+    pub fn new(users: Arc<dyn UserStore>, hasher: PasswordHasher, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            users,
+            hasher,
+            clock,
+        }
+    }
+
+    /// Creates an account with no roles; roles are only ever given by an administrator.
+    pub async fn register(&self, registration: Registration) -> Result<User, AuthError> {
+        self.create(registration, Vec::new()).await
+    }
+
+    /// Creates an account with the given roles (the `user create` command).
+    pub async fn create(
+        &self,
+        registration: Registration,
+        roles: Vec<crate::domain::Role>,
+    ) -> Result<User, AuthError> {
+        let password_hash = self.hasher.hash(&registration.password).await?;
+        let user = NewUser {
+            id: UserId::generate(),
+            email: registration.email,
+            name: registration.name,
+            password_hash,
+            roles,
+            email_verified: false,
+            profile: registration.profile,
+            created_at: self.clock.now(),
+        };
+        self.users.create_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict(_) => AuthError::EmailTaken,
+            other => other.into(),
+        })
+    }
+
+    /// Checks an email and password. Unknown email and wrong password take the same path
+    /// through one argon2 verification and give the same error; the account's state is
+    /// revealed only to someone who knows the password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<User, AuthError> {
+        let password = Password::for_verification(password);
+        let credentials = match Email::parse(email) {
+            Ok(email) => self.users.find_credentials(&email).await?,
+            Err(_) => None,
+        };
+        let verification = self
+            .hasher
+            .verify(&password, credentials.as_ref().map(|c| &c.password_hash))
+            .await?;
+        let (Verification::Match { rehash }, Some(credentials)) = (verification, credentials)
+        else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        if credentials.user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        if rehash {
+            self.upgrade_hash(&credentials.user, &credentials.password_hash, &password)
+                .await;
+        }
+        Ok(credentials.user)
+    }
+
+    /// Replaces an outdated hash; a failure here must not fail the sign-in.
+    async fn upgrade_hash(
+        &self,
+        user: &User,
+        old: &crate::domain::Secret<String>,
+        password: &Password,
+    ) {
+        let result = async {
+            let new_hash = self.hasher.hash(password).await?;
+            let replaced = self
+                .users
+                .replace_password_hash(user.id, old, &new_hash, self.clock.now())
+                .await?;
+            Ok::<_, AuthError>(replaced)
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                tracing::info!(user_id = %user.id, "password hash upgraded to current argon2id")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "could not upgrade password hash")
+            }
+        }
+    }
+
+    /// The user behind a token: must exist and be enabled.
+    pub async fn active_user(&self, id: UserId) -> Result<User, AuthError> {
+        match self.users.find_user(id).await? {
+            Some(user) if user.disabled => Err(AuthError::AccountDisabled),
+            Some(user) => Ok(user),
+            None => Err(AuthError::UnknownUser),
+        }
+    }
+
+    pub async fn update_profile(
+        &self,
+        id: UserId,
+        name: Option<UserName>,
+        patch: ProfilePatch,
+    ) -> Result<User, AuthError> {
+        self.active_user(id).await?;
+        self.users
+            .update_user_profile(id, name.as_ref(), &patch, self.clock.now())
+            .await?
+            .ok_or(AuthError::UnknownUser)
+    }
+}

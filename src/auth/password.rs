@@ -1,0 +1,252 @@
+//! Password hashing: argon2id for new hashes, bcrypt accepted from the old service, all of
+//! it on blocking threads with bounded concurrency so the async runtime never stalls.
+
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::config::Argon2Settings;
+use crate::domain::{Password, Secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    Mismatch,
+    /// The password is right; `rehash` says the stored hash uses an outdated scheme or cost.
+    Match {
+        rehash: bool,
+    },
+}
+
+/// Hashes and verifies passwords off the async runtime.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// Verified when an account does not exist, so the answer takes as long as for a
+    /// wrong password.
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("m_cost", &self.params.m_cost())
+            .field("t_cost", &self.params.t_cost())
+            .field("p_cost", &self.params.p_cost())
+            .finish()
+    }
+}
+
+impl PasswordHasher {
+    /// Prepares the hasher; computes the dummy hash once (one argon2 run).
+    pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, HashError> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Internal(e.to_string()))?;
+        let dummy_hash = hash_blocking(&params, "gatehouse-dummy-password")?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// A new argon2id PHC string for `password`.
+    pub async fn hash(&self, password: &Password) -> Result<Secret<String>, HashError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        let hash = self
+            .run(move || hash_blocking(&params, password.expose()))
+            .await??;
+        Ok(Secret::new(hash))
+    }
+
+    /// Checks `password` against `stored`; with `None` (no such account) a dummy hash is
+    /// checked instead and the answer is always a mismatch.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&Secret<String>>,
+    ) -> Result<Verification, HashError> {
+        let exists = stored.is_some();
+        let hash = stored
+            .map(|s| s.expose().clone())
+            .unwrap_or_else(|| self.dummy_hash.to_string());
+        let params = self.params.clone();
+        let password = password.clone();
+        let verification = self
+            .run(move || verify_blocking(&params, password.expose(), &hash))
+            .await?;
+        Ok(if exists {
+            verification
+        } else {
+            Verification::Mismatch
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError::Internal(e.to_string()))
+    }
+}
+
+fn argon2id(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+    argon2id(params)
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Internal(e.to_string()))
+}
+
+fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verification {
+    if is_bcrypt(stored) {
+        // The old service's hashes: right password → replace with argon2id.
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Verification::Match { rehash: true },
+            Ok(false) => Verification::Mismatch,
+            Err(e) => {
+                tracing::error!(error = %e, "a stored bcrypt hash cannot be read");
+                Verification::Mismatch
+            }
+        };
+    }
+    let parsed = match PasswordHash::new(stored) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::error!(error = %e, "a stored password hash cannot be read");
+            return Verification::Mismatch;
+        }
+    };
+    // The hash names its own algorithm and costs; any argon2 variant verifies.
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Verification::Mismatch;
+    }
+    Verification::Match {
+        rehash: !is_current(params, &parsed),
+    }
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2x$", "$2y$"]
+        .iter()
+        .any(|p| hash.starts_with(p))
+}
+
+/// Whether a hash uses the configured algorithm, version and costs. The parsed `Params`
+/// carry an output length and never compare equal to configured ones, so compare fields.
+fn is_current(params: &Params, hash: &PasswordHash) -> bool {
+    let Ok(theirs) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && theirs.m_cost() == params.m_cost()
+        && theirs.t_cost() == params.t_cost()
+        && theirs.p_cost() == params.p_cost()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_hash_verifies_and_needs_no_rehash() {
+        let hasher = PasswordHasher::new(cheap(), 2).unwrap();
+        let pw = Password::parse("correct horse").unwrap();
+        let hash = hasher.hash(&pw).await.unwrap();
+        assert!(hash.expose().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(
+            hasher.verify(&pw, Some(&hash)).await.unwrap(),
+            Verification::Match { rehash: false }
+        );
+        let wrong = Password::parse("wrong horse").unwrap();
+        assert_eq!(
+            hasher.verify(&wrong, Some(&hash)).await.unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn older_costs_and_bcrypt_ask_for_a_rehash() {
+        let old = PasswordHasher::new(cheap(), 1).unwrap();
+        let pw = Password::parse("correct horse").unwrap();
+        let old_hash = old.hash(&pw).await.unwrap();
+        let current = PasswordHasher::new(
+            Argon2Settings {
+                memory_kib: 128,
+                ..cheap()
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            current.verify(&pw, Some(&old_hash)).await.unwrap(),
+            Verification::Match { rehash: true }
+        );
+        let bcrypt_hash = Secret::new(bcrypt::hash("correct horse", 4).unwrap());
+        assert_eq!(
+            current.verify(&pw, Some(&bcrypt_hash)).await.unwrap(),
+            Verification::Match { rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_matches() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let pw = Password::parse("gatehouse-dummy-password").unwrap();
+        assert_eq!(
+            hasher.verify(&pw, None).await.unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn a_garbled_hash_is_a_mismatch_not_a_crash() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let pw = Password::parse("correct horse").unwrap();
+        for garbage in ["", "$argon2id$nonsense", "$2b$04$short"] {
+            let stored = Secret::new(garbage.to_string());
+            assert_eq!(
+                hasher.verify(&pw, Some(&stored)).await.unwrap(),
+                Verification::Mismatch
+            );
+        }
+    }
+}

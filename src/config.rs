@@ -1,0 +1,784 @@
+//! Settings: raw `GATEHOUSE_*` values (environment over `gatehouse.toml`) turned into a
+//! typed, validated [`Config`], with every problem reported at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::domain::Secret;
+
+/// Where settings come from, in order of precedence: the environment, then the file.
+pub const CONFIG_FILE_VARIABLE: &str = "GATEHOUSE_CONFIG";
+const DEFAULT_CONFIG_FILE: &str = "gatehouse.toml";
+const PREFIX: &str = "GATEHOUSE_";
+
+/// Every variable Gatehouse reads; anything else with the prefix is reported as unknown.
+const KNOWN: &[&str] = &[
+    "ENV",
+    "CONFIG",
+    "LISTEN",
+    "ISSUER",
+    "DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "KEYS_DIR",
+    "JWKS_MAX_AGE",
+    "AUDIENCE",
+    "ACCESS_TOKEN_TTL",
+    "PASSWORD_GRANT",
+    "CORS_ORIGINS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "MAX_BODY",
+    "REQUEST_TIMEOUT",
+    "TRUSTED_PROXIES",
+    "SWAGGER_UI",
+    "ARGON2_MEMORY_KIB",
+    "ARGON2_ITERATIONS",
+    "ARGON2_PARALLELISM",
+    "PASSWORD_HASH_CONCURRENCY",
+];
+
+/// `development` (defaults that just work) or `production` (refuses unsafe settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Cost of argon2id password hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        // OWASP's recommended minimum for argon2id.
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// A peer, or a network of peers, whose `X-Forwarded-For` header is believed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrustedProxy {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl TrustedProxy {
+    fn parse(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP address or CIDR network"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= max => p,
+                _ => return Err(format!("`{text}` has an invalid prefix length")),
+            },
+        };
+        Ok(Self { network, prefix })
+    }
+
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn masked(bits: u128, prefix: u8, width: u8) -> u128 {
+            if prefix == 0 {
+                0
+            } else {
+                bits >> (width - prefix)
+            }
+        }
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(net).into(), self.prefix, 32)
+                    == masked(u32::from(ip).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(net.into(), self.prefix, 128) == masked(ip.into(), self.prefix, 128)
+            }
+            (IpAddr::V6(net), IpAddr::V4(ip)) => TrustedProxy {
+                network: IpAddr::V6(net),
+                prefix: self.prefix,
+            }
+            .contains(IpAddr::V6(ip.to_ipv6_mapped())),
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|ip| self.contains(IpAddr::V4(ip))),
+        }
+    }
+}
+
+impl fmt::Display for TrustedProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// The validated configuration the whole program runs on.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub env: Environment,
+    pub listen: SocketAddr,
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    pub database_url: Secret<String>,
+    pub database_max_connections: u32,
+    pub keys_dir: PathBuf,
+    pub jwks_max_age: Duration,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    pub password_grant: bool,
+    pub cors_origins: Vec<String>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub max_body: usize,
+    pub request_timeout: Duration,
+    pub trusted_proxies: Vec<TrustedProxy>,
+    pub swagger_ui: bool,
+    pub argon2: Argon2Settings,
+    pub password_hash_concurrency: usize,
+}
+
+/// One setting that could not be accepted, named by its variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+/// All problems found in one pass over the settings.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for problem in &self.0 {
+            writeln!(f, "  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Raw settings by variable name (`GATEHOUSE_ISSUER` → value), before validation.
+#[derive(Clone, Debug, Default)]
+pub struct RawSettings {
+    values: BTreeMap<String, String>,
+    unknown: Vec<String>,
+}
+
+impl RawSettings {
+    /// Reads `gatehouse.toml` (or the file named by `GATEHOUSE_CONFIG`) if present, then the
+    /// environment on top.
+    pub fn from_environment() -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(PREFIX))
+            .collect();
+        let file = env
+            .iter()
+            .find(|(k, _)| k == CONFIG_FILE_VARIABLE)
+            .map(|(_, v)| (PathBuf::from(v), true))
+            .unwrap_or_else(|| (PathBuf::from(DEFAULT_CONFIG_FILE), false));
+        let mut raw = match std::fs::read_to_string(&file.0) {
+            Ok(text) => Self::from_toml(&text).map_err(|message| {
+                ConfigError(vec![ConfigProblem {
+                    variable: file.0.display().to_string(),
+                    message,
+                }])
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file.1 => Self::default(),
+            Err(e) => {
+                return Err(ConfigError(vec![ConfigProblem {
+                    variable: CONFIG_FILE_VARIABLE.into(),
+                    message: format!("cannot read {}: {e}", file.0.display()),
+                }]));
+            }
+        };
+        for (key, value) in env {
+            raw.insert(&key, value);
+        }
+        Ok(raw)
+    }
+
+    /// Keys of the file are the variable names without the prefix, in any case
+    /// (`issuer = "https://id.example.com"`).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let table: toml::Table = text.parse().map_err(|e| format!("not valid TOML: {e}"))?;
+        let mut raw = Self::default();
+        for (key, value) in table {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|v| match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            raw.insert(&format!("{PREFIX}{}", key.to_ascii_uppercase()), value);
+        }
+        Ok(raw)
+    }
+
+    /// Builds settings from explicit pairs, as tests and embedding programs do.
+    pub fn from_pairs<K: AsRef<str>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut raw = Self::default();
+        for (k, v) in pairs {
+            raw.insert(k.as_ref(), v.into());
+        }
+        raw
+    }
+
+    pub fn insert(&mut self, variable: &str, value: String) {
+        let short = variable.strip_prefix(PREFIX).unwrap_or(variable);
+        if !KNOWN.contains(&short) && !self.unknown.iter().any(|u| u == variable) {
+            self.unknown.push(variable.to_string());
+        }
+        self.values.insert(variable.to_string(), value);
+    }
+
+    /// Variables with the prefix that Gatehouse does not know (likely typos).
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
+    }
+
+    fn get(&self, short: &str) -> Option<&str> {
+        self.values
+            .get(&format!("{PREFIX}{short}"))
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// Collects problems while each setting is parsed, so all are reported together.
+struct Parser<'a> {
+    raw: &'a RawSettings,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Parser<'_> {
+    fn problem(&mut self, short: &str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            variable: format!("{PREFIX}{short}"),
+            message: message.into(),
+        });
+    }
+
+    /// Parses one setting, recording a problem and falling back to `default` on failure.
+    fn value<T>(
+        &mut self,
+        short: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        match self.raw.get(short) {
+            None => default,
+            Some(text) => match parse(text.trim()) {
+                Ok(v) => v,
+                Err(message) => {
+                    self.problem(short, message);
+                    default
+                }
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Validates raw settings; every invalid one is named in the error.
+    pub fn from_raw(raw: &RawSettings) -> Result<Self, ConfigError> {
+        let mut p = Parser {
+            raw,
+            problems: Vec::new(),
+        };
+        let env = p.value("ENV", Environment::Development, |v| match v {
+            "development" => Ok(Environment::Development),
+            "production" => Ok(Environment::Production),
+            _ => Err(format!("`{v}` is neither `development` nor `production`")),
+        });
+        let production = env == Environment::Production;
+        let listen = p.value("LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), |v| {
+            v.parse()
+                .map_err(|_| format!("`{v}` is not an address and port such as 127.0.0.1:8080"))
+        });
+        let issuer = p.value("ISSUER", "http://localhost:8080".to_string(), parse_issuer);
+        let database_url = p.value(
+            "DATABASE_URL",
+            "sqlite://data/gatehouse.db".to_string(),
+            |v| {
+                if v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://")
+                {
+                    Ok(v.to_string())
+                } else {
+                    Err("must start with `sqlite:` or `postgres://`".into())
+                }
+            },
+        );
+        let database_max_connections = p.value("DATABASE_MAX_CONNECTIONS", 10, |v| {
+            parse_number(v).and_then(|n: u32| {
+                if (1..=1000).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err("must be between 1 and 1000".into())
+                }
+            })
+        });
+        let keys_dir = p.value("KEYS_DIR", PathBuf::from("keys"), |v| Ok(PathBuf::from(v)));
+        let jwks_max_age = p.value("JWKS_MAX_AGE", Duration::from_secs(300), parse_duration);
+        let audience = p.value("AUDIENCE", issuer.clone(), |v| Ok(v.to_string()));
+        let access_token_ttl = p.value("ACCESS_TOKEN_TTL", Duration::from_secs(900), |v| {
+            let d = parse_duration(v)?;
+            if d < Duration::from_secs(10) || d > Duration::from_secs(24 * 3600) {
+                return Err("must be between 10s and 24h".into());
+            }
+            Ok(d)
+        });
+        let password_grant = p.value("PASSWORD_GRANT", true, parse_bool);
+        let cors_origins = p.value("CORS_ORIGINS", Vec::new(), parse_origins);
+        let log_format = p.value(
+            "LOG_FORMAT",
+            if production {
+                LogFormat::Json
+            } else {
+                LogFormat::Pretty
+            },
+            |v| match v {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("`{v}` is neither `pretty` nor `json`")),
+            },
+        );
+        let log_level = p.value("LOG_LEVEL", "info".to_string(), |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map(|_| v.to_string())
+                .map_err(|e| format!("not a valid log filter: {e}"))
+        });
+        let max_body = p.value("MAX_BODY", 1024 * 1024, |v| {
+            let n = parse_size(v)?;
+            if n < 1024 {
+                return Err("must be at least 1KiB".into());
+            }
+            Ok(n)
+        });
+        let request_timeout = p.value("REQUEST_TIMEOUT", Duration::from_secs(30), parse_duration);
+        let trusted_proxies = p.value("TRUSTED_PROXIES", Vec::new(), |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(TrustedProxy::parse)
+                .collect()
+        });
+        let swagger_ui = p.value("SWAGGER_UI", !production, parse_bool);
+        let defaults = Argon2Settings::default();
+        let argon2 = Argon2Settings {
+            memory_kib: p.value("ARGON2_MEMORY_KIB", defaults.memory_kib, |v| {
+                parse_number(v).and_then(|n: u32| {
+                    if (8..=4 * 1024 * 1024).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err("must be between 8 and 4194304".into())
+                    }
+                })
+            }),
+            iterations: p.value("ARGON2_ITERATIONS", defaults.iterations, |v| {
+                parse_number(v).and_then(|n: u32| {
+                    if (1..=100).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err("must be between 1 and 100".into())
+                    }
+                })
+            }),
+            parallelism: p.value("ARGON2_PARALLELISM", defaults.parallelism, |v| {
+                parse_number(v).and_then(|n: u32| {
+                    if (1..=64).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err("must be between 1 and 64".into())
+                    }
+                })
+            }),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let password_hash_concurrency = p.value("PASSWORD_HASH_CONCURRENCY", cores, |v| {
+            parse_number(v).and_then(|n: usize| {
+                if (1..=1024).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err("must be between 1 and 1024".into())
+                }
+            })
+        });
+
+        if production {
+            if issuer.starts_with("http://") {
+                p.problem("ISSUER", "production requires an https:// issuer");
+            }
+            if cors_origins.iter().any(|o| o == "*") {
+                p.problem("CORS_ORIGINS", "production refuses the wildcard origin `*`");
+            }
+            if argon2.memory_kib < defaults.memory_kib {
+                p.problem(
+                    "ARGON2_MEMORY_KIB",
+                    format!("production requires at least {} KiB", defaults.memory_kib),
+                );
+            }
+        }
+
+        if p.problems.is_empty() {
+            Ok(Self {
+                env,
+                listen,
+                issuer,
+                database_url: Secret::new(database_url),
+                database_max_connections,
+                keys_dir,
+                jwks_max_age,
+                audience,
+                access_token_ttl,
+                password_grant,
+                cors_origins,
+                log_format,
+                log_level,
+                max_body,
+                request_timeout,
+                trusted_proxies,
+                swagger_ui,
+                argon2,
+                password_hash_concurrency,
+            })
+        } else {
+            Err(ConfigError(p.problems))
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    /// Checks that need the file system (not the network): in production the keys must
+    /// already exist, since a generated key would differ on every instance.
+    pub fn check_keys_present(&self) -> Result<(), ConfigError> {
+        if !self.is_production() {
+            return Ok(());
+        }
+        let has_key = std::fs::read_dir(&self.keys_dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "pem"))
+            })
+            .unwrap_or(false);
+        if has_key {
+            Ok(())
+        } else {
+            Err(ConfigError(vec![ConfigProblem {
+                variable: format!("{PREFIX}KEYS_DIR"),
+                message: format!(
+                    "production requires signing keys in {} (run `gatehouse keys rotate` once, or copy them there)",
+                    self.keys_dir.display()
+                ),
+            }]))
+        }
+    }
+
+    /// The effective settings as `VARIABLE=value` lines, secrets hidden.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let env = match self.env {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        };
+        let log_format = match self.log_format {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+        };
+        let rows: Vec<(&str, String)> = vec![
+            ("ENV", env.into()),
+            ("LISTEN", self.listen.to_string()),
+            ("ISSUER", self.issuer.clone()),
+            ("DATABASE_URL", redact_url(self.database_url.expose())),
+            (
+                "DATABASE_MAX_CONNECTIONS",
+                self.database_max_connections.to_string(),
+            ),
+            ("KEYS_DIR", self.keys_dir.display().to_string()),
+            ("JWKS_MAX_AGE", format_duration(self.jwks_max_age)),
+            ("AUDIENCE", self.audience.clone()),
+            ("ACCESS_TOKEN_TTL", format_duration(self.access_token_ttl)),
+            ("PASSWORD_GRANT", self.password_grant.to_string()),
+            ("CORS_ORIGINS", self.cors_origins.join(",")),
+            ("LOG_FORMAT", log_format.into()),
+            ("LOG_LEVEL", self.log_level.clone()),
+            ("MAX_BODY", self.max_body.to_string()),
+            ("REQUEST_TIMEOUT", format_duration(self.request_timeout)),
+            (
+                "TRUSTED_PROXIES",
+                self.trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("SWAGGER_UI", self.swagger_ui.to_string()),
+            ("ARGON2_MEMORY_KIB", self.argon2.memory_kib.to_string()),
+            ("ARGON2_ITERATIONS", self.argon2.iterations.to_string()),
+            ("ARGON2_PARALLELISM", self.argon2.parallelism.to_string()),
+            (
+                "PASSWORD_HASH_CONCURRENCY",
+                self.password_hash_concurrency.to_string(),
+            ),
+        ];
+        rows.into_iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v))
+            .collect()
+    }
+
+    /// The SQLite file behind a `sqlite:` URL, if any (its folder is created at start).
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        let url = self.database_url.expose();
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+    }
+}
+
+fn parse_issuer(v: &str) -> Result<String, String> {
+    let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        // RFC 8414 §2: the issuer has no query or fragment.
+        return Err("must not have a query or fragment".into());
+    }
+    if url.host_str().is_none() {
+        return Err("must name a host".into());
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+fn parse_origins(v: &str) -> Result<Vec<String>, String> {
+    let mut origins = Vec::new();
+    for origin in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if origin == "*" {
+            origins.push(origin.to_string());
+            continue;
+        }
+        let url = Url::parse(origin).map_err(|_| format!("`{origin}` is not an origin"))?;
+        let ascii = url.origin().ascii_serialization();
+        if ascii != origin.trim_end_matches('/') {
+            return Err(format!(
+                "`{origin}` is not an origin (scheme://host[:port], no path)"
+            ));
+        }
+        origins.push(ascii);
+    }
+    Ok(origins)
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{v}` is not true or false")),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("`{v}` is not a whole number"))
+}
+
+/// Durations are written `90s`, `15m`, `12h`, `30d` (or `250ms`).
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let err = || format!("`{v}` is not a duration such as 90s, 15m, 12h or 30d");
+    let split = v.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (number, unit) = v.split_at(split);
+    let n: u64 = number.parse().map_err(|_| err())?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(err)?,
+        "h" => n.checked_mul(3600).ok_or_else(err)?,
+        "d" => n.checked_mul(86_400).ok_or_else(err)?,
+        _ => return Err(err()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Writes a duration the way it is configured.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_millis() != 0 || secs == 0 {
+        format!("{}ms", d.as_millis())
+    } else if secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Sizes are written `1048576`, `512KiB`, `1MiB` (`KB`/`MB` are read as the same).
+fn parse_size(v: &str) -> Result<usize, String> {
+    let err = || format!("`{v}` is not a size such as 64KiB or 1MiB");
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: usize = number.parse().map_err(|_| err())?;
+    let factor = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(err()),
+    };
+    n.checked_mul(factor).ok_or_else(err)
+}
+
+/// Hides the password of a database or Redis URL.
+fn redact_url(v: &str) -> String {
+    match Url::parse(v) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("<redacted>"));
+            url.to_string()
+        }
+        _ => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_settings() {
+        let config = Config::from_raw(&RawSettings::default()).unwrap();
+        assert_eq!(config.issuer, "http://localhost:8080");
+        assert_eq!(config.audience, "http://localhost:8080");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.sqlite_path(), Some(Path::new("data/gatehouse.db")));
+    }
+
+    #[test]
+    fn every_invalid_setting_is_reported_at_once() {
+        let raw = RawSettings::from_pairs([
+            ("GATEHOUSE_LISTEN", "nowhere"),
+            ("GATEHOUSE_ACCESS_TOKEN_TTL", "fortnight"),
+            ("GATEHOUSE_PASSWORD_GRANT", "maybe"),
+        ]);
+        let err = Config::from_raw(&raw).unwrap_err();
+        let names: Vec<_> = err.0.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "GATEHOUSE_LISTEN",
+                "GATEHOUSE_ACCESS_TOKEN_TTL",
+                "GATEHOUSE_PASSWORD_GRANT"
+            ]
+        );
+    }
+
+    #[test]
+    fn production_refuses_an_http_issuer() {
+        let raw = RawSettings::from_pairs([
+            ("GATEHOUSE_ENV", "production"),
+            ("GATEHOUSE_ISSUER", "http://id.example.com"),
+        ]);
+        let err = Config::from_raw(&raw).unwrap_err();
+        assert_eq!(err.0[0].variable, "GATEHOUSE_ISSUER");
+    }
+
+    #[test]
+    fn durations_and_sizes_read_as_written() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("-5m").is_err());
+        assert_eq!(format_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(parse_size("1MiB").unwrap(), 1024 * 1024);
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn toml_keys_are_variable_names_without_the_prefix() {
+        let raw = RawSettings::from_toml(
+            "issuer = \"https://id.example.com/\"\ncors_origins = [\"https://a.example\"]",
+        )
+        .unwrap();
+        let config = Config::from_raw(&raw).unwrap();
+        assert_eq!(config.issuer, "https://id.example.com");
+        assert_eq!(config.cors_origins, ["https://a.example"]);
+    }
+
+    #[test]
+    fn unknown_variables_are_noticed() {
+        let raw = RawSettings::from_pairs([("GATEHOUSE_ISSUR", "x")]);
+        assert_eq!(raw.unknown(), ["GATEHOUSE_ISSUR"]);
+    }
+
+    #[test]
+    fn database_passwords_are_hidden_when_described() {
+        let raw =
+            RawSettings::from_pairs([("GATEHOUSE_DATABASE_URL", "postgres://gh:hunter22@db/gh")]);
+        let config = Config::from_raw(&raw).unwrap();
+        let described = config.describe();
+        let url = &described
+            .iter()
+            .find(|(k, _)| k == "GATEHOUSE_DATABASE_URL")
+            .unwrap()
+            .1;
+        assert!(!url.contains("hunter22"));
+        assert!(!format!("{config:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn trusted_proxy_networks_match_their_members() {
+        let net = TrustedProxy::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.1.2.3".parse().unwrap()));
+        assert!(TrustedProxy::parse("10.0.0.0/33").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! Domain values that are valid by construction: parse at the edge, trust inside.
+
+mod email;
+mod password;
+mod secret;
+mod user;
+
+pub use email::Email;
+pub use password::Password;
+pub use secret::Secret;
+pub use user::{NewUser, Profile, ProfilePatch, Role, User, UserId, UserName};
+
+/// Why a value was refused, in words fit to show the person who typed it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

@@ -1,0 +1,74 @@
+//! Registration and the signed-in user's own account.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::ApiTags;
+use super::body::JsonBody;
+use super::security::BearerAuth;
+use super::views::{
+    RegisterRequest, UpdateMeRequest, UserView, parse_registration, parse_update_me,
+};
+use crate::http::AppState;
+use crate::http::problem::ApiError;
+
+pub struct AuthApi;
+
+#[derive(ApiResponse)]
+enum Registered {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+enum Me {
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account.
+    ///
+    /// The account starts with no roles and an unverified email. An email that differs
+    /// from an existing one only in case is taken (409).
+    #[oai(path = "/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        state: poem::web::Data<&AppState>,
+        body: JsonBody<RegisterRequest>,
+    ) -> Result<Registered, ApiError> {
+        let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
+        let user = state.accounts.register(registration).await?;
+        tracing::info!(user_id = %user.id, "account registered");
+        Ok(Registered::Created(Json(user.into())))
+    }
+
+    /// The signed-in user.
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
+    async fn get_me(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Me, ApiError> {
+        let user = state.accounts.active_user(auth.user_id()?).await?;
+        Ok(Me::Ok(Json(user.into())))
+    }
+
+    /// Change the signed-in user's name or profile.
+    ///
+    /// Each profile field given replaces the stored one; `null` clears it.
+    #[oai(path = "/me", method = "patch", operation_id = "updateMe")]
+    async fn update_me(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        body: JsonBody<UpdateMeRequest>,
+    ) -> Result<Me, ApiError> {
+        let id = auth.user_id()?;
+        let (name, patch) = parse_update_me(&body.object).map_err(ApiError::validation)?;
+        let user = state.accounts.update_profile(id, name, patch).await?;
+        Ok(Me::Ok(Json(user.into())))
+    }
+}

@@ -1,0 +1,36 @@
+//! The documented HTTP API: `/api/v1/...` and the token endpoint, with poem-openapi.
+
+mod auth;
+mod body;
+mod security;
+mod token;
+mod views;
+
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::http::AppState;
+
+/// Groups of operations in the document (and in generated SDKs).
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Registration and the signed-in user.
+    Auth,
+    /// OAuth 2.0 token endpoint.
+    OAuth,
+}
+
+pub type Api = (auth::AuthApi, token::TokenApi);
+
+/// The OpenAPI service; its document is served at `/api/v1/openapi.json`.
+pub fn service(state: &AppState) -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (auth::AuthApi, token::TokenApi),
+        "Gatehouse",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Identity provider and OAuth 2.0 authorization server. Errors of `/api/v1` are \
+         RFC 9457 problem details; errors of the token endpoint follow RFC 6749 §5.2.",
+    )
+    .server(state.config.issuer.clone())
+}

@@ -1,0 +1,38 @@
+//! Bearer access tokens on API operations (RFC 6750).
+
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+
+use crate::domain::UserId;
+use crate::http::AppState;
+use crate::http::problem::ApiError;
+use crate::token::AccessClaims;
+
+/// A verified access token of a user.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "verify_bearer",
+    rename = "bearerAuth"
+)]
+pub struct BearerAuth(pub AccessClaims);
+
+impl BearerAuth {
+    /// The user the token speaks for; client-credentials tokens have none.
+    pub fn user_id(&self) -> Result<UserId, ApiError> {
+        UserId::parse(&self.0.sub)
+            .map_err(|_| ApiError::invalid_token("the token does not belong to a user"))
+    }
+}
+
+async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+    state
+        .verifier
+        .verify(&bearer.token, state.clock.now())
+        .map_err(|e| ApiError::invalid_token(&e.to_string()).into())
+}

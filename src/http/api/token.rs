@@ -1,0 +1,202 @@
+//! The token endpoint over HTTP: form in, RFC 6749 JSON out. Served at `/oauth2/token`
+//! and, for existing clients, at `/api/v1/auth/token` — the same operation.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use poem::Request;
+use poem::http::header::{AUTHORIZATION, USER_AGENT};
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+
+use super::ApiTags;
+use crate::domain::Secret;
+use crate::http::{AppState, ClientIp};
+use crate::oauth::{
+    ClientCredentials, ErrorCode, OAuthError, RequestContext, TokenParams, TokenResponse,
+};
+
+pub struct TokenApi;
+
+/// A token request (`application/x-www-form-urlencoded`, RFC 6749 §3.2). Which fields
+/// matter depends on `grant_type`.
+#[derive(Object, Deserialize)]
+#[oai(rename = "TokenRequest")]
+pub struct TokenForm {
+    /// `password` (first-party apps); other grants are announced in the discovery document.
+    grant_type: String,
+    /// The email, for the password grant.
+    username: Option<String>,
+    /// For the password grant.
+    #[oai(write_only)]
+    password: Option<String>,
+    /// Space-separated scopes; defaults to every scope the client may have.
+    scope: Option<String>,
+    /// The client; omitted, the built-in first-party client `gatehouse`.
+    client_id: Option<String>,
+    /// For `client_secret_post` client authentication.
+    #[oai(write_only)]
+    client_secret: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Object)]
+#[oai(rename = "TokenResponse")]
+pub struct TokenSuccess {
+    /// An RS256-signed JWT (RFC 9068).
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: String,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    /// The scopes granted, space-separated.
+    scope: String,
+}
+
+/// An error of the token endpoint (RFC 6749 §5.2).
+#[derive(Object)]
+#[oai(rename = "OAuthError")]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `temporarily_unavailable`, …
+    pub error: String,
+    pub error_description: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum TokenResult {
+    /// Tokens issued.
+    #[oai(status = 200)]
+    Issued(Json<TokenSuccess>),
+    /// The request, grant or scope is not acceptable.
+    #[oai(status = 400)]
+    BadRequest(Json<OAuthErrorBody>),
+    /// Client authentication failed.
+    #[oai(status = 401)]
+    InvalidClient(
+        Json<OAuthErrorBody>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+    ),
+    /// Too many attempts; retry after the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+    #[oai(status = 500)]
+    ServerError(Json<OAuthErrorBody>),
+    /// A dependency is down. Keep your refresh token and retry.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+impl TokenResult {
+    fn from_error(error: OAuthError, basic_attempted: bool) -> Self {
+        let body = Json(OAuthErrorBody {
+            error: error.code.as_str().to_string(),
+            error_description: Some(error.description.into_owned()),
+        });
+        match error.code {
+            // RFC 6749 §5.2: answer a failed Basic authentication with a Basic challenge.
+            ErrorCode::InvalidClient => Self::InvalidClient(
+                body,
+                basic_attempted.then(|| r#"Basic realm="gatehouse", charset="UTF-8""#.to_string()),
+            ),
+            ErrorCode::SlowDown => Self::TooManyRequests(body, 60),
+            ErrorCode::TemporarilyUnavailable => Self::Unavailable(body, 5),
+            ErrorCode::ServerError => Self::ServerError(body),
+            _ => Self::BadRequest(body),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::OAuth")]
+impl TokenApi {
+    /// Obtain tokens.
+    ///
+    /// With `grant_type=password`, `username` (the email) and `password` sign a person in.
+    /// The client authenticates with HTTP Basic or `client_id`/`client_secret` in the form;
+    /// a request naming no client belongs to the first-party client `gatehouse`.
+    #[oai(path = "/api/v1/auth/token", method = "post", operation_id = "token")]
+    async fn token(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        form: Form<TokenForm>,
+    ) -> TokenResult {
+        exchange(&state, req, form.0).await
+    }
+
+    /// The same endpoint at its OAuth path, announced by the discovery document.
+    #[oai(path = "/oauth2/token", method = "post", hidden)]
+    async fn oauth2_token(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        form: Form<TokenForm>,
+    ) -> TokenResult {
+        exchange(&state, req, form.0).await
+    }
+}
+
+async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResult {
+    let basic = match basic_credentials(req) {
+        Ok(basic) => basic,
+        Err(e) => return TokenResult::from_error(e, true),
+    };
+    let basic_attempted = basic.is_some();
+    let params = TokenParams {
+        grant_type: Some(form.grant_type),
+        username: form.username,
+        password: form.password.map(Secret::new),
+        scope: form.scope,
+        client_id: form.client_id,
+        client_secret: form.client_secret.map(Secret::new),
+    };
+    let context = RequestContext {
+        ip: req.extensions().get::<ClientIp>().and_then(|ip| ip.0),
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    };
+    match state.tokens.exchange(params, basic, &context).await {
+        Ok(response) => TokenResult::Issued(Json(success(response))),
+        Err(error) => TokenResult::from_error(error, basic_attempted),
+    }
+}
+
+fn success(response: TokenResponse) -> TokenSuccess {
+    TokenSuccess {
+        access_token: response.access_token,
+        token_type: "Bearer".into(),
+        expires_in: response.expires_in,
+        scope: response.scope.to_string(),
+    }
+}
+
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn basic_credentials(req: &Request) -> Result<Option<ClientCredentials>, OAuthError> {
+    let Some(header) = req.headers().get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let invalid = || OAuthError::new(ErrorCode::InvalidClient, "malformed client credentials");
+    let header = header.to_str().map_err(|_| invalid())?;
+    let Some((scheme, encoded)) = header.split_once(' ') else {
+        return Err(invalid());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(invalid)
+    };
+    Ok(Some(ClientCredentials {
+        client_id: decode(id)?,
+        client_secret: Secret::new(decode(secret)?),
+    }))
+}

@@ -1,0 +1,79 @@
+//! HTTP: routes, middleware and the mapping of core results to responses. Only this
+//! module knows poem.
+
+mod api;
+mod health;
+mod pipeline;
+mod problem;
+mod wellknown;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, Route};
+
+use crate::auth::Accounts;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oauth::TokenEndpoint;
+use crate::store::Database;
+use crate::token::{Keys, TokenVerifier};
+
+/// Everything handlers need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Database,
+    pub accounts: Accounts,
+    pub tokens: TokenEndpoint,
+    pub verifier: TokenVerifier,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+/// The complete HTTP application.
+pub fn routes(state: AppState) -> impl Endpoint {
+    let api = api::service(&state);
+    let spec = api.spec_endpoint();
+    let mut route = Route::new()
+        .at(
+            "/.well-known/openid-configuration",
+            wellknown::openid_configuration,
+        )
+        .at(
+            "/.well-known/oauth-authorization-server",
+            wellknown::authorization_server_metadata,
+        )
+        .at("/.well-known/jwks.json", wellknown::jwks)
+        .at("/healthz", health::healthz)
+        .at("/readyz", health::readyz)
+        .at("/api/v1/openapi.json", spec);
+    if state.config.swagger_ui {
+        route = route.nest("/docs", api.swagger_ui());
+    }
+    let route = route.nest("/", api);
+
+    let cors = (!state.config.cors_origins.is_empty()).then(|| {
+        let mut cors = Cors::new()
+            .allow_methods(["GET", "POST", "PATCH", "DELETE"])
+            .allow_headers(["authorization", "content-type"])
+            .max_age(600);
+        if state.config.cors_origins.iter().any(|o| o == "*") {
+            // No credentials with a wildcard; bearer tokens travel in headers anyway.
+            cors = cors.allow_credentials(false);
+        } else {
+            cors = cors.allow_origins(state.config.cors_origins.iter().map(String::as_str));
+        }
+        cors
+    });
+    let pipeline = pipeline::Pipeline::new(&state.config);
+    route
+        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .data(state)
+        .with(pipeline)
+}

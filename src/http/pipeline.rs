@@ -1,0 +1,302 @@
+//! What every request goes through: a request id, the client's address, a body limit, a
+//! timeout, panics caught, errors given their documented shape, security headers, and
+//! one log line.
+
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use poem::http::header::{self, HeaderValue};
+use poem::http::{HeaderMap, Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+use uuid::Uuid;
+
+use super::ClientIp;
+use super::problem::Problem;
+use crate::config::{Config, TrustedProxy};
+
+/// The request id, also sent back as `X-Request-Id`.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Arc<str>);
+
+/// Settings of the pipeline, taken from the configuration once.
+#[derive(Clone)]
+pub struct Pipeline {
+    max_body: usize,
+    timeout: Duration,
+    trusted_proxies: Arc<[TrustedProxy]>,
+    hsts: bool,
+}
+
+impl Pipeline {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            max_body: config.max_body,
+            timeout: config.request_timeout,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            hsts: config.issuer.starts_with("https://"),
+        }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for Pipeline {
+    type Output = PipelineEndpoint<E>;
+
+    fn transform(&self, next: E) -> Self::Output {
+        PipelineEndpoint {
+            next,
+            settings: self.clone(),
+        }
+    }
+}
+
+pub struct PipelineEndpoint<E> {
+    next: E,
+    settings: Pipeline,
+}
+
+/// The kinds of error body, by where the request went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ErrorStyle {
+    /// RFC 6749 §5.2 JSON.
+    OAuth,
+    /// RFC 9457 problem details.
+    Problem,
+}
+
+fn error_style(path: &str) -> ErrorStyle {
+    if path == "/oauth2/token" || path == "/api/v1/auth/token" {
+        ErrorStyle::OAuth
+    } else {
+        ErrorStyle::Problem
+    }
+}
+
+impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        let started = Instant::now();
+        let request_id = RequestId(Uuid::new_v4().to_string().into());
+        let client_ip = client_ip(&req, &self.settings.trusted_proxies);
+        let method = req.method().clone();
+        // Only the path: query strings can carry codes and tokens.
+        let path = req.uri().path().to_string();
+        let style = error_style(&path);
+        req.extensions_mut().insert(request_id.clone());
+        req.extensions_mut().insert(ClientIp(client_ip));
+
+        let mut response = match self.limit_body(&mut req).await {
+            Err(status) => {
+                error_response(style, status, "the request body is too large", &request_id)
+            }
+            Ok(()) => {
+                let call = AssertUnwindSafe(self.next.call(req)).catch_unwind();
+                match tokio::time::timeout(self.settings.timeout, call).await {
+                    Ok(Ok(Ok(output))) => output.into_response(),
+                    Ok(Ok(Err(err))) => shape_error(err, style, &request_id),
+                    Ok(Err(_panic)) => {
+                        tracing::error!(request_id = %request_id.0, "handler panicked");
+                        error_response(style, StatusCode::INTERNAL_SERVER_ERROR, "", &request_id)
+                    }
+                    Err(_elapsed) => {
+                        tracing::warn!(request_id = %request_id.0, "request timed out");
+                        error_response(
+                            style,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the request took too long; try again",
+                            &request_id,
+                        )
+                    }
+                }
+            }
+        };
+
+        if response.status().is_server_error() && !has_json_body(&response) {
+            response = error_response(style, response.status(), "", &request_id);
+        }
+        add_security_headers(response.headers_mut(), self.settings.hsts);
+        if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        tracing::info!(
+            target: "gatehouse::http",
+            request_id = %request_id.0,
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client_ip = ?client_ip,
+            "request"
+        );
+        Ok(response)
+    }
+}
+
+impl<E> PipelineEndpoint<E> {
+    /// Reads the body up to the limit, so no handler ever sees more (a `Content-Length`
+    /// over the limit is refused before reading).
+    async fn limit_body(&self, req: &mut Request) -> Result<(), StatusCode> {
+        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+            && !req.headers().contains_key(header::CONTENT_LENGTH)
+            && !req.headers().contains_key(header::TRANSFER_ENCODING)
+        {
+            return Ok(());
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.settings.max_body as u64) {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        match req
+            .take_body()
+            .into_bytes_limit(self.settings.max_body)
+            .await
+        {
+            Ok(bytes) => {
+                req.set_body(Body::from_bytes(bytes));
+                Ok(())
+            }
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+            Err(_) => Err(StatusCode::BAD_REQUEST),
+        }
+    }
+}
+
+/// The peer address, or — when the peer is a trusted proxy — the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+fn client_ip(req: &Request, trusted: &[TrustedProxy]) -> Option<IpAddr> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(**ip))
+        .copied()
+        .or(Some(peer))
+}
+
+fn has_json_body(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// Gives an error from poem or an extractor the body documented for the path. Errors
+/// built from our own responses already have one.
+fn shape_error(err: poem::Error, style: ErrorStyle, request_id: &RequestId) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(request_id = %request_id.0, error = %err, "request failed");
+        return error_response(style, status, "", request_id);
+    }
+    let mut response = error_response(style, status, &err.to_string(), request_id);
+    if status == StatusCode::UNAUTHORIZED && style == ErrorStyle::Problem {
+        // RFC 6750 §3: no credentials at all gets a bare challenge.
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// An error body in the given style. Server errors say nothing but the request id.
+fn error_response(
+    style: ErrorStyle,
+    status: StatusCode,
+    detail: &str,
+    request_id: &RequestId,
+) -> Response {
+    let detail = if status.is_server_error() && detail.is_empty() {
+        "the server could not handle the request".to_string()
+    } else {
+        detail.to_string()
+    };
+    match style {
+        ErrorStyle::OAuth => {
+            let (code, status) = match status {
+                StatusCode::SERVICE_UNAVAILABLE => ("temporarily_unavailable", status),
+                s if s.is_server_error() => ("server_error", s),
+                StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", status),
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+                    ("invalid_request", status)
+                }
+                _ => ("invalid_request", StatusCode::BAD_REQUEST),
+            };
+            let body = serde_json::json!({"error": code, "error_description": detail});
+            Response::builder()
+                .status(status)
+                .content_type("application/json")
+                .body(body.to_string())
+        }
+        ErrorStyle::Problem => {
+            let mut problem = Problem::new(status, Some(detail));
+            problem.request_id = Some(request_id.0.to_string());
+            let body = serde_json::json!({
+                "type": problem.kind,
+                "title": problem.title,
+                "status": problem.status,
+                "detail": problem.detail,
+                "request_id": problem.request_id,
+            });
+            Response::builder()
+                .status(status)
+                .content_type("application/problem+json")
+                .body(body.to_string())
+        }
+    }
+}
+
+fn add_security_headers(headers: &mut HeaderMap, hsts: bool) {
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        // Responses carry tokens or personal data unless a handler says otherwise.
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+    if headers
+        .get(header::CACHE_CONTROL)
+        .is_some_and(|v| v.as_bytes() == b"no-store")
+    {
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! RFC 9457 problem details for `/api/v1` errors, and the one place where core errors
+//! become HTTP statuses.
+
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+/// A field that failed validation.
+#[derive(Clone, Debug, Object)]
+pub struct FieldError {
+    /// The JSON path of the field, such as `email` or `profile.country`.
+    pub field: String,
+    pub message: String,
+}
+
+/// RFC 9457 problem details.
+#[derive(Clone, Debug, Object)]
+pub struct Problem {
+    /// A URI reference that names the kind of problem.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// Each invalid field, for validation problems.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+    /// The request id, to find the request in the server's log.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<Option<String>>) -> Self {
+        let slug = status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+            .replace(' ', "-");
+        Self {
+            kind: format!("https://gatehouse.dev/problems/{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: None,
+            request_id: None,
+        }
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self {
+            errors: Some(errors),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("the request has invalid fields".to_string()),
+            )
+        }
+    }
+}
+
+/// The errors every `/api/v1` operation may answer with.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing or invalid bearer token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The token is valid but does not allow this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// One or more fields are invalid; `errors` names each.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency (database, Redis) is unavailable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(Problem::new(
+            StatusCode::BAD_REQUEST,
+            Some(detail.into()),
+        )))
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self::Unprocessable(Json(Problem::validation(errors)))
+    }
+
+    /// RFC 6750 §3.1: an invalid token names `invalid_token` in the challenge.
+    pub fn invalid_token(detail: &str) -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                Some(detail.to_string()),
+            )),
+            format!(r#"Bearer error="invalid_token", error_description="{detail}""#),
+        )
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict(Json(Problem::new(
+            StatusCode::CONFLICT,
+            Some(detail.into()),
+        )))
+    }
+
+    pub fn unavailable() -> Self {
+        Self::Unavailable(
+            Json(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("a dependency is unavailable; try again shortly".to_string()),
+            )),
+            5,
+        )
+    }
+
+    /// A 500 whose body says nothing about the cause; the cause goes to the log.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::Internal(Json(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("the server could not handle the request".to_string()),
+        )))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "storage unavailable");
+                Self::unavailable()
+            }
+            StoreError::Conflict(rule) => {
+                Self::conflict(format!("conflicts with existing data ({rule})"))
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::EmailTaken => Self::conflict("an account with this email already exists"),
+            // A token for an account that is gone or disabled is no longer good.
+            AuthError::UnknownUser => Self::invalid_token("the account no longer exists"),
+            AuthError::AccountDisabled => Self::invalid_token("the account is disabled"),
+            AuthError::InvalidCredentials => Self::bad_request("invalid email or password"),
+            AuthError::Store(e) => e.into(),
+            AuthError::Hash(e) => Self::internal(&e),
+        }
+    }
+}

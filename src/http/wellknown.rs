@@ -1,0 +1,60 @@
+//! Discovery (OpenID Connect Discovery 1.0, RFC 8414) and the JWKS (RFC 7517).
+
+use poem::http::header::CACHE_CONTROL;
+use poem::web::{Data, Json};
+use poem::{IntoResponse, Response, handler};
+use serde_json::{Value, json};
+
+use super::AppState;
+
+fn metadata(state: &AppState) -> Value {
+    let issuer = &state.config.issuer;
+    let mut grants = vec!["refresh_token"];
+    if state.config.password_grant {
+        grants.insert(0, "password");
+    }
+    json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "access_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid", "roles", "auth_time"],
+        "service_documentation": format!("{issuer}/docs"),
+    })
+}
+
+/// Metadata changes only with configuration; caches may keep it briefly.
+fn cacheable(body: Value, max_age: u64) -> Response {
+    Json(body)
+        .with_header(CACHE_CONTROL, format!("public, max-age={max_age}"))
+        .into_response()
+}
+
+#[handler]
+pub fn openid_configuration(state: Data<&AppState>) -> Response {
+    cacheable(metadata(&state), 3600)
+}
+
+#[handler]
+pub fn authorization_server_metadata(state: Data<&AppState>) -> Response {
+    cacheable(metadata(&state), 3600)
+}
+
+/// The public keys; resource servers cache them for `GATEHOUSE_JWKS_MAX_AGE`.
+#[handler]
+pub fn jwks(state: Data<&AppState>) -> Response {
+    let keys = state.keys.current();
+    Response::builder()
+        .content_type("application/jwk-set+json")
+        .header(
+            CACHE_CONTROL,
+            format!("public, max-age={}", state.config.jwks_max_age.as_secs()),
+        )
+        .body(keys.jwks_json().to_string())
+}

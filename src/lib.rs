@@ -1,0 +1,18 @@
+//! Gatehouse: an identity provider and OAuth 2.0 / OpenID Connect authorization server.
+//!
+//! Modules in the order a request flows through them: `http` (poem) calls the flows
+//! (`auth`, `oauth`), which use `token`, `store` and `domain`.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod oauth;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+
+pub use app::{Application, Core};
+pub use config::Config;

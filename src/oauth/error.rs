@@ -1,0 +1,70 @@
+//! RFC 6749 §5.2 error codes, with a description safe to show the client.
+
+use std::borrow::Cow;
+
+/// The `error` values the token endpoint answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    /// Too many attempts (not in RFC 6749; answered with 429).
+    SlowDown,
+    /// A dependency is down (RFC 6749 §4.1.2.1); clients keep their tokens and retry.
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::SlowDown => "slow_down",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// An error of the token endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; try again shortly",
+        )
+    }
+
+    pub fn server_error() -> Self {
+        Self::new(
+            ErrorCode::ServerError,
+            "the server could not handle the request",
+        )
+    }
+}

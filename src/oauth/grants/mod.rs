@@ -1,0 +1,3 @@
+//! One file per grant type.
+
+pub mod password;

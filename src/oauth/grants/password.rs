@@ -1,0 +1,77 @@
+//! The resource owner password credentials grant (RFC 6749 §4.3), for first-party apps.
+
+use super::super::token_endpoint::{RequestContext, TokenEndpoint, TokenParams, TokenResponse};
+use super::super::{Client, ErrorCode, OAuthError, Scopes};
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+pub async fn grant(
+    endpoint: &TokenEndpoint,
+    client: &Client,
+    params: &TokenParams,
+    context: &RequestContext,
+) -> Result<TokenResponse, OAuthError> {
+    if !endpoint.password_grant_enabled() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the password grant is turned off on this server",
+        ));
+    }
+    let username = params
+        .username
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("username is required"))?;
+    let password = params
+        .password
+        .as_ref()
+        .ok_or_else(|| OAuthError::invalid_request("password is required"))?;
+    let scope = requested_scope(client, params.scope.as_deref())?;
+
+    let user = endpoint
+        .accounts
+        .sign_in(username, password.expose())
+        .await
+        .map_err(|e| match e {
+            AuthError::InvalidCredentials | AuthError::UnknownUser => {
+                OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
+            }
+            AuthError::AccountDisabled => {
+                OAuthError::new(ErrorCode::InvalidGrant, "the account is disabled")
+            }
+            AuthError::Store(StoreError::Unavailable(source)) => {
+                tracing::warn!(error = %source, "password grant: storage unavailable");
+                OAuthError::unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "password grant failed");
+                OAuthError::server_error()
+            }
+        })?;
+    tracing::info!(
+        user_id = %user.id,
+        client_id = %client.id,
+        ip = ?context.ip,
+        "signed in with the password grant"
+    );
+    endpoint.issue_for_user(&user, client, scope)
+}
+
+/// The scope asked for, checked against what the client may have; when none is asked
+/// for, everything the client may have.
+fn requested_scope(client: &Client, scope: Option<&str>) -> Result<Scopes, OAuthError> {
+    let Some(text) = scope else {
+        return Ok(client.scopes.clone());
+    };
+    let scopes = Scopes::parse(text).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e))?;
+    if scopes.is_empty() {
+        return Ok(client.scopes.clone());
+    }
+    if let Some(unknown) = scopes.not_in(&client.scopes).next() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("this client may not ask for the scope `{unknown}`"),
+        ));
+    }
+    Ok(scopes)
+}

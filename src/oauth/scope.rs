@@ -1,0 +1,79 @@
+//! Scopes: space-separated tokens (RFC 6749 §3.3).
+
+use std::fmt;
+
+/// A set of scope tokens, in the order first given, without duplicates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(Vec<String>);
+
+impl Scopes {
+    /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, separated by spaces.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        if text.len() > 2048 {
+            return Err("the scope is too long");
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for token in text.split(' ').filter(|t| !t.is_empty()) {
+            let valid = token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !valid {
+                return Err("the scope contains characters that are not allowed");
+            }
+            if !scopes.iter().any(|s| s == token) {
+                scopes.push(token.to_string());
+            }
+        }
+        Ok(Self(scopes))
+    }
+
+    pub fn from_names<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        let mut scopes = Self::default();
+        for name in names {
+            let name = name.into();
+            if !scopes.0.contains(&name) {
+                scopes.0.push(name);
+            }
+        }
+        scopes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Scopes of `self` that `allowed` does not hold.
+    pub fn not_in<'a>(&'a self, allowed: &'a Scopes) -> impl Iterator<Item = &'a str> {
+        self.iter().filter(|s| !allowed.contains(s))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_deduplicated_and_checked() {
+        assert_eq!(
+            Scopes::parse("openid  email openid").unwrap().to_string(),
+            "openid email"
+        );
+        assert!(Scopes::parse("bad\"quote").is_err());
+        assert!(Scopes::parse("tab\there").is_err());
+        assert!(Scopes::parse("").unwrap().is_empty());
+    }
+}

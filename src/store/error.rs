@@ -1,0 +1,43 @@
+//! What can go wrong below the domain: unavailable, conflicting, or broken storage.
+
+/// A storage failure, classified by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database (or Redis) cannot be reached now; the request may be retried.
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A uniqueness rule was broken; names the rule.
+    #[error("conflicts with existing data ({0})")]
+    Conflict(&'static str),
+    /// Anything else: a bug or corrupt data.
+    #[error("storage failed")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => Self::Unavailable(Box::new(e)),
+            sqlx::Error::Database(db) => {
+                // SQLite: the database is locked or busy past the busy timeout.
+                // PostgreSQL: class 08 (connection), 53 (resources), 57P (shutdown).
+                let code = db.code().unwrap_or_default();
+                let transient = matches!(code.as_ref(), "5" | "6" | "517" | "261")
+                    || code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P");
+                if transient {
+                    Self::Unavailable(Box::new(e))
+                } else {
+                    Self::Internal(Box::new(e))
+                }
+            }
+            _ => Self::Internal(Box::new(e)),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! SQL storage. One enum over the two pools; SQL text is shared where the dialects agree
+//! (SQLite accepts `$1` placeholders) and split where they do not.
+
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use super::StoreError;
+
+/// Runs the same body against whichever pool the database is.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::sql::Database::Sqlite($pool) => $body,
+            $crate::store::sql::Database::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The SQL database, chosen by the scheme of its URL.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How long a request waits for a connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Database {
+    /// Connects; a SQLite file and its folder are created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Internal(Box::new(e)))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            if !in_memory {
+                if let Some(parent) = options.get_filename().parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+                    }
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                // An in-memory database exists once per connection.
+                .max_connections(if in_memory { 1 } else { max_connections })
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Self::Postgres(pool))
+        }
+    }
+
+    /// Applies the migrations of this dialect that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let result = match self {
+            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        };
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+            other => StoreError::Internal(Box::new(other)),
+        })
+    }
+
+    /// A round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+}

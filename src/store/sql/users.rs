@@ -1,0 +1,201 @@
+//! Accounts in SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Database, on_pool};
+use crate::domain::{Email, NewUser, Profile, ProfilePatch, Secret, User, UserId, UserName};
+use crate::store::{StoreError, UserCredentials, UserStore};
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    password_hash: String,
+    roles: Json<Vec<String>>,
+    disabled: bool,
+    email_verified: bool,
+    country: Option<String>,
+    city: Option<String>,
+    business_context: Option<Json<Value>>,
+    preferred_language: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    fn into_credentials(self) -> Result<UserCredentials, StoreError> {
+        let email = Email::parse(&self.email).map_err(|e| {
+            StoreError::Internal(format!("stored email of user {} is invalid: {e}", self.id).into())
+        })?;
+        Ok(UserCredentials {
+            password_hash: Secret::new(self.password_hash),
+            user: User {
+                id: UserId::from_uuid(self.id),
+                email,
+                name: self.name,
+                email_verified: self.email_verified,
+                roles: self.roles.0,
+                disabled: self.disabled,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                profile: Profile {
+                    country: self.country,
+                    city: self.city,
+                    business_context: self.business_context.map(|j| j.0),
+                    preferred_language: self.preferred_language,
+                },
+            },
+        })
+    }
+}
+
+/// `SELECT` of every user column with the given condition, as one static string.
+macro_rules! select_users_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, email, name, password_hash, roles, disabled, email_verified, country, \
+             city, business_context, preferred_language, created_at, updated_at \
+             FROM users WHERE ",
+            $condition
+        )
+    };
+}
+
+#[async_trait]
+impl UserStore for Database {
+    async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_string()).collect();
+        let result = on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO users (id, email, name, password_hash, roles, disabled, email_verified, \
+                 country, city, business_context, preferred_language, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11)",
+            )
+            .bind(user.id.as_uuid())
+            .bind(user.email.as_str())
+            .bind(user.name.as_str())
+            .bind(user.password_hash.expose())
+            .bind(Json(&roles))
+            .bind(user.email_verified)
+            .bind(&user.profile.country)
+            .bind(&user.profile.city)
+            .bind(user.profile.business_context.as_ref().map(Json))
+            .bind(&user.profile.preferred_language)
+            .bind(user.created_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        });
+        match result {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(StoreError::Conflict("users_email_key"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(User {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.as_str().to_string(),
+            email_verified: user.email_verified,
+            roles,
+            disabled: false,
+            // Read back through the same precision the database keeps.
+            created_at: user.created_at,
+            updated_at: user.created_at,
+            profile: user.profile.clone(),
+        })
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let sql = select_users_where!("id = $1");
+        let row: Option<UserRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(id.as_uuid())
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(|r| r.into_credentials().map(|c| c.user))
+            .transpose()
+    }
+
+    async fn find_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
+        let sql = select_users_where!("email = $1");
+        let row: Option<UserRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(email.as_str())
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(UserRow::into_credentials).transpose()
+    }
+
+    async fn update_user_profile(
+        &self,
+        id: UserId,
+        name: Option<&UserName>,
+        patch: &ProfilePatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        // One statement, so two concurrent changes of different fields both survive.
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE users SET \
+                 name = CASE WHEN $2 THEN $3 ELSE name END, \
+                 country = CASE WHEN $4 THEN $5 ELSE country END, \
+                 city = CASE WHEN $6 THEN $7 ELSE city END, \
+                 business_context = CASE WHEN $8 THEN $9 ELSE business_context END, \
+                 preferred_language = CASE WHEN $10 THEN $11 ELSE preferred_language END, \
+                 updated_at = $12 \
+                 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(name.is_some())
+            .bind(name.map(UserName::as_str))
+            .bind(patch.country.is_some())
+            .bind(patch.country.clone().flatten())
+            .bind(patch.city.is_some())
+            .bind(patch.city.clone().flatten())
+            .bind(patch.business_context.is_some())
+            .bind(patch.business_context.clone().flatten().map(Json))
+            .bind(patch.preferred_language.is_some())
+            .bind(patch.preferred_language.clone().flatten())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.find_user(id).await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &Secret<String>,
+        new_hash: &Secret<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE users SET password_hash = $3, updated_at = $4 \
+                 WHERE id = $1 AND password_hash = $2",
+            )
+            .bind(id.as_uuid())
+            .bind(expected.expose())
+            .bind(new_hash.expose())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(updated == 1)
+    }
+}

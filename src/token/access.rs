@@ -1,0 +1,282 @@
+//! RFC 9068 access tokens: JWTs signed RS256, verified with the algorithm pinned and every
+//! claim checked (RFC 8725 §3).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{KeyError, KeySet, Keys};
+
+/// Tokens longer than this are refused before any parsing.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Tolerated clock difference between instances for `nbf` and `iat`.
+const LEEWAY_SECS: i64 = 30;
+
+/// The claims of an access token (RFC 9068 §2.2, plus `sid` and `roles`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+/// `aud` is one string when Gatehouse issues it; an array is accepted when verifying.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(a) => a == audience,
+            Self::Many(all) => all.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// Why a presented token was not accepted. The text is safe to send to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token is not signed with RS256")]
+    WrongAlgorithm,
+    #[error("the token is not an access token")]
+    WrongType,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+/// Signs access tokens with the active key.
+#[derive(Clone, Debug)]
+pub struct TokenSigner {
+    keys: Keys,
+}
+
+impl TokenSigner {
+    pub fn new(keys: Keys) -> Self {
+        Self { keys }
+    }
+
+    /// Encodes and signs; the cost is one RSA signature.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+        let set = self.keys.current();
+        let key = set.active();
+        let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": key.kid()});
+        let mut token = String::with_capacity(1024);
+        URL_SAFE_NO_PAD.encode_string(header.to_string(), &mut token);
+        token.push('.');
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Invalid {
+            path: Default::default(),
+            reason: e.to_string(),
+        })?;
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = key.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
+    }
+}
+
+/// Verifies access tokens against our own keys, issuer and audience.
+#[derive(Clone, Debug)]
+pub struct TokenVerifier {
+    keys: Keys,
+    issuer: Arc<str>,
+    audience: Arc<str>,
+}
+
+impl TokenVerifier {
+    pub fn new(keys: Keys, issuer: &str, audience: &str) -> Self {
+        Self {
+            keys,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
+        verify_with(
+            &self.keys.current(),
+            token,
+            &self.issuer,
+            &self.audience,
+            now,
+        )
+    }
+}
+
+fn verify_with(
+    keys: &KeySet,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now: DateTime<Utc>,
+) -> Result<AccessClaims, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| TokenError::Malformed)
+    };
+    let header: Header =
+        serde_json::from_slice(&decode(header_b64)?).map_err(|_| TokenError::Malformed)?;
+    // RFC 8725 §3.1: the algorithm is ours to choose, never the token's.
+    if header.alg != "RS256" {
+        return Err(TokenError::WrongAlgorithm);
+    }
+    // RFC 9068 §4: reject anything that is not typed as an access token.
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(TokenError::WrongType);
+    }
+    // RFC 7515 §4.1.11: no critical extensions are understood.
+    if header.crit.is_some() {
+        return Err(TokenError::Malformed);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.get(kid))
+        .ok_or(TokenError::UnknownKey)?;
+    let signature = decode(signature_b64)?;
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return Err(TokenError::BadSignature);
+    }
+    // Only a correctly signed payload is parsed; `exp` and the other numeric claims are
+    // required fields, so a token without them is malformed.
+    let claims: AccessClaims =
+        serde_json::from_slice(&decode(payload_b64)?).map_err(|_| TokenError::Malformed)?;
+    let now = now.timestamp();
+    if now >= claims.exp {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now + LEEWAY_SECS || claims.iat > now + LEEWAY_SECS {
+        return Err(TokenError::NotYetValid);
+    }
+    if claims.iss != issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !claims.aud.contains(audience) {
+        return Err(TokenError::WrongAudience);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://id.example".into(),
+            sub: "user".into(),
+            aud: Audience::One("https://api.example".into()),
+            exp: now + 60,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+            client_id: "gatehouse".into(),
+            scope: "openid".into(),
+            sid: None,
+            roles: vec![],
+            auth_time: Some(now),
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Keys) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::new(KeySet::load(dir.path(), true).unwrap());
+        (dir, keys)
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_claims_are_integers() {
+        let (_dir, keys) = setup();
+        let now = Utc::now();
+        let token = TokenSigner::new(keys.clone())
+            .sign(&claims(now.timestamp()))
+            .unwrap();
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert!(raw["exp"].is_i64() && raw["iat"].is_i64() && raw["nbf"].is_i64());
+        let verifier = TokenVerifier::new(keys, "https://id.example", "https://api.example");
+        assert_eq!(
+            verifier.verify(&token, now).unwrap(),
+            claims(now.timestamp())
+        );
+        assert_eq!(
+            verifier.verify(&token, now + chrono::Duration::seconds(60)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked() {
+        let (_dir, keys) = setup();
+        let now = Utc::now();
+        let token = TokenSigner::new(keys.clone())
+            .sign(&claims(now.timestamp()))
+            .unwrap();
+        let other_iss =
+            TokenVerifier::new(keys.clone(), "https://evil.example", "https://api.example");
+        assert_eq!(other_iss.verify(&token, now), Err(TokenError::WrongIssuer));
+        let other_aud = TokenVerifier::new(keys, "https://id.example", "https://other.example");
+        assert_eq!(
+            other_aud.verify(&token, now),
+            Err(TokenError::WrongAudience)
+        );
+    }
+}

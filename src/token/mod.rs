@@ -1,0 +1,7 @@
+//! Tokens: signing keys, the JWKS, and RFC 9068 access tokens.
+
+mod access;
+mod keys;
+
+pub use access::{AccessClaims, Audience, TokenError, TokenSigner, TokenVerifier};
+pub use keys::{KeyError, KeySet, Keys, SigningKey};
