@@ -1,0 +1,194 @@
+//! What every endpoint owes its callers: headers, limits, error shapes, discovery, health.
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::on_both_databases;
+
+on_both_databases!(readiness_reports_the_database,);
+
+async fn readiness_reports_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_ISSUER", "https://id.example.com")]).await;
+
+    for path in ["/healthz", "/api/v1/auth/me", "/.well-known/jwks.json", "/no-such-page"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert!(headers["strict-transport-security"].to_str().unwrap().contains("max-age="), "{path}");
+        assert_eq!(headers["x-request-id"].len(), 36, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_http_issuer_gets_no_hsts() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(response.headers().get("strict-transport-security").is_none());
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_MAX_BODY", "16KiB")]).await;
+    let big = "x".repeat(17 * 1024);
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"email":"a@example.com","name":"{big}","password":"long enough"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+
+    let response = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[("grant_type", "password"), ("username", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+
+    // A body streamed without Content-Length is counted as it arrives.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..40).map(|_| Ok(vec![b' '; 1024])).collect();
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_4xx_never_5xx() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let json_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("application/json", b"{".to_vec()),
+        ("application/json", b"[]".to_vec()),
+        ("application/json", b"null".to_vec()),
+        ("application/json", b"\"text\"".to_vec()),
+        ("application/json", vec![0xff, 0xfe, 0x00]),
+        ("application/json", b"".to_vec()),
+        ("text/plain", b"{}".to_vec()),
+        ("application/x-www-form-urlencoded", b"email=a".to_vec()),
+    ];
+    for (content_type, body) in json_cases {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/register"))
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!((400..500).contains(&status), "{content_type} {body:?}: {status}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+
+    let form_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("application/x-www-form-urlencoded", b"grant_type=password&grant_type=password".to_vec()),
+        ("application/x-www-form-urlencoded", b"%%%".to_vec()),
+        ("application/x-www-form-urlencoded", vec![0xff, 0x3d, 0xfe]),
+        ("application/x-www-form-urlencoded", b"".to_vec()),
+        ("application/json", b"{\"grant_type\":\"password\"}".to_vec()),
+        ("multipart/form-data", b"--x--".to_vec()),
+    ];
+    for (content_type, body) in form_cases {
+        let response = app
+            .client
+            .post(app.url("/oauth2/token"))
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{content_type} {body:?}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{content_type} {body:?}");
+    }
+}
+
+#[tokio::test]
+async fn discovery_describes_what_exists() {
+    let app = spawn_app(Backend::Sqlite).await;
+
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let metadata: Value = response.json().await.unwrap();
+        assert_eq!(metadata["issuer"], app.issuer.as_str());
+        assert_eq!(metadata["token_endpoint"], format!("{}/oauth2/token", app.issuer));
+        assert_eq!(metadata["jwks_uri"], format!("{}/.well-known/jwks.json", app.issuer));
+        assert!(metadata["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "password"));
+        assert_eq!(metadata["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_names_operations_for_sdks() {
+    let app = spawn_app(Backend::Sqlite).await;
+
+    let doc: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let op = |path: &str, method: &str| doc["paths"][path][method]["operationId"].clone();
+    assert_eq!(op("/api/v1/auth/register", "post"), "register");
+    assert_eq!(op("/api/v1/auth/me", "get"), "getMe");
+    assert_eq!(op("/api/v1/auth/me", "patch"), "updateMe");
+    assert_eq!(op("/api/v1/auth/token", "post"), "token");
+    let token_body = &doc["paths"]["/api/v1/auth/token"]["post"]["requestBody"]["content"];
+    assert!(token_body.get("application/x-www-form-urlencoded").is_some());
+    let responses = &doc["paths"]["/api/v1/auth/token"]["post"]["responses"];
+    assert!(responses.get("200").is_some() && responses.get("400").is_some());
+    let register_errors = &doc["paths"]["/api/v1/auth/register"]["post"]["responses"]["422"]["content"];
+    assert!(register_errors.get("application/problem+json").is_some());
+    assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
+    assert_eq!(app.client.get(app.url("/docs")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_CORS_ORIGINS", "https://app.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+    let refused = preflight("https://evil.example.com").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+}

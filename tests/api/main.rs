@@ -1,0 +1,9 @@
+//! Integration tests: the real server over HTTP, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod hygiene;
+mod me;
+mod registration;
+mod token;

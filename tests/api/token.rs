@@ -1,0 +1,270 @@
+//! The token endpoint and the password grant.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jws::RS256;
+use serde_json::Value;
+
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::on_both_databases;
+
+on_both_databases!(
+    the_password_grant_issues_an_rs256_access_token,
+    an_issued_token_verifies_with_the_published_jwk_alone,
+    unknown_email_and_wrong_password_get_the_same_answer,
+    the_password_grant_refuses_bad_requests,
+    a_disabled_account_cannot_sign_in,
+    a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id,
+    composed_and_decomposed_passwords_are_one_password,
+    the_token_endpoint_answers_at_both_paths,
+);
+
+fn decode_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+async fn the_password_grant_issues_an_rs256_access_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.register_user("ada@example.com", "analytical engine").await;
+
+    let response = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "Ada@Example.com"),
+            ("password", "analytical engine"),
+            ("scope", "openid email"),
+        ])
+        .await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["scope"], "openid email");
+    assert!(body.get("refresh_token").is_none());
+    let token = body["access_token"].as_str().unwrap();
+    let header = decode_part(token, 0);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "at+jwt");
+    let (kid, _) = app.signing_key_pem();
+    assert_eq!(header["kid"], kid.as_str());
+    let claims = decode_part(token, 1);
+    assert_eq!(claims["iss"], app.issuer.as_str());
+    assert_eq!(claims["aud"], app.issuer.as_str());
+    assert_eq!(claims["sub"], user["id"]);
+    assert_eq!(claims["client_id"], "gatehouse");
+    assert_eq!(claims["scope"], "openid email");
+    assert_eq!(claims["roles"], serde_json::json!([]));
+    for numeric in ["exp", "iat", "nbf", "auth_time"] {
+        assert!(claims[numeric].is_i64(), "{numeric} is not an integer");
+    }
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert_eq!(claims["jti"].as_str().unwrap().len(), 36);
+}
+
+async fn an_issued_token_verifies_with_the_published_jwk_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", "analytical engine").await;
+    let token = app.access_token("ada@example.com", "analytical engine").await;
+
+    let response = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
+    assert!(response.headers()["cache-control"].to_str().unwrap().starts_with("public, max-age="));
+    let jwks: Value = response.json().await.unwrap();
+
+    let kid = decode_part(&token, 0)["kid"].as_str().unwrap().to_string();
+    let jwk_json = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the signing key is published")
+        .clone();
+    for private in ["d", "p", "q", "dp", "dq", "qi"] {
+        assert!(jwk_json.get(private).is_none(), "the JWKS leaks {private}");
+    }
+    let jwk = Jwk::from_bytes(jwk_json.to_string().as_bytes()).unwrap();
+    let verifier = RS256.verifier_from_jwk(&jwk).unwrap();
+    let (payload, _) = josekit::jwt::decode_with_verifier(&token, &verifier).unwrap();
+    assert_eq!(payload.issuer(), Some(app.issuer.as_str()));
+}
+
+async fn unknown_email_and_wrong_password_get_the_same_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", "analytical engine").await;
+
+    let mut timings = [Vec::new(), Vec::new()];
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        for (i, email) in ["ada@example.com", "nobody@example.com"].into_iter().enumerate() {
+            let started = Instant::now();
+            let response = app.password_grant(email, "wrong password").await;
+            timings[i].push(started.elapsed());
+            assert_eq!(response.status(), 400);
+            bodies.push(response.text().await.unwrap());
+        }
+    }
+
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    let body: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    // Both paths run one argon2 verification; without the dummy hash the unknown email
+    // would answer many times faster. The bound is loose so a busy machine cannot trip it.
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (known, unknown) = (median(&mut timings[0]), median(&mut timings[1]));
+    assert!(
+        unknown * 4 > known && known * 4 > unknown,
+        "wrong password took {known:?}, unknown email {unknown:?}"
+    );
+}
+
+async fn the_password_grant_refuses_bad_requests(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", "analytical engine").await;
+    let ok = [("username", "ada@example.com"), ("password", "analytical engine")];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut form: Vec<(&str, &str)> = ok.to_vec();
+        form.extend_from_slice(extra);
+        form
+    };
+    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+        (ok.to_vec(), 400, "invalid_request"),
+        (with(&[("grant_type", "implicit")]), 400, "unsupported_grant_type"),
+        (with(&[("grant_type", "client_credentials")]), 400, "unauthorized_client"),
+        (vec![("grant_type", "password"), ("password", "analytical engine")], 400, "invalid_request"),
+        (vec![("grant_type", "password"), ("username", "ada@example.com")], 400, "invalid_request"),
+        (with(&[("grant_type", "password"), ("scope", "admin")]), 400, "invalid_scope"),
+        (with(&[("grant_type", "password"), ("scope", "bad\"scope")]), 400, "invalid_scope"),
+        (with(&[("grant_type", "password"), ("client_id", "no-such-client")]), 401, "invalid_client"),
+        (with(&[("grant_type", "password"), ("client_secret", "a secret")]), 401, "invalid_client"),
+    ];
+    for (form, status, error) in cases {
+        let response = app.token(&form).await;
+        assert_eq!(response.status().as_u16(), status, "{form:?}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], error, "{form:?}");
+        assert!(body["error_description"].is_string());
+    }
+
+    // Basic and form credentials at once is ambiguous (RFC 6749 §2.3).
+    let response = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth("gatehouse", Some("secret"))
+        .form(&with(&[("grant_type", "password"), ("client_secret", "secret")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+
+    // A failed Basic authentication is answered with a Basic challenge.
+    let response = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth("no-such-client", Some("secret"))
+        .form(&with(&[("grant_type", "password")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+}
+
+async fn a_disabled_account_cannot_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", "analytical engine").await;
+    let token = app.access_token("ada@example.com", "analytical engine").await;
+
+    app.sql("UPDATE users SET disabled = TRUE WHERE email = $1", &["ada@example.com"]).await;
+
+    let response = app.password_grant("ada@example.com", "analytical engine").await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    // Tokens issued before the account was disabled stop working at /me.
+    assert_eq!(app.me(&token).await.status(), 401);
+}
+
+async fn a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("old@example.com", "placeholder password").await;
+    // As the old Python service stored it (passlib writes $2b$).
+    let bcrypt_hash = bcrypt::hash("from the old days", 4).unwrap();
+    app.sql(
+        "UPDATE users SET password_hash = $1 WHERE email = $2",
+        &[&bcrypt_hash, "old@example.com"],
+    )
+    .await;
+
+    assert_eq!(app.password_grant("old@example.com", "wrong password").await.status(), 400);
+    assert!(app.stored_hash("old@example.com").await.starts_with("$2b$"));
+
+    let response = app.password_grant("old@example.com", "from the old days").await;
+    assert_eq!(response.status(), 200);
+    let stored = app.stored_hash("old@example.com").await;
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert_eq!(app.password_grant("old@example.com", "from the old days").await.status(), 200);
+}
+
+async fn composed_and_decomposed_passwords_are_one_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let composed = "caf\u{e9} cr\u{e8}me";
+    let decomposed = "cafe\u{301} cre\u{300}me";
+    app.register_user("ada@example.com", composed).await;
+
+    assert_eq!(app.password_grant("ada@example.com", composed).await.status(), 200);
+    assert_eq!(app.password_grant("ada@example.com", decomposed).await.status(), 200);
+    assert_eq!(app.password_grant("ada@example.com", "cafe creme").await.status(), 400);
+}
+
+async fn the_token_endpoint_answers_at_both_paths(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", "analytical engine").await;
+
+    for path in ["/oauth2/token", "/api/v1/auth/token"] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "ada@example.com"),
+                ("password", "analytical engine"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_password_grant_can_be_turned_off() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_PASSWORD_GRANT", "false")]).await;
+    app.register_user("ada@example.com", "analytical engine").await;
+
+    let response = app.password_grant("ada@example.com", "analytical engine").await;
+
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+    let discovery: Value = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!discovery["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "password"));
+}
