@@ -1,6 +1,10 @@
 //! HTTP: routes, middleware and the mapping of core results to responses. Only this
 //! module knows poem.
 
+// Error responses are built once per failed request and returned by value, as
+// poem-openapi expects of response enums; boxing them would buy nothing measurable.
+#![allow(clippy::result_large_err)]
+
 mod api;
 mod health;
 mod pipeline;

@@ -30,8 +30,15 @@ fn check_config_names_every_invalid_setting() {
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for variable in ["GATEHOUSE_LISTEN", "GATEHOUSE_ACCESS_TOKEN_TTL", "GATEHOUSE_ISSUER"] {
-        assert!(stderr.contains(variable), "{variable} not named in: {stderr}");
+    for variable in [
+        "GATEHOUSE_LISTEN",
+        "GATEHOUSE_ACCESS_TOKEN_TTL",
+        "GATEHOUSE_ISSUER",
+    ] {
+        assert!(
+            stderr.contains(variable),
+            "{variable} not named in: {stderr}"
+        );
     }
 }
 
@@ -41,11 +48,18 @@ fn check_config_prints_effective_values_with_secrets_hidden() {
     let output = gatehouse()
         .current_dir(dir.path())
         .arg("check-config")
-        .env("GATEHOUSE_DATABASE_URL", "postgres://gatehouse:hunter22@db.internal/gatehouse")
+        .env(
+            "GATEHOUSE_DATABASE_URL",
+            "postgres://gatehouse:hunter22@db.internal/gatehouse",
+        )
         .output()
         .unwrap();
 
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("GATEHOUSE_ISSUER=http://localhost:8080"));
     assert!(stdout.contains("GATEHOUSE_DATABASE_URL=postgres://gatehouse:"));
@@ -84,16 +98,32 @@ async fn user_create_makes_an_account_that_can_sign_in() {
 
     // A given password, read from one line of standard input.
     let mut child = create("root@example.com", &["--role", "admin", "--password-stdin"]);
-    child.stdin.take().unwrap().write_all(b"  spaces kept  \n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"  spaces kept  \n")
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.stdout.is_empty(), "a given password is never printed");
-    let token = app.access_token("root@example.com", "  spaces kept  ").await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "a given password is never printed"
+    );
+    let token = app
+        .access_token("root@example.com", "  spaces kept  ")
+        .await;
     let me: Value = app.me(&token).await.json().await.unwrap();
     assert_eq!(me["roles"], serde_json::json!(["admin"]));
 
     // A generated password, printed once, alone on its line.
-    let output = create("second@example.com", &[]).wait_with_output().unwrap();
+    let output = create("second@example.com", &[])
+        .wait_with_output()
+        .unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
     let password = stdout.trim_end_matches('\n');
@@ -101,6 +131,8 @@ async fn user_create_makes_an_account_that_can_sign_in() {
     app.access_token("second@example.com", password).await;
 
     // The same email again is refused.
-    let output = create("SECOND@example.com", &[]).wait_with_output().unwrap();
+    let output = create("SECOND@example.com", &[])
+        .wait_with_output()
+        .unwrap();
     assert!(!output.status.success());
 }

@@ -45,7 +45,9 @@ pub async fn spawn_app_with(backend: Backend, settings: &[(&str, &str)]) -> Test
         Backend::Postgres => {
             let base = postgres_url().expect("GATEHOUSE_TEST_DATABASE_URL");
             let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&base).await.expect("PostgreSQL is reachable");
+            let pool = sqlx::PgPool::connect(&base)
+                .await
+                .expect("PostgreSQL is reachable");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&pool)
                 .await
@@ -156,8 +158,12 @@ impl TestApp {
     }
 
     pub async fn password_grant(&self, email: &str, password: &str) -> reqwest::Response {
-        self.token(&[("grant_type", "password"), ("username", email), ("password", password)])
-            .await
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+        ])
+        .await
     }
 
     /// Signs in, asserting success, and returns the access token.
@@ -203,12 +209,20 @@ impl TestApp {
         let sql = "SELECT password_hash FROM users WHERE email = $1";
         if self.database_url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
-            let (hash,): (String,) = sqlx::query_as(sql).bind(email).fetch_one(&pool).await.unwrap();
+            let (hash,): (String,) = sqlx::query_as(sql)
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             hash
         } else {
             let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
-            let (hash,): (String,) = sqlx::query_as(sql).bind(email).fetch_one(&pool).await.unwrap();
+            let (hash,): (String,) = sqlx::query_as(sql)
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             hash
         }
@@ -221,7 +235,12 @@ impl TestApp {
             .flatten()
             .find(|e| e.path().extension().is_some_and(|x| x == "pem"))
             .expect("a key file");
-        let kid = entry.path().file_stem().unwrap().to_string_lossy().to_string();
+        let kid = entry
+            .path()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         (kid, std::fs::read(entry.path()).unwrap())
     }
 }

@@ -15,21 +15,47 @@ async fn readiness_reports_the_database(backend: Backend) {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["database"], "ok");
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn responses_carry_security_headers() {
-    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_ISSUER", "https://id.example.com")]).await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("GATEHOUSE_ISSUER", "https://id.example.com")],
+    )
+    .await;
 
-    for path in ["/healthz", "/api/v1/auth/me", "/.well-known/jwks.json", "/no-such-page"] {
+    for path in [
+        "/healthz",
+        "/api/v1/auth/me",
+        "/.well-known/jwks.json",
+        "/no-such-page",
+    ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
-        assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
+        assert_eq!(
+            headers["content-security-policy"], "frame-ancestors 'none'",
+            "{path}"
+        );
         assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
-        assert!(headers["strict-transport-security"].to_str().unwrap().contains("max-age="), "{path}");
+        assert!(
+            headers["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .contains("max-age="),
+            "{path}"
+        );
         assert_eq!(headers["x-request-id"].len(), 36, "{path}");
     }
 }
@@ -38,7 +64,12 @@ async fn responses_carry_security_headers() {
 async fn an_http_issuer_gets_no_hsts() {
     let app = spawn_app(Backend::Sqlite).await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert!(response.headers().get("strict-transport-security").is_none());
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -50,12 +81,17 @@ async fn oversized_bodies_are_refused_with_413() {
         .client
         .post(app.url("/api/v1/auth/register"))
         .header("content-type", "application/json")
-        .body(format!(r#"{{"email":"a@example.com","name":"{big}","password":"long enough"}}"#))
+        .body(format!(
+            r#"{{"email":"a@example.com","name":"{big}","password":"long enough"}}"#
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 
     let response = app
         .client
@@ -69,12 +105,15 @@ async fn oversized_bodies_are_refused_with_413() {
     assert_eq!(body["error"], "invalid_request");
 
     // A body streamed without Content-Length is counted as it arrives.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..40).map(|_| Ok(vec![b' '; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..40).map(|_| Ok(vec![b' '; 1024])).collect();
     let response = app
         .client
         .post(app.url("/api/v1/auth/register"))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -104,16 +143,28 @@ async fn malformed_bodies_get_4xx_never_5xx() {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        assert!((400..500).contains(&status), "{content_type} {body:?}: {status}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert!(
+            (400..500).contains(&status),
+            "{content_type} {body:?}: {status}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
 
     let form_cases: Vec<(&str, Vec<u8>)> = vec![
-        ("application/x-www-form-urlencoded", b"grant_type=password&grant_type=password".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            b"grant_type=password&grant_type=password".to_vec(),
+        ),
         ("application/x-www-form-urlencoded", b"%%%".to_vec()),
         ("application/x-www-form-urlencoded", vec![0xff, 0x3d, 0xfe]),
         ("application/x-www-form-urlencoded", b"".to_vec()),
-        ("application/json", b"{\"grant_type\":\"password\"}".to_vec()),
+        (
+            "application/json",
+            b"{\"grant_type\":\"password\"}".to_vec(),
+        ),
         ("multipart/form-data", b"--x--".to_vec()),
     ];
     for (content_type, body) in form_cases {
@@ -135,15 +186,33 @@ async fn malformed_bodies_get_4xx_never_5xx() {
 async fn discovery_describes_what_exists() {
     let app = spawn_app(Backend::Sqlite).await;
 
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let metadata: Value = response.json().await.unwrap();
         assert_eq!(metadata["issuer"], app.issuer.as_str());
-        assert_eq!(metadata["token_endpoint"], format!("{}/oauth2/token", app.issuer));
-        assert_eq!(metadata["jwks_uri"], format!("{}/.well-known/jwks.json", app.issuer));
-        assert!(metadata["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "password"));
-        assert_eq!(metadata["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(
+            metadata["token_endpoint"],
+            format!("{}/oauth2/token", app.issuer)
+        );
+        assert_eq!(
+            metadata["jwks_uri"],
+            format!("{}/.well-known/jwks.json", app.issuer)
+        );
+        assert!(
+            metadata["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "password")
+        );
+        assert_eq!(
+            metadata["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
+        );
     }
 }
 
@@ -167,18 +236,35 @@ async fn the_openapi_document_names_operations_for_sdks() {
     assert_eq!(op("/api/v1/auth/me", "patch"), "updateMe");
     assert_eq!(op("/api/v1/auth/token", "post"), "token");
     let token_body = &doc["paths"]["/api/v1/auth/token"]["post"]["requestBody"]["content"];
-    assert!(token_body.get("application/x-www-form-urlencoded").is_some());
+    assert!(
+        token_body
+            .get("application/x-www-form-urlencoded")
+            .is_some()
+    );
     let responses = &doc["paths"]["/api/v1/auth/token"]["post"]["responses"];
     assert!(responses.get("200").is_some() && responses.get("400").is_some());
-    let register_errors = &doc["paths"]["/api/v1/auth/register"]["post"]["responses"]["422"]["content"];
+    let register_errors =
+        &doc["paths"]["/api/v1/auth/register"]["post"]["responses"]["422"]["content"];
     assert!(register_errors.get("application/problem+json").is_some());
     assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
-    assert_eq!(app.client.get(app.url("/docs")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/docs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn cors_allows_only_configured_origins() {
-    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_CORS_ORIGINS", "https://app.example.com")]).await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("GATEHOUSE_CORS_ORIGINS", "https://app.example.com")],
+    )
+    .await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
@@ -188,7 +274,15 @@ async fn cors_allows_only_configured_origins() {
     };
 
     let allowed = preflight("https://app.example.com").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     let refused = preflight("https://evil.example.com").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }

@@ -17,8 +17,12 @@ on_both_databases!(
 
 async fn me_returns_the_signed_in_user(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.register_user("ada@example.com", "analytical engine").await;
-    let token = app.access_token("ada@example.com", "analytical engine").await;
+    let user = app
+        .register_user("ada@example.com", "analytical engine")
+        .await;
+    let token = app
+        .access_token("ada@example.com", "analytical engine")
+        .await;
 
     let response = app.me(&token).await;
 
@@ -30,10 +34,14 @@ async fn me_returns_the_signed_in_user(backend: Backend) {
 
 async fn me_can_change_name_and_profile(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register(&json!({"email": "ada@example.com", "name": "Ada", "password": "analytical engine",
-                         "profile": {"country": "GB", "city": "London"}}))
+    app.register(
+        &json!({"email": "ada@example.com", "name": "Ada", "password": "analytical engine",
+                         "profile": {"country": "GB", "city": "London"}}),
+    )
+    .await;
+    let token = app
+        .access_token("ada@example.com", "analytical engine")
         .await;
-    let token = app.access_token("ada@example.com", "analytical engine").await;
     let patch = |body: Value| {
         app.client
             .patch(app.url("/api/v1/auth/me"))
@@ -49,10 +57,16 @@ async fn me_can_change_name_and_profile(backend: Backend) {
     assert_eq!(response.status(), 200);
     let me: Value = response.json().await.unwrap();
     assert_eq!(me["name"], "Ada King");
-    assert_eq!(me["profile"]["country"], "GB", "a field not given is left alone");
+    assert_eq!(
+        me["profile"]["country"], "GB",
+        "a field not given is left alone"
+    );
     assert_eq!(me["profile"]["city"], "Paris");
     assert_eq!(me["profile"]["preferred_language"], "fr");
-    assert_eq!(me["profile"]["business_context"], json!({"stage": "growth"}));
+    assert_eq!(
+        me["profile"]["business_context"],
+        json!({"stage": "growth"})
+    );
     assert_ne!(me["updated_at"], me["created_at"]);
 
     let response = patch(json!({"profile": {"country": null}})).await.unwrap();
@@ -60,7 +74,9 @@ async fn me_can_change_name_and_profile(backend: Backend) {
     assert_eq!(me["profile"]["country"], Value::Null);
     assert_eq!(me["profile"]["city"], "Paris");
 
-    let response = patch(json!({"name": "", "profile": {"preferred_language": "12"}})).await.unwrap();
+    let response = patch(json!({"name": "", "profile": {"preferred_language": "12"}}))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 422);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
@@ -96,8 +112,12 @@ fn hs256(key: &[u8], header: Value, claims: Value) -> String {
 
 async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.register_user("ada@example.com", "analytical engine").await;
-    let good = app.access_token("ada@example.com", "analytical engine").await;
+    let user = app
+        .register_user("ada@example.com", "analytical engine")
+        .await;
+    let good = app
+        .access_token("ada@example.com", "analytical engine")
+        .await;
     let (kid, pem) = app.signing_key_pem();
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
@@ -111,7 +131,12 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
         c
     };
     // The forged-claims path must otherwise succeed, or every case below proves nothing.
-    assert_eq!(app.me(&sign(&app, header.clone(), claims.clone())).await.status(), 200);
+    assert_eq!(
+        app.me(&sign(&app, header.clone(), claims.clone()))
+            .await
+            .status(),
+        200
+    );
 
     let mut without_exp = claims.clone();
     without_exp.as_object_mut().unwrap().remove("exp");
@@ -120,7 +145,12 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
         let mut payload: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         payload["roles"] = json!(["admin"]);
-        format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2])
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(payload.to_string()),
+            parts[2]
+        )
     };
     let none_token = format!(
         "{}.{}.",
@@ -139,20 +169,78 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
     );
 
     let cases: Vec<(&str, String)> = vec![
-        ("expired", sign(&app, header.clone(), with("exp", json!(now - 10)))),
-        ("future nbf", sign(&app, header.clone(), with("nbf", json!(now + 3600)))),
-        ("wrong iss", sign(&app, header.clone(), with("iss", json!("https://evil.example")))),
-        ("wrong aud", sign(&app, header.clone(), with("aud", json!("https://other.example")))),
+        (
+            "expired",
+            sign(&app, header.clone(), with("exp", json!(now - 10))),
+        ),
+        (
+            "future nbf",
+            sign(&app, header.clone(), with("nbf", json!(now + 3600))),
+        ),
+        (
+            "wrong iss",
+            sign(
+                &app,
+                header.clone(),
+                with("iss", json!("https://evil.example")),
+            ),
+        ),
+        (
+            "wrong aud",
+            sign(
+                &app,
+                header.clone(),
+                with("aud", json!("https://other.example")),
+            ),
+        ),
         ("no exp", sign(&app, header.clone(), without_exp)),
-        ("float exp", sign(&app, header.clone(), with("exp", json!((now + 600) as f64 + 0.5)))),
+        (
+            "float exp",
+            sign(
+                &app,
+                header.clone(),
+                with("exp", json!((now + 600) as f64 + 0.5)),
+            ),
+        ),
         ("tampered", tampered),
         ("alg none", none_token),
         ("HS256 with the public key", confused),
-        ("unknown kid", sign(&app, json!({"alg": "RS256", "typ": "at+jwt", "kid": "nope"}), claims.clone())),
-        ("no kid", sign(&app, json!({"alg": "RS256", "typ": "at+jwt"}), claims.clone())),
-        ("id token typ", sign(&app, json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims.clone())),
-        ("unknown user", sign(&app, header.clone(), with("sub", json!(uuid::Uuid::new_v4().to_string())))),
-        ("not a user", sign(&app, header.clone(), with("sub", json!("some-client")))),
+        (
+            "unknown kid",
+            sign(
+                &app,
+                json!({"alg": "RS256", "typ": "at+jwt", "kid": "nope"}),
+                claims.clone(),
+            ),
+        ),
+        (
+            "no kid",
+            sign(
+                &app,
+                json!({"alg": "RS256", "typ": "at+jwt"}),
+                claims.clone(),
+            ),
+        ),
+        (
+            "id token typ",
+            sign(
+                &app,
+                json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+                claims.clone(),
+            ),
+        ),
+        (
+            "unknown user",
+            sign(
+                &app,
+                header.clone(),
+                with("sub", json!(uuid::Uuid::new_v4().to_string())),
+            ),
+        ),
+        (
+            "not a user",
+            sign(&app, header.clone(), with("sub", json!("some-client"))),
+        ),
         ("garbage", "not.a.token".to_string()),
         ("two parts", "abc.def".to_string()),
         ("huge", "a".repeat(9000)),
@@ -160,8 +248,14 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
     for (name, token) in cases {
         let response = app.me(&token).await;
         assert_eq!(response.status(), 401, "{name}");
-        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_string();
-        assert!(challenge.starts_with(r#"Bearer error="invalid_token""#), "{name}: {challenge}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            challenge.starts_with(r#"Bearer error="invalid_token""#),
+            "{name}: {challenge}"
+        );
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["status"], 401, "{name}");
     }
@@ -170,9 +264,17 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
 async fn me_without_credentials_gets_a_bare_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
 
-    let response = app.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 }

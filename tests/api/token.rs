@@ -29,7 +29,9 @@ fn decode_part(token: &str, index: usize) -> Value {
 
 async fn the_password_grant_issues_an_rs256_access_token(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.register_user("ada@example.com", "analytical engine").await;
+    let user = app
+        .register_user("ada@example.com", "analytical engine")
+        .await;
 
     let response = app
         .token(&[
@@ -63,17 +65,33 @@ async fn the_password_grant_issues_an_rs256_access_token(backend: Backend) {
     for numeric in ["exp", "iat", "nbf", "auth_time"] {
         assert!(claims[numeric].is_i64(), "{numeric} is not an integer");
     }
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
     assert_eq!(claims["jti"].as_str().unwrap().len(), 36);
 }
 
 async fn an_issued_token_verifies_with_the_published_jwk_alone(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register_user("ada@example.com", "analytical engine").await;
-    let token = app.access_token("ada@example.com", "analytical engine").await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
+    let token = app
+        .access_token("ada@example.com", "analytical engine")
+        .await;
 
-    let response = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
-    assert!(response.headers()["cache-control"].to_str().unwrap().starts_with("public, max-age="));
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public, max-age=")
+    );
     let jwks: Value = response.json().await.unwrap();
 
     let kid = decode_part(&token, 0)["kid"].as_str().unwrap().to_string();
@@ -95,12 +113,16 @@ async fn an_issued_token_verifies_with_the_published_jwk_alone(backend: Backend)
 
 async fn unknown_email_and_wrong_password_get_the_same_answer(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register_user("ada@example.com", "analytical engine").await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
 
     let mut timings = [Vec::new(), Vec::new()];
     let mut bodies = Vec::new();
     for _ in 0..5 {
-        for (i, email) in ["ada@example.com", "nobody@example.com"].into_iter().enumerate() {
+        for (i, email) in ["ada@example.com", "nobody@example.com"]
+            .into_iter()
+            .enumerate()
+        {
             let started = Instant::now();
             let response = app.password_grant(email, "wrong password").await;
             timings[i].push(started.elapsed());
@@ -127,23 +149,63 @@ async fn unknown_email_and_wrong_password_get_the_same_answer(backend: Backend) 
 
 async fn the_password_grant_refuses_bad_requests(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register_user("ada@example.com", "analytical engine").await;
-    let ok = [("username", "ada@example.com"), ("password", "analytical engine")];
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
+    let ok = [
+        ("username", "ada@example.com"),
+        ("password", "analytical engine"),
+    ];
     let with = |extra: &[(&'static str, &'static str)]| {
         let mut form: Vec<(&str, &str)> = ok.to_vec();
         form.extend_from_slice(extra);
         form
     };
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (ok.to_vec(), 400, "invalid_request"),
-        (with(&[("grant_type", "implicit")]), 400, "unsupported_grant_type"),
-        (with(&[("grant_type", "client_credentials")]), 400, "unauthorized_client"),
-        (vec![("grant_type", "password"), ("password", "analytical engine")], 400, "invalid_request"),
-        (vec![("grant_type", "password"), ("username", "ada@example.com")], 400, "invalid_request"),
-        (with(&[("grant_type", "password"), ("scope", "admin")]), 400, "invalid_scope"),
-        (with(&[("grant_type", "password"), ("scope", "bad\"scope")]), 400, "invalid_scope"),
-        (with(&[("grant_type", "password"), ("client_id", "no-such-client")]), 401, "invalid_client"),
-        (with(&[("grant_type", "password"), ("client_secret", "a secret")]), 401, "invalid_client"),
+        (
+            with(&[("grant_type", "implicit")]),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            with(&[("grant_type", "client_credentials")]),
+            400,
+            "unauthorized_client",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("password", "analytical engine"),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "password"), ("username", "ada@example.com")],
+            400,
+            "invalid_request",
+        ),
+        (
+            with(&[("grant_type", "password"), ("scope", "admin")]),
+            400,
+            "invalid_scope",
+        ),
+        (
+            with(&[("grant_type", "password"), ("scope", "bad\"scope")]),
+            400,
+            "invalid_scope",
+        ),
+        (
+            with(&[("grant_type", "password"), ("client_id", "no-such-client")]),
+            401,
+            "invalid_client",
+        ),
+        (
+            with(&[("grant_type", "password"), ("client_secret", "a secret")]),
+            401,
+            "invalid_client",
+        ),
     ];
     for (form, status, error) in cases {
         let response = app.token(&form).await;
@@ -159,7 +221,10 @@ async fn the_password_grant_refuses_bad_requests(backend: Backend) {
         .client
         .post(app.url("/oauth2/token"))
         .basic_auth("gatehouse", Some("secret"))
-        .form(&with(&[("grant_type", "password"), ("client_secret", "secret")]))
+        .form(&with(&[
+            ("grant_type", "password"),
+            ("client_secret", "secret"),
+        ]))
         .send()
         .await
         .unwrap();
@@ -177,17 +242,31 @@ async fn the_password_grant_refuses_bad_requests(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
 }
 
 async fn a_disabled_account_cannot_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register_user("ada@example.com", "analytical engine").await;
-    let token = app.access_token("ada@example.com", "analytical engine").await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
+    let token = app
+        .access_token("ada@example.com", "analytical engine")
+        .await;
 
-    app.sql("UPDATE users SET disabled = TRUE WHERE email = $1", &["ada@example.com"]).await;
+    app.sql(
+        "UPDATE users SET disabled = TRUE WHERE email = $1",
+        &["ada@example.com"],
+    )
+    .await;
 
-    let response = app.password_grant("ada@example.com", "analytical engine").await;
+    let response = app
+        .password_grant("ada@example.com", "analytical engine")
+        .await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
@@ -197,7 +276,8 @@ async fn a_disabled_account_cannot_sign_in(backend: Backend) {
 
 async fn a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register_user("old@example.com", "placeholder password").await;
+    app.register_user("old@example.com", "placeholder password")
+        .await;
     // As the old Python service stored it (passlib writes $2b$).
     let bcrypt_hash = bcrypt::hash("from the old days", 4).unwrap();
     app.sql(
@@ -206,14 +286,29 @@ async fn a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id(backend: Backend) {
     )
     .await;
 
-    assert_eq!(app.password_grant("old@example.com", "wrong password").await.status(), 400);
+    assert_eq!(
+        app.password_grant("old@example.com", "wrong password")
+            .await
+            .status(),
+        400
+    );
     assert!(app.stored_hash("old@example.com").await.starts_with("$2b$"));
 
-    let response = app.password_grant("old@example.com", "from the old days").await;
+    let response = app
+        .password_grant("old@example.com", "from the old days")
+        .await;
     assert_eq!(response.status(), 200);
     let stored = app.stored_hash("old@example.com").await;
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
-    assert_eq!(app.password_grant("old@example.com", "from the old days").await.status(), 200);
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert_eq!(
+        app.password_grant("old@example.com", "from the old days")
+            .await
+            .status(),
+        200
+    );
 }
 
 async fn composed_and_decomposed_passwords_are_one_password(backend: Backend) {
@@ -222,14 +317,30 @@ async fn composed_and_decomposed_passwords_are_one_password(backend: Backend) {
     let decomposed = "cafe\u{301} cre\u{300}me";
     app.register_user("ada@example.com", composed).await;
 
-    assert_eq!(app.password_grant("ada@example.com", composed).await.status(), 200);
-    assert_eq!(app.password_grant("ada@example.com", decomposed).await.status(), 200);
-    assert_eq!(app.password_grant("ada@example.com", "cafe creme").await.status(), 400);
+    assert_eq!(
+        app.password_grant("ada@example.com", composed)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", decomposed)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", "cafe creme")
+            .await
+            .status(),
+        400
+    );
 }
 
 async fn the_token_endpoint_answers_at_both_paths(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.register_user("ada@example.com", "analytical engine").await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
 
     for path in ["/oauth2/token", "/api/v1/auth/token"] {
         let response = app
@@ -250,9 +361,12 @@ async fn the_token_endpoint_answers_at_both_paths(backend: Backend) {
 #[tokio::test]
 async fn the_password_grant_can_be_turned_off() {
     let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_PASSWORD_GRANT", "false")]).await;
-    app.register_user("ada@example.com", "analytical engine").await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
 
-    let response = app.password_grant("ada@example.com", "analytical engine").await;
+    let response = app
+        .password_grant("ada@example.com", "analytical engine")
+        .await;
 
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
@@ -266,5 +380,11 @@ async fn the_password_grant_can_be_turned_off() {
         .json()
         .await
         .unwrap();
-    assert!(!discovery["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "password"));
+    assert!(
+        !discovery["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == "password")
+    );
 }

@@ -45,13 +45,10 @@ impl Database {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-            if !in_memory {
-                if let Some(parent) = options.get_filename().parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-                    }
-                }
+            let parent = options.get_filename().parent();
+            if let Some(parent) = parent.filter(|p| !in_memory && !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
             }
             let pool = SqlitePoolOptions::new()
                 // An in-memory database exists once per connection.
