@@ -36,6 +36,15 @@ pub struct TestApp {
 /// Starts a server with its own database (a SQLite file, or a PostgreSQL schema) and
 /// its own keys folder. `settings` are extra `GATEHOUSE_*` pairs.
 pub async fn spawn_app_with(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
+    spawn_app_through(backend, settings, None).await
+}
+
+/// Like [`spawn_app_with`], with the server reaching PostgreSQL through `proxy`.
+pub async fn spawn_app_through(
+    backend: Backend,
+    settings: &[(&str, &str)],
+    proxy: Option<&TcpProxy>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, schema) = match backend {
         Backend::Sqlite => (
@@ -53,11 +62,14 @@ pub async fn spawn_app_with(backend: Backend, settings: &[(&str, &str)]) -> Test
                 .await
                 .unwrap();
             pool.close().await;
-            let separator = if base.contains('?') { '&' } else { '?' };
-            (
-                format!("{base}{separator}options=-c%20search_path%3D{schema}"),
-                Some((base, schema)),
-            )
+            let mut url = url::Url::parse(&base).unwrap();
+            if let Some(proxy) = proxy {
+                url.set_host(Some("127.0.0.1")).unwrap();
+                url.set_port(Some(proxy.port())).unwrap();
+            }
+            url.query_pairs_mut()
+                .append_pair("options", &format!("-c search_path={schema}"));
+            (url.to_string(), Some((base, schema)))
         }
     };
     let keys_dir = dir.path().join("keys");
@@ -271,4 +283,46 @@ macro_rules! on_both_databases {
             )*
         }
     };
+}
+
+/// A TCP forwarder that a test can cut, to play a database outage.
+pub struct TcpProxy {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let state = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut down = state.subscribe();
+                if !*down.borrow() {
+                    continue; // dropped: the connection is refused
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cuts every open connection and refuses new ones, or lets them through again.
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
 }

@@ -286,3 +286,75 @@ async fn cors_allows_only_configured_origins() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_503_and_the_server_recovers() {
+    let Some(base) = crate::helpers::postgres_url() else {
+        eprintln!("not run: GATEHOUSE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let url = url::Url::parse(&base).unwrap();
+    let target = tokio::net::lookup_host((url.host_str().unwrap(), url.port().unwrap_or(5432)))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = crate::helpers::TcpProxy::start(target).await;
+    let app = crate::helpers::spawn_app_through(Backend::Postgres, &[], Some(&proxy)).await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
+
+    proxy.set_up(false);
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let grant = app
+        .password_grant("ada@example.com", "analytical engine")
+        .await;
+    assert_eq!(grant.status(), 503);
+    assert!(grant.headers().contains_key("retry-after"));
+    let body: Value = grant.json().await.unwrap();
+    assert_eq!(
+        body["error"], "temporarily_unavailable",
+        "never invalid_grant during an outage"
+    );
+    let registration = app
+        .register(
+            &serde_json::json!({"email": "b@example.com", "name": "B", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(registration.status(), 503);
+    assert_eq!(
+        registration.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    proxy.set_up(true);
+
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app
+            .password_grant("ada@example.com", "analytical engine")
+            .await
+            .status()
+            == 200
+        {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "the server did not recover when the database came back"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
