@@ -358,3 +358,17 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_request_that_runs_too_long_gets_503() {
+    // One argon2 verification takes milliseconds; a 1ms budget cannot hold it.
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_REQUEST_TIMEOUT", "1ms")]).await;
+
+    let response = app
+        .password_grant("nobody@example.com", "some password")
+        .await;
+
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
