@@ -9,23 +9,31 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Server};
 
-use crate::auth::{Accounts, PasswordHasher};
+use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenSettings};
-use crate::store::Database;
+use crate::store::redis::RedisSessions;
+use crate::store::{Database, SessionStore};
 use crate::token::{KeySet, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The parts every command needs: database and account use cases.
+/// How often expired sessions and revoked-token records are deleted from SQL.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The parts every command needs: storage and the account, session and client use cases.
 pub struct Core {
     pub config: Arc<Config>,
     pub db: Database,
     pub accounts: Accounts,
+    pub sessions: Sessions,
+    pub clients: ClientRegistry,
     pub clock: Arc<dyn Clock>,
+    /// Whether sessions live in Redis (else in the database).
+    pub redis: bool,
 }
 
 impl Core {
@@ -44,10 +52,30 @@ impl Core {
         let hasher = PasswordHasher::new(config.argon2, config.password_hash_concurrency)
             .context("invalid argon2 settings")?;
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone());
+        let session_store: Arc<dyn SessionStore> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisSessions::connect(url.expose(), &config.redis_key_prefix)
+                    .context("invalid GATEHOUSE_REDIS_URL")?,
+            ),
+            None => Arc::new(db.clone()),
+        };
+        let sessions = Sessions::new(
+            session_store,
+            clock.clone(),
+            SessionSettings {
+                idle_ttl: config.refresh_token_idle_ttl,
+                max_ttl: config.refresh_token_max_ttl,
+                reuse_grace: config.refresh_reuse_grace,
+            },
+        );
+        let clients = ClientRegistry::new(Arc::new(db.clone()));
         Ok(Self {
+            redis: config.redis_url.is_some(),
             config: Arc::new(config),
             db,
             accounts,
+            sessions,
+            clients,
             clock,
         })
     }
@@ -72,8 +100,10 @@ impl Application {
         let keys = Keys::new(keys);
         let tokens = TokenEndpoint::new(
             core.accounts.clone(),
-            ClientRegistry::default(),
+            core.sessions.clone(),
+            core.clients.clone(),
             TokenSigner::new(keys.clone()),
+            TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
             core.clock.clone(),
             TokenSettings {
                 issuer: config.issuer.clone(),
@@ -83,10 +113,11 @@ impl Application {
             },
         );
         let state = AppState {
-            verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
             config: config.clone(),
             db: core.db,
             accounts: core.accounts,
+            sessions: core.sessions,
+            redis: core.redis,
             tokens,
             keys,
             clock: core.clock,
@@ -121,11 +152,28 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let db = self.state.db.clone();
+        let purge = (!self.state.redis).then(|| {
+            let sessions = self.state.sessions.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(PURGE_INTERVAL);
+                loop {
+                    interval.tick().await;
+                    match sessions.purge_expired().await {
+                        Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions purged"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+                    }
+                }
+            })
+        });
         let app = http::routes(self.state).boxed();
         tracing::info!(address = %self.local_addr, "listening");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
+        if let Some(purge) = purge {
+            purge.abort();
+        }
         db.close().await;
         result
     }

@@ -40,6 +40,11 @@ const KNOWN: &[&str] = &[
     "ARGON2_ITERATIONS",
     "ARGON2_PARALLELISM",
     "PASSWORD_HASH_CONCURRENCY",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "REFRESH_TOKEN_IDLE_TTL",
+    "REFRESH_TOKEN_MAX_TTL",
+    "REFRESH_REUSE_GRACE",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -145,10 +150,16 @@ pub struct Config {
     pub issuer: String,
     pub database_url: Secret<String>,
     pub database_max_connections: u32,
+    /// Sessions and refresh tokens live in Redis when set, else in the database.
+    pub redis_url: Option<Secret<String>>,
+    pub redis_key_prefix: String,
     pub keys_dir: PathBuf,
     pub jwks_max_age: Duration,
     pub audience: String,
     pub access_token_ttl: Duration,
+    pub refresh_token_idle_ttl: Duration,
+    pub refresh_token_max_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
     pub password_grant: bool,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -358,6 +369,26 @@ impl Config {
                 }
             })
         });
+        let redis_url = p.value("REDIS_URL", None, |v| {
+            if v.starts_with("redis://")
+                || v.starts_with("rediss://")
+                || v.starts_with("redis+unix://")
+            {
+                Ok(Some(Secret::new(v.to_string())))
+            } else {
+                Err("must start with `redis://` or `rediss://`".into())
+            }
+        });
+        let redis_key_prefix = p.value("REDIS_KEY_PREFIX", "gatehouse".to_string(), |v| {
+            let ok = v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c));
+            if ok {
+                Ok(v.to_string())
+            } else {
+                Err("use at most 64 letters, digits, '-', '_', ':' or '.'".into())
+            }
+        });
         let keys_dir = p.value("KEYS_DIR", PathBuf::from("keys"), |v| Ok(PathBuf::from(v)));
         let jwks_max_age = p.value("JWKS_MAX_AGE", Duration::from_secs(300), parse_duration);
         let audience = p.value("AUDIENCE", issuer.clone(), |v| Ok(v.to_string()));
@@ -365,6 +396,23 @@ impl Config {
             let d = parse_duration(v)?;
             if d < Duration::from_secs(10) || d > Duration::from_secs(24 * 3600) {
                 return Err("must be between 10s and 24h".into());
+            }
+            Ok(d)
+        });
+        let refresh_token_idle_ttl = p.value(
+            "REFRESH_TOKEN_IDLE_TTL",
+            Duration::from_secs(30 * 86_400),
+            |v| parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(60))),
+        );
+        let refresh_token_max_ttl = p.value(
+            "REFRESH_TOKEN_MAX_TTL",
+            Duration::from_secs(90 * 86_400),
+            |v| parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(60))),
+        );
+        let refresh_reuse_grace = p.value("REFRESH_REUSE_GRACE", Duration::from_secs(10), |v| {
+            let d = parse_duration(v)?;
+            if d > Duration::from_secs(300) {
+                return Err("must be at most 5m".into());
             }
             Ok(d)
         });
@@ -467,10 +515,15 @@ impl Config {
                 issuer,
                 database_url: Secret::new(database_url),
                 database_max_connections,
+                redis_url,
+                redis_key_prefix,
                 keys_dir,
                 jwks_max_age,
                 audience,
                 access_token_ttl,
+                refresh_token_idle_ttl,
+                refresh_token_max_ttl,
+                refresh_reuse_grace,
                 password_grant,
                 cors_origins,
                 log_format,
@@ -540,6 +593,18 @@ impl Config {
             ("JWKS_MAX_AGE", format_duration(self.jwks_max_age)),
             ("AUDIENCE", self.audience.clone()),
             ("ACCESS_TOKEN_TTL", format_duration(self.access_token_ttl)),
+            (
+                "REFRESH_TOKEN_IDLE_TTL",
+                format_duration(self.refresh_token_idle_ttl),
+            ),
+            (
+                "REFRESH_TOKEN_MAX_TTL",
+                format_duration(self.refresh_token_max_ttl),
+            ),
+            (
+                "REFRESH_REUSE_GRACE",
+                format_duration(self.refresh_reuse_grace),
+            ),
             ("PASSWORD_GRANT", self.password_grant.to_string()),
             ("CORS_ORIGINS", self.cors_origins.join(",")),
             ("LOG_FORMAT", log_format.into()),
@@ -611,6 +676,14 @@ fn parse_origins(v: &str) -> Result<Vec<String>, String> {
         origins.push(ascii);
     }
     Ok(origins)
+}
+
+fn at_least(d: Duration, min: Duration) -> Result<Duration, String> {
+    if d < min {
+        Err(format!("must be at least {}", format_duration(min)))
+    } else {
+        Ok(d)
+    }
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {

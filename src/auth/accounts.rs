@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::domain::{Email, NewUser, Password, Profile, ProfilePatch, User, UserId, UserName};
+use crate::domain::{
+    Email, EndCause, NewUser, Password, Profile, ProfilePatch, Role, SessionId, User, UserId,
+    UserName,
+};
 use crate::store::{StoreError, UserStore};
 
 use super::password::{HashError, PasswordHasher, Verification};
+use super::sessions::Sessions;
 
 /// Why an account operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -154,5 +158,94 @@ impl Accounts {
             .update_user_profile(id, name.as_ref(), &patch, self.clock.now())
             .await?
             .ok_or(AuthError::UnknownUser)
+    }
+
+    pub async fn find_user(&self, id: UserId) -> Result<Option<User>, AuthError> {
+        Ok(self.users.find_user(id).await?)
+    }
+
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, AuthError> {
+        Ok(self.users.find_credentials(email).await?.map(|c| c.user))
+    }
+
+    /// Changes the password after checking the current one, and ends every other
+    /// session of the account.
+    pub async fn change_password(
+        &self,
+        sessions: &Sessions,
+        id: UserId,
+        current: &str,
+        new: &Password,
+        keep: Option<&SessionId>,
+    ) -> Result<(), AuthError> {
+        let user = self.active_user(id).await?;
+        let stored = self
+            .users
+            .password_hash(id)
+            .await?
+            .ok_or(AuthError::UnknownUser)?;
+        let verification = self
+            .hasher
+            .verify(&Password::for_verification(current), Some(&stored))
+            .await?;
+        if verification == Verification::Mismatch {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let new_hash = self.hasher.hash(new).await?;
+        if !self
+            .users
+            .replace_password_hash(id, &stored, &new_hash, self.clock.now())
+            .await?
+        {
+            // Changed concurrently: refuse rather than overwrite a password we did not check.
+            return Err(AuthError::InvalidCredentials);
+        }
+        sessions
+            .end_all(user.id, keep, EndCause::PasswordChanged)
+            .await?;
+        tracing::info!(user_id = %user.id, "password changed");
+        Ok(())
+    }
+
+    /// Disables or enables an account; disabling ends all its sessions at once.
+    pub async fn set_disabled(
+        &self,
+        sessions: &Sessions,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<User, AuthError> {
+        let user = self
+            .users
+            .set_user_disabled(id, disabled, self.clock.now())
+            .await?
+            .ok_or(AuthError::UnknownUser)?;
+        if disabled {
+            sessions.end_all(id, None, EndCause::UserDisabled).await?;
+        }
+        tracing::info!(user_id = %id, disabled, "account {}", if disabled { "disabled" } else { "enabled" });
+        Ok(user)
+    }
+
+    pub async fn set_roles(&self, id: UserId, roles: &[Role]) -> Result<User, AuthError> {
+        let mut names: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
+        names.sort();
+        names.dedup();
+        let user = self
+            .users
+            .set_user_roles(id, &names, self.clock.now())
+            .await?
+            .ok_or(AuthError::UnknownUser)?;
+        tracing::info!(user_id = %id, roles = ?names, "roles changed");
+        Ok(user)
+    }
+
+    pub async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<UserId>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<User>, AuthError> {
+        Ok(self.users.list_users(query, after, offset, limit).await?)
     }
 }

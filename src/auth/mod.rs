@@ -1,7 +1,9 @@
-//! Accounts and sign-in: registration, password checks, profile changes.
+//! Accounts and sign-in: registration, password checks, profile changes, sessions.
 
 mod accounts;
 mod password;
+mod sessions;
 
 pub use accounts::{Accounts, AuthError, Registration};
 pub use password::{HashError, PasswordHasher, Verification};
+pub use sessions::{Refresh, RequestContext, SessionSettings, Sessions};

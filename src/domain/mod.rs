@@ -3,11 +3,13 @@
 mod email;
 mod password;
 mod secret;
+mod session;
 mod user;
 
 pub use email::Email;
 pub use password::Password;
 pub use secret::Secret;
+pub use session::{EndCause, Session, SessionId};
 pub use user::{NewUser, Profile, ProfilePatch, Role, User, UserId, UserName};
 
 /// Why a value was refused, in words fit to show the person who typed it.

@@ -13,16 +13,34 @@ pub fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// The process can serve: the database answers.
+/// The process can serve: the database (and Redis, when sessions live there) answers.
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => Json(json!({"status": "ready", "database": "ok"})).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unavailable");
-            Json(json!({"status": "unavailable", "database": "unavailable"}))
-                .with_status(StatusCode::SERVICE_UNAVAILABLE)
-                .into_response()
+    let (database, redis) = tokio::join!(state.db.ping(), async {
+        if state.redis {
+            Some(state.sessions.ping().await)
+        } else {
+            None
         }
+    });
+    let word = |r: &Result<(), crate::store::StoreError>, what: &str| match r {
+        Ok(()) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: {what} unavailable");
+            "unavailable"
+        }
+    };
+    let mut body = json!({"database": word(&database, "database")});
+    let mut ready = database.is_ok();
+    if let Some(redis) = &redis {
+        body["redis"] = json!(word(redis, "redis"));
+        ready &= redis.is_ok();
     }
+    body["status"] = json!(if ready { "ready" } else { "unavailable" });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Json(body).with_status(status).into_response()
 }

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
 
-use crate::auth::Accounts;
+use crate::auth::{Accounts, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth::TokenEndpoint;
 use crate::store::Database;
-use crate::token::{Keys, TokenVerifier};
+use crate::token::Keys;
 
 /// Everything handlers need, cheap to clone.
 #[derive(Clone)]
@@ -30,8 +30,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Database,
     pub accounts: Accounts,
+    pub sessions: Sessions,
+    /// Whether sessions live in Redis (reported by readiness).
+    pub redis: bool,
     pub tokens: TokenEndpoint,
-    pub verifier: TokenVerifier,
     pub keys: Keys,
     pub clock: Arc<dyn Clock>,
 }

@@ -67,7 +67,7 @@ enum ErrorStyle {
 }
 
 fn error_style(path: &str) -> ErrorStyle {
-    if path == "/oauth2/token" || path == "/api/v1/auth/token" {
+    if path.starts_with("/oauth2/") || path == "/api/v1/auth/token" {
         ErrorStyle::OAuth
     } else {
         ErrorStyle::Problem

@@ -1,15 +1,27 @@
-//! OAuth clients. For now the registry holds the built-in first-party client.
+//! OAuth clients: the built-in first-party client and those registered with
+//! `gatehouse client create`, and how they authenticate (RFC 6749 §2.3).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Scopes;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-/// The client a request belongs to when it names none (DESIGN: first-party apps).
+use super::{ErrorCode, OAuthError, Scopes};
+use crate::domain::{Invalid, Secret};
+use crate::store::{ClientStore, StoreError, StoredClient};
+
+/// The client a request belongs to when it names none (first-party apps).
 pub const BUILT_IN_CLIENT_ID: &str = "gatehouse";
 
 /// Scopes every client may ask for.
 pub const STANDARD_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// The shortest client secret accepted when one is given.
+pub const MIN_SECRET_CHARS: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantType {
@@ -20,14 +32,15 @@ pub enum GrantType {
 }
 
 impl GrantType {
+    pub const ALL: [GrantType; 4] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::Password,
+    ];
+
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "authorization_code" => Some(Self::AuthorizationCode),
-            "refresh_token" => Some(Self::RefreshToken),
-            "client_credentials" => Some(Self::ClientCredentials),
-            "password" => Some(Self::Password),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|g| g.as_str() == text)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -40,15 +53,19 @@ impl GrantType {
     }
 }
 
-/// A registered client.
+/// A client, ready to authenticate and authorize.
 #[derive(Clone, Debug)]
 pub struct Client {
     pub id: String,
     /// Public clients (apps on people's devices) hold no secret.
     pub public: bool,
+    secret_hash: Option<[u8; 32]>,
     pub grants: Vec<GrantType>,
     /// Scopes this client may ask for, the standard ones included.
     pub scopes: Scopes,
+    pub redirect_uris: Vec<String>,
+    pub first_party: bool,
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl Client {
@@ -60,29 +77,270 @@ impl Client {
         Self {
             id: BUILT_IN_CLIENT_ID.into(),
             public: true,
+            secret_hash: None,
             grants: vec![GrantType::Password, GrantType::RefreshToken],
             scopes: Scopes::from_names(STANDARD_SCOPES),
+            redirect_uris: Vec::new(),
+            first_party: true,
+            created_at: None,
         }
     }
-}
 
-/// Looks clients up by id.
-#[derive(Clone, Debug)]
-pub struct ClientRegistry {
-    clients: Arc<HashMap<String, Client>>,
-}
-
-impl Default for ClientRegistry {
-    fn default() -> Self {
-        let built_in = Client::built_in();
+    fn from_stored(stored: StoredClient) -> Self {
+        let mut scopes = Scopes::from_names(STANDARD_SCOPES);
+        scopes.extend(stored.scopes.iter().map(String::as_str));
         Self {
-            clients: Arc::new(HashMap::from([(built_in.id.clone(), built_in)])),
+            public: stored.secret_hash.is_none(),
+            secret_hash: stored.secret_hash,
+            grants: stored
+                .grants
+                .iter()
+                .filter_map(|g| GrantType::parse(g))
+                .collect(),
+            scopes,
+            redirect_uris: stored.redirect_uris,
+            first_party: stored.first_party,
+            created_at: Some(stored.created_at),
+            id: stored.id,
         }
     }
+
+    /// Constant-time check of a presented secret against the stored hash.
+    fn secret_matches(&self, secret: &str) -> bool {
+        let Some(stored) = &self.secret_hash else {
+            return false;
+        };
+        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        presented.ct_eq(stored).into()
+    }
+}
+
+/// What `client create` asks for.
+#[derive(Clone, Debug)]
+pub struct NewClient {
+    pub id: String,
+    pub public: bool,
+    /// A secret to use; `None` generates one (confidential clients only).
+    pub secret: Option<Secret<String>>,
+    pub redirect_uris: Vec<String>,
+    pub grants: Vec<String>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a client with this id already exists")]
+    Exists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Looks clients up and authenticates them.
+#[derive(Clone)]
+pub struct ClientRegistry {
+    store: Arc<dyn ClientStore>,
+    built_in: Arc<Client>,
 }
 
 impl ClientRegistry {
-    pub fn find(&self, id: &str) -> Option<&Client> {
-        self.clients.get(id)
+    pub fn new(store: Arc<dyn ClientStore>) -> Self {
+        Self {
+            store,
+            built_in: Arc::new(Client::built_in()),
+        }
+    }
+
+    pub async fn find(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        if id == BUILT_IN_CLIENT_ID {
+            return Ok(Some((*self.built_in).clone()));
+        }
+        Ok(self.store.find_client(id).await?.map(Client::from_stored))
+    }
+
+    /// RFC 6749 §2.3: a confidential client proves its secret; a public client sends none.
+    pub async fn authenticate(
+        &self,
+        id: &str,
+        secret: Option<&Secret<String>>,
+    ) -> Result<Client, OAuthError> {
+        let invalid = || OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
+        let client = self
+            .find(id)
+            .await
+            .map_err(|e| OAuthError::from_store(&e))?
+            .ok_or_else(invalid)?;
+        let authenticated = match (client.public, secret) {
+            (true, None) => true,
+            (false, Some(secret)) => client.secret_matches(secret.expose()),
+            _ => false,
+        };
+        if authenticated {
+            Ok(client)
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// Registers a client; returns the secret when one was generated (shown once).
+    pub async fn create(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Secret<String>>, ClientError> {
+        validate_id(&new.id)?;
+        let mut grants = Vec::new();
+        for grant in &new.grants {
+            let parsed = GrantType::parse(grant)
+                .ok_or_else(|| ClientError::Invalid(format!("unknown grant `{grant}`")))?;
+            if parsed == GrantType::ClientCredentials && new.public {
+                return Err(ClientError::Invalid(
+                    "a public client cannot use client_credentials".into(),
+                ));
+            }
+            grants.push(parsed.as_str().to_string());
+        }
+        if grants.is_empty() {
+            grants = vec!["authorization_code".into(), "refresh_token".into()];
+        }
+        for uri in &new.redirect_uris {
+            validate_redirect_uri(uri)
+                .map_err(|e| ClientError::Invalid(format!("--redirect-uri {uri}: {e}")))?;
+        }
+        for scope in &new.scopes {
+            let parsed = Scopes::parse(scope)
+                .map_err(|e| ClientError::Invalid(format!("--scope {scope}: {e}")))?;
+            if parsed.iter().count() != 1 {
+                return Err(ClientError::Invalid(format!(
+                    "--scope {scope}: give one scope per --scope"
+                )));
+            }
+        }
+        let (secret_hash, generated) = match (new.public, new.secret) {
+            (true, Some(_)) => {
+                return Err(ClientError::Invalid("a public client has no secret".into()));
+            }
+            (true, None) => (None, None),
+            (false, Some(secret)) => {
+                if secret.expose().chars().count() < MIN_SECRET_CHARS {
+                    return Err(ClientError::Invalid(format!(
+                        "a client secret must be at least {MIN_SECRET_CHARS} characters"
+                    )));
+                }
+                (
+                    Some(Sha256::digest(secret.expose().as_bytes()).into()),
+                    None,
+                )
+            }
+            (false, None) => {
+                let secret = generate_secret();
+                (
+                    Some(Sha256::digest(secret.expose().as_bytes()).into()),
+                    Some(secret),
+                )
+            }
+        };
+        let stored = StoredClient {
+            id: new.id,
+            secret_hash,
+            redirect_uris: new.redirect_uris,
+            grants,
+            scopes: new.scopes,
+            first_party: new.first_party,
+            created_at: now,
+        };
+        self.store
+            .create_client(&stored)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ClientError::Exists,
+                other => other.into(),
+            })?;
+        Ok(generated)
+    }
+
+    /// Registered clients (the built-in one first).
+    pub async fn list(&self) -> Result<Vec<Client>, StoreError> {
+        let mut clients = vec![(*self.built_in).clone()];
+        clients.extend(
+            self.store
+                .list_clients()
+                .await?
+                .into_iter()
+                .map(Client::from_stored),
+        );
+        Ok(clients)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<bool, ClientError> {
+        if id == BUILT_IN_CLIENT_ID {
+            return Err(ClientError::Invalid(
+                "the built-in client cannot be deleted".into(),
+            ));
+        }
+        Ok(self.store.delete_client(id).await?)
+    }
+}
+
+/// 256 random bits, base64url.
+fn generate_secret() -> Secret<String> {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn validate_id(id: &str) -> Result<(), ClientError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        return Err(ClientError::Invalid(
+            "a client id is 1 to 64 letters, digits, '-', '_' or '.'".into(),
+        ));
+    }
+    if id == BUILT_IN_CLIENT_ID {
+        return Err(ClientError::Exists);
+    }
+    Ok(())
+}
+
+/// RFC 9700 §2.1: absolute, no fragment; plain http only for loopback.
+fn validate_redirect_uri(uri: &str) -> Result<(), Invalid> {
+    let url = url::Url::parse(uri).map_err(|_| Invalid::new("not an absolute URI"))?;
+    if url.fragment().is_some() {
+        return Err(Invalid::new("must not have a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host_str() {
+            Some("127.0.0.1") | Some("[::1]") | Some("localhost") => Ok(()),
+            _ => Err(Invalid::new(
+                "plain http is allowed only for loopback addresses",
+            )),
+        },
+        // Private-use schemes of native apps (RFC 8252 §7.1) must be reverse domain names.
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(Invalid::new(
+            "use https, http on loopback, or a reverse-domain private scheme",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_the_security_bcp() {
+        assert!(validate_redirect_uri("https://app.example.com/callback").is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1:8000/cb").is_ok());
+        assert!(validate_redirect_uri("com.example.app:/oauth").is_ok());
+        assert!(validate_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(validate_redirect_uri("https://app.example.com/cb#x").is_err());
+        assert!(validate_redirect_uri("/relative").is_err());
     }
 }

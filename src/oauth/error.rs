@@ -61,6 +61,21 @@ impl OAuthError {
         )
     }
 
+    /// A storage failure: unavailable storage is `temporarily_unavailable`, so clients
+    /// keep their tokens; anything else is a server error.
+    pub fn from_store(e: &crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "storage unavailable");
+                Self::unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "storage failed");
+                Self::server_error()
+            }
+        }
+    }
+
     pub fn server_error() -> Self {
         Self::new(
             ErrorCode::ServerError,

@@ -38,6 +38,19 @@ impl Scopes {
         scopes
     }
 
+    /// Adds names not yet present.
+    pub fn extend<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        for name in names {
+            if !self.contains(name) {
+                self.0.push(name.to_string());
+            }
+        }
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -1,16 +1,15 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request to
 //! the grant it names.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::auth::Accounts;
+use crate::auth::{Accounts, RequestContext, Sessions};
 use crate::clock::Clock;
-use crate::domain::User;
-use crate::token::{AccessClaims, TokenSigner};
+use crate::domain::{Secret, Session, User};
+use crate::token::{AccessClaims, Audience, RefreshToken, TokenSigner, TokenVerifier};
 
 use super::grants;
 use super::{BUILT_IN_CLIENT_ID, Client, ClientRegistry, ErrorCode, GrantType, OAuthError, Scopes};
@@ -20,24 +19,26 @@ use super::{BUILT_IN_CLIENT_ID, Client, ClientRegistry, ErrorCode, GrantType, OA
 pub struct TokenParams {
     pub grant_type: Option<String>,
     pub username: Option<String>,
-    pub password: Option<crate::domain::Secret<String>>,
+    pub password: Option<Secret<String>>,
+    pub refresh_token: Option<Secret<String>>,
     pub scope: Option<String>,
     pub client_id: Option<String>,
-    pub client_secret: Option<crate::domain::Secret<String>>,
+    pub client_secret: Option<Secret<String>>,
 }
 
 /// Client credentials from an `Authorization: Basic` header (RFC 6749 §2.3.1).
 #[derive(Clone, Debug)]
 pub struct ClientCredentials {
     pub client_id: String,
-    pub client_secret: crate::domain::Secret<String>,
+    pub client_secret: Secret<String>,
 }
 
-/// Who is asking, for sessions and the log.
+/// How a request identifies its client: Basic, form fields, or nothing (built-in client).
 #[derive(Clone, Debug, Default)]
-pub struct RequestContext {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
+pub struct ClientAuth {
+    pub basic: Option<ClientCredentials>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret<String>>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -45,6 +46,7 @@ pub struct RequestContext {
 pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: u64,
+    pub refresh_token: Option<Secret<String>>,
     pub scope: Scopes,
 }
 
@@ -61,8 +63,10 @@ pub struct TokenSettings {
 #[derive(Clone)]
 pub struct TokenEndpoint {
     pub(super) accounts: Accounts,
-    clients: ClientRegistry,
+    pub(super) sessions: Sessions,
+    pub(super) clients: ClientRegistry,
     signer: TokenSigner,
+    pub(super) verifier: TokenVerifier,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: Arc<TokenSettings>,
 }
@@ -70,18 +74,26 @@ pub struct TokenEndpoint {
 impl TokenEndpoint {
     pub fn new(
         accounts: Accounts,
+        sessions: Sessions,
         clients: ClientRegistry,
         signer: TokenSigner,
+        verifier: TokenVerifier,
         clock: Arc<dyn Clock>,
         settings: TokenSettings,
     ) -> Self {
         Self {
             accounts,
+            sessions,
             clients,
             signer,
+            verifier,
             clock,
             settings: Arc::new(settings),
         }
+    }
+
+    pub fn clients(&self) -> &ClientRegistry {
+        &self.clients
     }
 
     pub fn password_grant_enabled(&self) -> bool {
@@ -95,7 +107,13 @@ impl TokenEndpoint {
         basic: Option<ClientCredentials>,
         context: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        let client = self.authenticate_client(&params, basic.as_ref())?;
+        let client = self
+            .authenticate_client(ClientAuth {
+                basic,
+                client_id: params.client_id.clone(),
+                client_secret: params.client_secret.clone(),
+            })
+            .await?;
         let grant_type = params
             .grant_type
             .as_deref()
@@ -113,31 +131,26 @@ impl TokenEndpoint {
             ));
         }
         match grant {
-            GrantType::Password => grants::password::grant(self, client, &params, context).await,
-            GrantType::AuthorizationCode
-            | GrantType::RefreshToken
-            | GrantType::ClientCredentials => Err(OAuthError::new(
+            GrantType::Password => grants::password::grant(self, &client, &params, context).await,
+            GrantType::RefreshToken => grants::refresh::grant(self, &client, &params).await,
+            GrantType::AuthorizationCode | GrantType::ClientCredentials => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported",
+                "this grant type is not supported yet",
             )),
         }
     }
 
     /// RFC 6749 §2.3: exactly one way of authenticating; no client named means the
     /// built-in first-party client.
-    fn authenticate_client(
-        &self,
-        params: &TokenParams,
-        basic: Option<&ClientCredentials>,
-    ) -> Result<&Client, OAuthError> {
-        if basic.is_some() && (params.client_secret.is_some()) {
+    pub async fn authenticate_client(&self, auth: ClientAuth) -> Result<Client, OAuthError> {
+        if auth.basic.is_some() && auth.client_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "use one client authentication method, not both",
             ));
         }
-        let (client_id, secret) = match basic {
+        let (client_id, secret) = match &auth.basic {
             Some(basic) => {
-                if params
+                if auth
                     .client_id
                     .as_deref()
                     .is_some_and(|id| id != basic.client_id)
@@ -149,47 +162,37 @@ impl TokenEndpoint {
                 (basic.client_id.as_str(), Some(&basic.client_secret))
             }
             None => (
-                params.client_id.as_deref().unwrap_or(BUILT_IN_CLIENT_ID),
-                params.client_secret.as_ref(),
+                auth.client_id.as_deref().unwrap_or(BUILT_IN_CLIENT_ID),
+                auth.client_secret.as_ref(),
             ),
         };
-        let invalid_client =
-            || OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-        let client = self.clients.find(client_id).ok_or_else(invalid_client)?;
-        if client.public {
-            // A public client has no secret; one that sends a secret is misconfigured.
-            if secret.is_some() {
-                return Err(invalid_client());
-            }
-        } else {
-            // Confidential clients arrive with the client registry.
-            return Err(invalid_client());
-        }
-        Ok(client)
+        self.clients.authenticate(client_id, secret).await
     }
 
-    /// Signs an access token for `user` and the granted scopes.
-    pub(super) fn issue_for_user(
+    /// Signs an access token for `user` in `session` with the granted scopes.
+    pub(super) fn issue(
         &self,
         user: &User,
         client: &Client,
+        session: &Session,
         scope: Scopes,
+        refresh_token: Option<RefreshToken>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now().timestamp();
         let ttl = self.settings.access_token_ttl.as_secs();
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
             sub: user.id.to_string(),
-            aud: crate::token::Audience::One(self.settings.audience.clone()),
+            aud: Audience::One(self.settings.audience.clone()),
             exp: now + ttl as i64,
             iat: now,
             nbf: now,
             jti: Uuid::new_v4().to_string(),
             client_id: client.id.clone(),
             scope: scope.to_string(),
-            sid: None,
+            sid: Some(session.id.to_string()),
             roles: user.roles.clone(),
-            auth_time: Some(now),
+            auth_time: Some(session.auth_time.timestamp()),
         };
         let access_token = self.signer.sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");
@@ -198,6 +201,7 @@ impl TokenEndpoint {
         Ok(TokenResponse {
             access_token,
             expires_in: ttl,
+            refresh_token: refresh_token.map(|t| t.reveal()),
             scope,
         })
     }

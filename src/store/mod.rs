@@ -1,6 +1,7 @@
 //! Persistence: one trait per capability, implemented on SQL (SQLite and PostgreSQL).
 
 mod error;
+pub mod redis;
 pub mod sql;
 
 use async_trait::async_trait;
@@ -9,7 +10,10 @@ use chrono::{DateTime, Utc};
 pub use error::StoreError;
 pub use sql::Database;
 
-use crate::domain::{Email, NewUser, ProfilePatch, Secret, User, UserId, UserName};
+use crate::domain::{
+    Email, NewUser, ProfilePatch, Secret, Session, SessionId, User, UserId, UserName,
+};
+use crate::token::{SealedSuccessor, TokenHash};
 
 /// A user together with their stored password hash, for sign-in only.
 #[derive(Clone, Debug)]
@@ -46,4 +50,143 @@ pub trait UserStore: Send + Sync {
         new_hash: &Secret<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// The password hash of a user, for checking the current password before a change.
+    async fn password_hash(&self, id: UserId) -> Result<Option<Secret<String>>, StoreError>;
+
+    /// Users whose email or name contains `query` (case-insensitive), ordered by id,
+    /// after the user `after` and skipping `offset`.
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<UserId>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError>;
+
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+
+    async fn set_user_roles(
+        &self,
+        id: UserId,
+        roles: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+}
+
+/// A rotation request: the presented refresh token (by hash) and its would-be successor.
+#[derive(Clone, Debug)]
+pub struct Rotation<'a> {
+    pub session: &'a SessionId,
+    pub presented: TokenHash,
+    pub successor: TokenHash,
+    /// The successor sealed under the presented token, for retries within the grace window.
+    pub sealed: SealedSuccessor,
+    pub client_id: &'a str,
+    /// A narrower scope asked for; it must be within the session's scope.
+    pub scope: Option<&'a [String]>,
+    pub now: DateTime<Utc>,
+    pub grace: std::time::Duration,
+    pub idle_ttl: std::time::Duration,
+}
+
+/// What became of a rotation request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rotated {
+    /// The presented token was current; the successor is now current.
+    Rotated(Session),
+    /// The presented token was rotated moments ago (within the grace window): the
+    /// successor from then, sealed under the presented token.
+    Retried(Session, SealedSuccessor),
+    /// The presented token was rotated before the grace window: the session is ended.
+    Reused(Session),
+    /// The requested scope is wider than the session's; nothing changed.
+    ScopeWidened,
+    /// Unknown, expired, another client's, or not a token of this session; nothing changed.
+    Refused,
+}
+
+/// Sessions and their refresh tokens, and revoked access tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session whose current refresh token has hash `refresh`.
+    async fn create_session(&self, session: &Session, refresh: TokenHash)
+    -> Result<(), StoreError>;
+
+    /// Atomically rotates a refresh token: no two successors ever come from one token.
+    async fn rotate_refresh_token(&self, rotation: Rotation<'_>) -> Result<Rotated, StoreError>;
+
+    /// A live session.
+    async fn find_session(
+        &self,
+        id: &SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// The live session whose current refresh token has hash `refresh`.
+    async fn find_session_by_refresh(
+        &self,
+        id: &SessionId,
+        refresh: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Live sessions of a user, newest first.
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Ends one session; its refresh tokens stop working at once. `false` if there was none.
+    async fn end_session(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Ends every session of a user but `keep`; returns how many ended.
+    async fn end_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, StoreError>;
+
+    /// Remembers an access token's `jti` as revoked until the token would expire.
+    async fn revoke_access_token(&self, jti: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn is_access_token_revoked(
+        &self,
+        jti: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes what has expired (the SQL store; Redis expires keys itself).
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// A round trip, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A registered OAuth client as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredClient {
+    pub id: String,
+    /// SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<[u8; 32]>,
+    pub redirect_uris: Vec<String>,
+    pub grants: Vec<String>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, client: &StoredClient) -> Result<(), StoreError>;
+    async fn find_client(&self, id: &str) -> Result<Option<StoredClient>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError>;
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
 }

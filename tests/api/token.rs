@@ -48,7 +48,8 @@ async fn the_password_grant_issues_an_rs256_access_token(backend: Backend) {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["scope"], "openid email");
-    assert!(body.get("refresh_token").is_none());
+    let refresh = body["refresh_token"].as_str().expect("a refresh token");
+    assert!(refresh.len() >= 43 + 22, "{refresh}");
     let token = body["access_token"].as_str().unwrap();
     let header = decode_part(token, 0);
     assert_eq!(header["alg"], "RS256");
@@ -70,6 +71,11 @@ async fn the_password_grant_issues_an_rs256_access_token(backend: Backend) {
         900
     );
     assert_eq!(claims["jti"].as_str().unwrap().len(), 36);
+    assert_eq!(
+        claims["sid"].as_str().unwrap(),
+        &refresh[..22],
+        "the refresh token belongs to the session"
+    );
 }
 
 async fn an_issued_token_verifies_with_the_published_jwk_alone(backend: Backend) {

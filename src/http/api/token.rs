@@ -10,10 +10,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
+use crate::auth::RequestContext;
 use crate::domain::Secret;
 use crate::http::{AppState, ClientIp};
 use crate::oauth::{
-    ClientCredentials, ErrorCode, OAuthError, RequestContext, TokenParams, TokenResponse,
+    ClientAuth, ClientCredentials, ErrorCode, Introspection, OAuthError, TokenParams, TokenResponse,
 };
 
 pub struct TokenApi;
@@ -23,13 +24,16 @@ pub struct TokenApi;
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenForm {
-    /// `password` (first-party apps); other grants are announced in the discovery document.
+    /// `password` (first-party apps) or `refresh_token`.
     grant_type: String,
     /// The email, for the password grant.
     username: Option<String>,
     /// For the password grant.
     #[oai(write_only)]
     password: Option<String>,
+    /// For the refresh_token grant.
+    #[oai(write_only)]
+    refresh_token: Option<String>,
     /// Space-separated scopes; defaults to every scope the client may have.
     scope: Option<String>,
     /// The client; omitted, the built-in first-party client `gatehouse`.
@@ -49,6 +53,9 @@ pub struct TokenSuccess {
     token_type: String,
     /// Seconds until the access token expires.
     expires_in: u64,
+    /// Opaque; rotated on every use. Keep only the newest.
+    #[oai(skip_serializing_if_is_none)]
+    refresh_token: Option<String>,
     /// The scopes granted, space-separated.
     scope: String,
 }
@@ -124,6 +131,67 @@ impl TokenApi {
         exchange(&state, req, form.0).await
     }
 
+    /// Revoke a token (RFC 7009).
+    ///
+    /// A refresh token ends its whole session; an access token is refused by
+    /// introspection and Gatehouse's own API until it expires. Unknown tokens, and tokens
+    /// of other clients, get the same 200.
+    #[oai(path = "/oauth2/revoke", method = "post", operation_id = "revokeToken")]
+    async fn revoke(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        form: Form<TokenLookupForm>,
+    ) -> LookupResult {
+        let (client, attempted) = match authenticate(&state, req, &form).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        match state
+            .tokens
+            .revoke(&client, &form.token, form.token_type_hint.as_deref())
+            .await
+        {
+            Ok(()) => LookupResult::Revoked,
+            Err(e) => lookup_error(e, attempted),
+        }
+    }
+
+    /// Introspect a token (RFC 7662); confidential clients only.
+    #[oai(
+        path = "/oauth2/introspect",
+        method = "post",
+        operation_id = "introspectToken"
+    )]
+    async fn introspect(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        form: Form<TokenLookupForm>,
+    ) -> LookupResult {
+        let (client, attempted) = match authenticate(&state, req, &form).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        if client.public {
+            return lookup_error(
+                OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    "introspection requires a confidential client",
+                ),
+                attempted,
+            );
+        }
+        match state
+            .tokens
+            .introspect(&form.token, form.token_type_hint.as_deref())
+            .await
+        {
+            Ok(found) => LookupResult::Introspected(Json(introspection_body(found))),
+            Err(e) => lookup_error(e, attempted),
+        }
+    }
+
     /// The same endpoint at its OAuth path, announced by the discovery document.
     #[oai(path = "/oauth2/token", method = "post", hidden)]
     async fn oauth2_token(
@@ -136,6 +204,128 @@ impl TokenApi {
     }
 }
 
+fn request_context(req: &Request) -> RequestContext {
+    RequestContext {
+        ip: req.extensions().get::<ClientIp>().and_then(|ip| ip.0),
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    }
+}
+
+/// A revocation (RFC 7009) or introspection (RFC 7662) request.
+#[derive(Object, Deserialize)]
+#[oai(rename = "TokenLookupRequest")]
+pub struct TokenLookupForm {
+    /// An access token or a refresh token.
+    #[oai(write_only)]
+    token: String,
+    /// `access_token` or `refresh_token`: where to look first.
+    token_type_hint: Option<String>,
+    /// For `client_secret_post`; public clients send only this.
+    client_id: Option<String>,
+    #[oai(write_only)]
+    client_secret: Option<String>,
+}
+
+/// What introspection knows about a token (RFC 7662 §2.2). An inactive token is
+/// exactly `{"active": false}`.
+#[derive(Object, Default)]
+#[oai(rename = "IntrospectionResponse")]
+pub struct IntrospectionBody {
+    active: bool,
+    #[oai(skip_serializing_if_is_none)]
+    token_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    scope: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    client_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    sub: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    username: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    aud: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    iss: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    exp: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    iat: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    nbf: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    jti: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    sid: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    roles: Option<Vec<String>>,
+    #[oai(skip_serializing_if_is_none)]
+    auth_time: Option<i64>,
+}
+
+#[derive(ApiResponse)]
+pub enum LookupResult {
+    /// Revoked (or nothing to revoke: the answer is the same), or the introspection result.
+    #[oai(status = 200)]
+    Introspected(Json<IntrospectionBody>),
+    #[oai(status = 200)]
+    Revoked,
+    #[oai(status = 400)]
+    BadRequest(Json<OAuthErrorBody>),
+    #[oai(status = 401)]
+    InvalidClient(
+        Json<OAuthErrorBody>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+    ),
+    #[oai(status = 500)]
+    ServerError(Json<OAuthErrorBody>),
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+impl From<TokenResult> for LookupResult {
+    fn from(result: TokenResult) -> Self {
+        match result {
+            TokenResult::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
+            TokenResult::ServerError(body) => Self::ServerError(body),
+            TokenResult::Unavailable(body, after) => Self::Unavailable(body, after),
+            TokenResult::BadRequest(body) | TokenResult::TooManyRequests(body, _) => {
+                Self::BadRequest(body)
+            }
+            TokenResult::Issued(_) => Self::ServerError(Json(OAuthErrorBody {
+                error: "server_error".into(),
+                error_description: None,
+            })),
+        }
+    }
+}
+
+fn lookup_error(error: OAuthError, basic: bool) -> LookupResult {
+    TokenResult::from_error(error, basic).into()
+}
+
+async fn authenticate(
+    state: &AppState,
+    req: &Request,
+    form: &TokenLookupForm,
+) -> Result<(crate::oauth::Client, bool), LookupResult> {
+    let basic = basic_credentials(req).map_err(|e| lookup_error(e, true))?;
+    let attempted = basic.is_some();
+    let client = state
+        .tokens
+        .authenticate_client(ClientAuth {
+            basic,
+            client_id: form.client_id.clone(),
+            client_secret: form.client_secret.clone().map(Secret::new),
+        })
+        .await
+        .map_err(|e| lookup_error(e, attempted))?;
+    Ok((client, attempted))
+}
+
 async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResult {
     let basic = match basic_credentials(req) {
         Ok(basic) => basic,
@@ -146,21 +336,55 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
         grant_type: Some(form.grant_type),
         username: form.username,
         password: form.password.map(Secret::new),
+        refresh_token: form.refresh_token.map(Secret::new),
         scope: form.scope,
         client_id: form.client_id,
         client_secret: form.client_secret.map(Secret::new),
     };
-    let context = RequestContext {
-        ip: req.extensions().get::<ClientIp>().and_then(|ip| ip.0),
-        user_agent: req
-            .headers()
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
-    };
+    let context = request_context(req);
     match state.tokens.exchange(params, basic, &context).await {
         Ok(response) => TokenResult::Issued(Json(success(response))),
         Err(error) => TokenResult::from_error(error, basic_attempted),
+    }
+}
+
+fn introspection_body(found: Introspection) -> IntrospectionBody {
+    match found {
+        Introspection::Inactive => IntrospectionBody::default(),
+        Introspection::Access(claims) => IntrospectionBody {
+            active: true,
+            token_type: Some("Bearer".into()),
+            scope: Some(claims.scope),
+            client_id: Some(claims.client_id),
+            sub: Some(claims.sub),
+            aud: Some(match claims.aud {
+                crate::token::Audience::One(a) => a,
+                crate::token::Audience::Many(all) => all.join(" "),
+            }),
+            iss: Some(claims.iss),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            jti: Some(claims.jti),
+            sid: claims.sid,
+            roles: Some(claims.roles),
+            auth_time: claims.auth_time,
+            ..Default::default()
+        },
+        Introspection::Refresh { session, user } => IntrospectionBody {
+            active: true,
+            token_type: Some("refresh_token".into()),
+            scope: Some(session.scope.clone()),
+            client_id: Some(session.client_id.clone()),
+            sub: Some(user.id.to_string()),
+            username: Some(user.email.to_string()),
+            exp: Some(session.expires_at().timestamp()),
+            iat: Some(session.last_used_at.timestamp()),
+            sid: Some(session.id.to_string()),
+            roles: Some(user.roles),
+            auth_time: Some(session.auth_time.timestamp()),
+            ..Default::default()
+        },
     }
 }
 
@@ -169,6 +393,7 @@ fn success(response: TokenResponse) -> TokenSuccess {
         access_token: response.access_token,
         token_type: "Bearer".into(),
         expires_in: response.expires_in,
+        refresh_token: response.refresh_token.map(Secret::into_inner),
         scope: response.scope.to_string(),
     }
 }

@@ -1,3 +1,4 @@
 //! One file per grant type.
 
 pub mod password;
+pub mod refresh;

@@ -1,8 +1,8 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3), for first-party apps.
 
-use super::super::token_endpoint::{RequestContext, TokenEndpoint, TokenParams, TokenResponse};
+use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
 use super::super::{Client, ErrorCode, OAuthError, Scopes};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, RequestContext};
 use crate::store::StoreError;
 
 pub async fn grant(
@@ -48,18 +48,27 @@ pub async fn grant(
                 OAuthError::server_error()
             }
         })?;
+    let (session, refresh_token) = endpoint
+        .sessions
+        .start(user.id, &client.id, &scope.to_string(), context)
+        .await
+        .map_err(|e| OAuthError::from_store(&e))?;
     tracing::info!(
         user_id = %user.id,
         client_id = %client.id,
+        session_id = %session.id,
         ip = ?context.ip,
         "signed in with the password grant"
     );
-    endpoint.issue_for_user(&user, client, scope)
+    let refresh_token = client
+        .allows(super::super::GrantType::RefreshToken)
+        .then_some(refresh_token);
+    endpoint.issue(&user, client, &session, scope, refresh_token)
 }
 
 /// The scope asked for, checked against what the client may have; when none is asked
 /// for, everything the client may have.
-fn requested_scope(client: &Client, scope: Option<&str>) -> Result<Scopes, OAuthError> {
+pub(crate) fn requested_scope(client: &Client, scope: Option<&str>) -> Result<Scopes, OAuthError> {
     let Some(text) = scope else {
         return Ok(client.scopes.clone());
     };

@@ -198,4 +198,89 @@ impl UserStore for Database {
         })?;
         Ok(updated == 1)
     }
+
+    async fn password_hash(&self, id: UserId) -> Result<Option<Secret<String>>, StoreError> {
+        let row: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(hash,)| Secret::new(hash)))
+    }
+
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<UserId>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        // LIKE wildcards in the query are matched literally.
+        let pattern = query.map(|q| {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let rows: Vec<UserRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_users_where!(
+                "($1 IS NULL OR email LIKE $1 ESCAPE '\\' OR lower(name) LIKE $1 ESCAPE '\\') \
+                 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3 OFFSET $4"
+            ))
+            .bind(pattern.as_deref())
+            .bind(after.map(|a| a.as_uuid()))
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
+            .map(|r| r.into_credentials().map(|c| c.user))
+            .collect()
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let updated = on_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(disabled)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.find_user(id).await
+    }
+
+    async fn set_user_roles(
+        &self,
+        id: UserId,
+        roles: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let updated = on_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET roles = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(Json(roles))
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.find_user(id).await
+    }
 }

@@ -1,0 +1,219 @@
+//! Sessions: started by every sign-in, kept alive by refresh-token rotation, ended by the
+//! person, an administrator, a password change, a disabled account, or a replayed token.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::clock::Clock;
+use crate::domain::{EndCause, Session, SessionId, UserId};
+use crate::store::{Rotated, Rotation, SessionStore, StoreError};
+use crate::token::RefreshToken;
+
+/// Who is asking, as far as the network tells.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Session lifetimes.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSettings {
+    pub idle_ttl: Duration,
+    pub max_ttl: Duration,
+    pub reuse_grace: Duration,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum Refresh {
+    /// The session lives on; `refresh_token` is its new current token.
+    Renewed {
+        session: Session,
+        refresh_token: RefreshToken,
+    },
+    /// An already-rotated token was replayed after the grace window: the session is over.
+    Reused(Session),
+    /// The scope asked for is wider than the session's.
+    ScopeWidened,
+    /// Not a live token of this client.
+    Invalid,
+}
+
+/// Session use cases over a session store.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    settings: SessionSettings,
+}
+
+/// The longest user agent kept with a session.
+const MAX_USER_AGENT: usize = 256;
+
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Sessions {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+        settings: SessionSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Whole seconds: both stores keep session times to the second.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(0)
+    }
+
+    /// Starts a session for a successful sign-in and returns its first refresh token.
+    pub async fn start(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scope: &str,
+        context: &RequestContext,
+    ) -> Result<(Session, RefreshToken), StoreError> {
+        let now = self.now();
+        let session = Session {
+            id: SessionId::generate(),
+            user_id: user,
+            client_id: client_id.to_string(),
+            scope: scope.to_string(),
+            created_at: now,
+            last_used_at: now,
+            absolute_expires_at: after(now, self.settings.max_ttl),
+            idle_expires_at: after(now, self.settings.idle_ttl)
+                .min(after(now, self.settings.max_ttl)),
+            auth_time: now,
+            ip: context.ip.map(|ip| ip.to_string()),
+            user_agent: context
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+        };
+        let refresh = RefreshToken::generate(session.id.clone());
+        self.store.create_session(&session, refresh.hash()).await?;
+        Ok((session, refresh))
+    }
+
+    /// Rotates `presented`: exactly one successor per token, the same one for retries
+    /// within the grace window.
+    pub async fn refresh(
+        &self,
+        presented: &RefreshToken,
+        client_id: &str,
+        scope: Option<&[String]>,
+    ) -> Result<Refresh, StoreError> {
+        let successor = RefreshToken::generate(presented.session().clone());
+        let outcome = self
+            .store
+            .rotate_refresh_token(Rotation {
+                session: presented.session(),
+                presented: presented.hash(),
+                successor: successor.hash(),
+                sealed: presented.seal(&successor),
+                client_id,
+                scope,
+                now: self.now(),
+                grace: self.settings.reuse_grace,
+                idle_ttl: self.settings.idle_ttl,
+            })
+            .await?;
+        Ok(match outcome {
+            Rotated::Rotated(session) => Refresh::Renewed {
+                session,
+                refresh_token: successor,
+            },
+            Rotated::Retried(session, sealed) => Refresh::Renewed {
+                session,
+                refresh_token: presented.open(&sealed),
+            },
+            Rotated::Reused(session) => {
+                tracing::warn!(
+                    session_id = %session.id,
+                    user_id = %session.user_id,
+                    client_id = %session.client_id,
+                    cause = EndCause::RefreshReused.as_str(),
+                    "refresh token reuse detected; session ended"
+                );
+                Refresh::Reused(session)
+            }
+            Rotated::ScopeWidened => Refresh::ScopeWidened,
+            Rotated::Refused => Refresh::Invalid,
+        })
+    }
+
+    /// The live session a refresh token belongs to, if it is that session's current token.
+    pub async fn by_refresh_token(
+        &self,
+        token: &RefreshToken,
+    ) -> Result<Option<Session>, StoreError> {
+        self.store
+            .find_session_by_refresh(token.session(), token.hash(), self.now())
+            .await
+    }
+
+    pub async fn find(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.store.find_session(id, self.now()).await
+    }
+
+    pub async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.store.list_user_sessions(user, self.now()).await
+    }
+
+    /// Ends one session; `false` when there was none.
+    pub async fn end(&self, id: &SessionId, cause: EndCause) -> Result<bool, StoreError> {
+        let ended = self.store.end_session(id).await?;
+        if ended {
+            tracing::info!(session_id = %id, cause = cause.as_str(), "session ended");
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session of `user` except `keep`.
+    pub async fn end_all(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+        cause: EndCause,
+    ) -> Result<u64, StoreError> {
+        let ended = self.store.end_user_sessions(user, keep).await?;
+        tracing::info!(user_id = %user, count = ended, cause = cause.as_str(), "sessions ended");
+        Ok(ended)
+    }
+
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.revoke_access_token(jti, until).await
+    }
+
+    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.store.is_access_token_revoked(jti, self.now()).await
+    }
+
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.store.purge_expired(self.now()).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}

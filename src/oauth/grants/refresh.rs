@@ -1,0 +1,72 @@
+//! The refresh token grant (RFC 6749 §6), with rotation and replay detection
+//! (RFC 9700 §4.14.2).
+
+use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
+use super::super::{Client, ErrorCode, OAuthError, Scopes};
+use crate::auth::{AuthError, Refresh};
+use crate::domain::EndCause;
+use crate::token::RefreshToken;
+
+pub async fn grant(
+    endpoint: &TokenEndpoint,
+    client: &Client,
+    params: &TokenParams,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = params
+        .refresh_token
+        .as_ref()
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let invalid = || {
+        OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the refresh token is invalid, expired or revoked",
+        )
+    };
+    let presented = RefreshToken::parse(presented.expose()).ok_or_else(invalid)?;
+    // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+    let asked = match params.scope.as_deref() {
+        Some(text) => {
+            let scopes =
+                Scopes::parse(text).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e))?;
+            (!scopes.is_empty()).then_some(scopes)
+        }
+        None => None,
+    };
+    let refresh = endpoint
+        .sessions
+        .refresh(&presented, &client.id, asked.as_ref().map(Scopes::as_slice))
+        .await
+        .map_err(|e| OAuthError::from_store(&e))?;
+    let (session, successor) = match refresh {
+        Refresh::Renewed {
+            session,
+            refresh_token,
+        } => (session, refresh_token),
+        Refresh::ScopeWidened => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "a refresh cannot widen the scope of the session",
+            ));
+        }
+        Refresh::Reused(_) | Refresh::Invalid => return Err(invalid()),
+    };
+    // The account may have been disabled since the session began.
+    let user = match endpoint.accounts.active_user(session.user_id).await {
+        Ok(user) => user,
+        Err(AuthError::AccountDisabled | AuthError::UnknownUser) => {
+            endpoint
+                .sessions
+                .end(&session.id, EndCause::UserDisabled)
+                .await
+                .map_err(|e| OAuthError::from_store(&e))?;
+            return Err(invalid());
+        }
+        Err(AuthError::Store(e)) => return Err(OAuthError::from_store(&e)),
+        Err(e) => {
+            tracing::error!(error = %e, "refresh grant failed");
+            return Err(OAuthError::server_error());
+        }
+    };
+    let scope = asked.unwrap_or_else(|| Scopes::parse(&session.scope).unwrap_or_default());
+    endpoint.issue(&user, client, &session, scope, Some(successor))
+}

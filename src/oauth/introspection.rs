@@ -1,0 +1,168 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009), and the liveness check every
+//! access token gets where Gatehouse itself accepts it.
+
+use crate::auth::AuthError;
+use crate::domain::{EndCause, Session, SessionId, User};
+use crate::store::StoreError;
+use crate::token::{AccessClaims, RefreshToken, TokenError};
+
+use super::token_endpoint::TokenEndpoint;
+use super::{Client, OAuthError};
+
+/// Why an access token is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(transparent)]
+    Invalid(#[from] TokenError),
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("the session has ended")]
+    SessionEnded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What introspection found.
+#[derive(Debug)]
+pub enum Introspection {
+    Inactive,
+    Access(AccessClaims),
+    Refresh { session: Session, user: User },
+}
+
+impl TokenEndpoint {
+    /// Verifies an access token and checks that it was not revoked and that its session
+    /// still exists.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessError> {
+        let claims = self.verifier.verify(token, self.clock.now())?;
+        if self.sessions.is_access_token_revoked(&claims.jti).await? {
+            return Err(AccessError::Revoked);
+        }
+        if let Some(sid) = &claims.sid {
+            let live = match SessionId::parse(sid) {
+                Ok(sid) => self
+                    .sessions
+                    .find(&sid)
+                    .await?
+                    .is_some_and(|s| s.user_id.to_string() == claims.sub),
+                Err(_) => false,
+            };
+            if !live {
+                return Err(AccessError::SessionEnded);
+            }
+        }
+        Ok(claims)
+    }
+
+    /// RFC 7662 §2.2: anything not currently valid is simply inactive.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<Introspection, OAuthError> {
+        let refresh_first = hint == Some("refresh_token");
+        if refresh_first {
+            if let Some(found) = self.introspect_refresh(token).await? {
+                return Ok(found);
+            }
+        }
+        match self.verify_access_token(token).await {
+            Ok(claims) => {
+                if self.user_is_active(&claims.sub).await? {
+                    return Ok(Introspection::Access(claims));
+                }
+                return Ok(Introspection::Inactive);
+            }
+            Err(AccessError::Store(e)) => return Err(OAuthError::from_store(&e)),
+            Err(_) => {}
+        }
+        if !refresh_first {
+            if let Some(found) = self.introspect_refresh(token).await? {
+                return Ok(found);
+            }
+        }
+        Ok(Introspection::Inactive)
+    }
+
+    async fn introspect_refresh(&self, token: &str) -> Result<Option<Introspection>, OAuthError> {
+        let Some(token) = RefreshToken::parse(token) else {
+            return Ok(None);
+        };
+        let Some(session) = self
+            .sessions
+            .by_refresh_token(&token)
+            .await
+            .map_err(|e| OAuthError::from_store(&e))?
+        else {
+            return Ok(None);
+        };
+        match self.accounts.active_user(session.user_id).await {
+            Ok(user) => Ok(Some(Introspection::Refresh { session, user })),
+            Err(AuthError::Store(e)) => Err(OAuthError::from_store(&e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn user_is_active(&self, sub: &str) -> Result<bool, OAuthError> {
+        // Client-credentials tokens have a client as subject; there is no user to check.
+        let Ok(id) = crate::domain::UserId::parse(sub) else {
+            return Ok(true);
+        };
+        match self.accounts.active_user(id).await {
+            Ok(_) => Ok(true),
+            Err(AuthError::Store(e)) => Err(OAuthError::from_store(&e)),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// RFC 7009: a refresh token ends its session; an access token is remembered as
+    /// revoked until it expires. Tokens that are unknown, invalid or another client's are
+    /// ignored, so the answer is the same.
+    pub async fn revoke(
+        &self,
+        client: &Client,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<(), OAuthError> {
+        let store = |e: StoreError| OAuthError::from_store(&e);
+        let try_refresh = || async {
+            let Some(parsed) = RefreshToken::parse(token) else {
+                return Ok::<bool, OAuthError>(false);
+            };
+            match self
+                .sessions
+                .by_refresh_token(&parsed)
+                .await
+                .map_err(store)?
+            {
+                Some(session) if session.client_id == client.id => {
+                    self.sessions
+                        .end(&session.id, EndCause::Revoked)
+                        .await
+                        .map_err(store)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        };
+        if hint != Some("access_token") && try_refresh().await? {
+            return Ok(());
+        }
+        match self.verifier.verify(token, self.clock.now()) {
+            Ok(claims) if claims.client_id == client.id => {
+                let until = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+                self.sessions
+                    .revoke_access_token(&claims.jti, until)
+                    .await
+                    .map_err(store)?;
+                tracing::info!(client_id = %client.id, "access token revoked");
+                return Ok(());
+            }
+            _ => {}
+        }
+        if hint == Some("access_token") {
+            try_refresh().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! Sessions and revoked access tokens in SQL: the store used without Redis.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Database, on_pool};
+use crate::domain::{Session, SessionId, UserId};
+use crate::store::{Rotated, Rotation, SessionStore, StoreError};
+use crate::token::{SealedSuccessor, TokenHash};
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    user_id: Uuid,
+    client_id: String,
+    scope: String,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    absolute_expires_at: DateTime<Utc>,
+    idle_expires_at: DateTime<Utc>,
+    auth_time: DateTime<Utc>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    refresh_hash: Vec<u8>,
+    previous_hash: Option<Vec<u8>>,
+    rotated_at: Option<DateTime<Utc>>,
+    sealed_successor: Option<Vec<u8>>,
+}
+
+impl SessionRow {
+    fn session(&self) -> Result<Session, StoreError> {
+        Ok(Session {
+            id: SessionId::parse(&self.id)
+                .map_err(|e| StoreError::Internal(format!("stored session id: {e}").into()))?,
+            user_id: UserId::from_uuid(self.user_id),
+            client_id: self.client_id.clone(),
+            scope: self.scope.clone(),
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            absolute_expires_at: self.absolute_expires_at,
+            idle_expires_at: self.idle_expires_at,
+            auth_time: self.auth_time,
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+        })
+    }
+}
+
+macro_rules! select_sessions_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, user_id, client_id, scope, created_at, last_used_at, absolute_expires_at, \
+             idle_expires_at, auth_time, ip, user_agent, refresh_hash, previous_hash, rotated_at, \
+             sealed_successor FROM sessions WHERE ",
+            $condition
+        )
+    };
+}
+
+/// Whether every scope asked for is within the granted ones.
+pub(crate) fn scope_within(granted: &str, asked: &[String]) -> bool {
+    asked.iter().all(|s| granted.split(' ').any(|g| g == s))
+}
+
+fn idle_expiry(now: DateTime<Utc>, idle: std::time::Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Decides a rotation from the stored row, before anything is written.
+enum Decision {
+    Rotate,
+    Retry(SealedSuccessor),
+    Reuse,
+    ScopeWidened,
+    Refuse { delete: bool },
+}
+
+fn decide(row: &SessionRow, session: &Session, rotation: &Rotation<'_>) -> Decision {
+    if session.is_expired(rotation.now) {
+        return Decision::Refuse { delete: true };
+    }
+    if row.client_id != rotation.client_id {
+        return Decision::Refuse { delete: false };
+    }
+    let widened = rotation
+        .scope
+        .is_some_and(|asked| !scope_within(&row.scope, asked));
+    if row.refresh_hash == rotation.presented.0 {
+        return if widened {
+            Decision::ScopeWidened
+        } else {
+            Decision::Rotate
+        };
+    }
+    if row.previous_hash.as_deref() == Some(&rotation.presented.0[..]) {
+        let grace = chrono::Duration::from_std(rotation.grace).unwrap_or_default();
+        let within = row.rotated_at.is_some_and(|at| rotation.now - at <= grace);
+        let sealed = row
+            .sealed_successor
+            .as_deref()
+            .and_then(|s| <[u8; 32]>::try_from(s).ok())
+            .map(SealedSuccessor);
+        return match (within, sealed) {
+            (true, Some(_)) if widened => Decision::ScopeWidened,
+            (true, Some(sealed)) => Decision::Retry(sealed),
+            _ => Decision::Reuse,
+        };
+    }
+    Decision::Refuse { delete: false }
+}
+
+#[async_trait]
+impl SessionStore for Database {
+    async fn create_session(
+        &self,
+        session: &Session,
+        refresh: TokenHash,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, \
+                 absolute_expires_at, idle_expires_at, auth_time, ip, user_agent, refresh_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(session.id.as_str())
+            .bind(session.user_id.as_uuid())
+            .bind(&session.client_id)
+            .bind(&session.scope)
+            .bind(session.created_at)
+            .bind(session.last_used_at)
+            .bind(session.absolute_expires_at)
+            .bind(session.idle_expires_at)
+            .bind(session.auth_time)
+            .bind(&session.ip)
+            .bind(&session.user_agent)
+            .bind(&refresh.0[..])
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(&self, rotation: Rotation<'_>) -> Result<Rotated, StoreError> {
+        // SQLite: take the write lock at BEGIN, so two rotations cannot both read the
+        // old state. PostgreSQL: lock the row.
+        let (begin, select) = match self {
+            Database::Sqlite(_) => ("BEGIN IMMEDIATE", select_sessions_where!("id = $1")),
+            Database::Postgres(_) => ("BEGIN", select_sessions_where!("id = $1 FOR UPDATE")),
+        };
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_with(begin).await?;
+            let row: Option<SessionRow> = sqlx::query_as(select)
+                .bind(rotation.session.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(Rotated::Refused);
+            };
+            let session = row.session()?;
+            let outcome = match decide(&row, &session, &rotation) {
+                Decision::Rotate => {
+                    let idle = idle_expiry(rotation.now, rotation.idle_ttl);
+                    sqlx::query(
+                        "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $2, \
+                         sealed_successor = $3, rotated_at = $4, last_used_at = $4, \
+                         idle_expires_at = $5 WHERE id = $1",
+                    )
+                    .bind(rotation.session.as_str())
+                    .bind(&rotation.successor.0[..])
+                    .bind(&rotation.sealed.0[..])
+                    .bind(rotation.now)
+                    .bind(idle)
+                    .execute(&mut *tx)
+                    .await?;
+                    Rotated::Rotated(Session {
+                        last_used_at: rotation.now,
+                        idle_expires_at: idle,
+                        ..session
+                    })
+                }
+                Decision::Retry(sealed) => Rotated::Retried(session, sealed),
+                Decision::ScopeWidened => Rotated::ScopeWidened,
+                Decision::Reuse => {
+                    sqlx::query("DELETE FROM sessions WHERE id = $1")
+                        .bind(rotation.session.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    Rotated::Reused(session)
+                }
+                Decision::Refuse { delete } => {
+                    if delete {
+                        sqlx::query("DELETE FROM sessions WHERE id = $1")
+                            .bind(rotation.session.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Rotated::Refused
+                }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    async fn find_session(
+        &self,
+        id: &SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let row: Option<SessionRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_sessions_where!("id = $1"))
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await
+        })?;
+        match row {
+            Some(row) => {
+                let session = row.session()?;
+                Ok((!session.is_expired(now)).then_some(session))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn find_session_by_refresh(
+        &self,
+        id: &SessionId,
+        refresh: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let row: Option<SessionRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_sessions_where!("id = $1 AND refresh_hash = $2"))
+                .bind(id.as_str())
+                .bind(&refresh.0[..])
+                .fetch_optional(pool)
+                .await
+        })?;
+        match row {
+            Some(row) => {
+                let session = row.session()?;
+                Ok((!session.is_expired(now)).then_some(session))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        let rows: Vec<SessionRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_sessions_where!(
+                "user_id = $1 ORDER BY created_at DESC"
+            ))
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let session = row.session()?;
+            if !session.is_expired(now) {
+                sessions.push(session);
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn end_session(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id.as_str())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted > 0)
+    }
+
+    async fn end_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
+        let keep = keep.map(SessionId::as_str).unwrap_or("");
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                .bind(user.as_uuid())
+                .bind(keep)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+
+    async fn revoke_access_token(&self, jti: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti)
+            .bind(until)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn is_access_token_revoked(
+        &self,
+        jti: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT jti FROM revoked_access_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(found.is_some())
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sessions = on_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM sessions WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
+            )
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        let tokens = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(sessions + tokens)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Database::ping(self).await
+    }
+}
