@@ -54,8 +54,12 @@ impl Core {
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone());
         let session_store: Arc<dyn SessionStore> = match &config.redis_url {
             Some(url) => Arc::new(
-                RedisSessions::connect(url.expose(), &config.redis_key_prefix)
-                    .context("invalid GATEHOUSE_REDIS_URL")?,
+                RedisSessions::connect(
+                    url.expose(),
+                    &config.redis_key_prefix,
+                    config.refresh_token_idle_ttl,
+                )
+                .context("invalid GATEHOUSE_REDIS_URL")?,
             ),
             None => Arc::new(db.clone()),
         };

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use gatehouse::auth::{AuthError, Registration};
 use gatehouse::config::{Config, RawSettings};
-use gatehouse::domain::{Email, Password, Profile, Role, UserName};
+use gatehouse::domain::{
+    Email, EndCause, Password, Profile, Role, Secret, SessionId, User, UserName,
+};
+use gatehouse::oauth::{ClientError, NewClient};
 use gatehouse::{Application, Core, telemetry};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -35,12 +38,77 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// See and end sessions.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
 }
 
 #[derive(Subcommand)]
 enum UserCommand {
     /// Create an account; without --password-stdin a random password is printed once.
     Create(CreateUser),
+    /// Disable an account and end all its sessions.
+    Disable { email: String },
+    /// Enable a disabled account.
+    Enable { email: String },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client; a generated secret is printed once.
+    Create(CreateClient),
+    /// List clients, one per line.
+    List,
+    /// Delete a client.
+    Delete { id: String },
+}
+
+#[derive(Args)]
+struct CreateClient {
+    #[arg(long)]
+    id: String,
+    /// A client on people's devices (no secret; PKCE instead).
+    #[arg(long)]
+    public: bool,
+    /// Read the secret (at least 32 characters) from one line of standard input.
+    #[arg(long)]
+    secret_stdin: bool,
+    /// An allowed redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// An allowed grant (repeatable): authorization_code, refresh_token,
+    /// client_credentials, password. Default: authorization_code and refresh_token.
+    #[arg(long = "grant")]
+    grants: Vec<String>,
+    /// A scope beyond openid, profile and email that the client may ask for (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// A client of your own, trusted without a consent screen.
+    #[arg(long)]
+    first_party: bool,
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// A user's live sessions, one per line.
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// End one session, or every session of a user.
+    Revoke {
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        session: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -79,9 +147,13 @@ fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::CheckConfig => check_config(&config),
-            Command::User {
-                command: UserCommand::Create(args),
-            } => create_user(config, args).await,
+            Command::User { command } => match command {
+                UserCommand::Create(args) => create_user(config, args).await,
+                UserCommand::Disable { email } => set_disabled(config, &email, true).await,
+                UserCommand::Enable { email } => set_disabled(config, &email, false).await,
+            },
+            Command::Client { command } => client(config, command).await,
+            Command::Sessions { command } => sessions(config, command).await,
         }
     });
     match result {
@@ -183,5 +255,147 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
         }
         Err(AuthError::EmailTaken) => anyhow::bail!("an account with this email already exists"),
         Err(e) => Err(e.into()),
+    }
+}
+
+fn read_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
+}
+
+async fn user_by_email(core: &Core, email: &str) -> anyhow::Result<User> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {e}"))?;
+    core.accounts
+        .find_by_email(&email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account with the email {email}"))
+}
+
+async fn set_disabled(config: Config, email: &str, disabled: bool) -> anyhow::Result<()> {
+    let core = Core::open(config).await?;
+    let user = user_by_email(&core, email).await?;
+    core.accounts
+        .set_disabled(&core.sessions, user.id, disabled)
+        .await?;
+    eprintln!(
+        "{} {}",
+        user.email,
+        if disabled {
+            "disabled; its sessions ended"
+        } else {
+            "enabled"
+        }
+    );
+    Ok(())
+}
+
+async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
+    let core = Core::open(config).await?;
+    match command {
+        ClientCommand::Create(args) => {
+            let secret = if args.secret_stdin {
+                Some(Secret::new(read_line()?))
+            } else {
+                None
+            };
+            let new = NewClient {
+                id: args.id.clone(),
+                public: args.public,
+                secret,
+                redirect_uris: args.redirect_uris,
+                grants: args.grants,
+                scopes: args.scopes,
+                first_party: args.first_party,
+            };
+            match core.clients.create(new, core.clock.now()).await {
+                Ok(generated) => {
+                    eprintln!("created client {}", args.id);
+                    if let Some(secret) = generated {
+                        println!("{}", secret.expose());
+                    }
+                    Ok(())
+                }
+                Err(ClientError::Invalid(message)) => anyhow::bail!("{message}"),
+                Err(e) => Err(e.into()),
+            }
+        }
+        ClientCommand::List => {
+            for client in core.clients.list().await? {
+                println!(
+                    "{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}",
+                    client.id,
+                    if client.public {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    client
+                        .grants
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    client.scopes.iter().collect::<Vec<_>>().join(","),
+                    client.redirect_uris.join(","),
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Delete { id } => match core.clients.delete(&id).await {
+            Ok(true) => {
+                eprintln!("deleted client {id}");
+                Ok(())
+            }
+            Ok(false) => anyhow::bail!("no client {id}"),
+            Err(ClientError::Invalid(message)) => anyhow::bail!("{message}"),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()> {
+    let core = Core::open(config).await?;
+    match command {
+        SessionsCommand::List { user } => {
+            let user = user_by_email(&core, &user).await?;
+            for s in core.sessions.list(user.id).await? {
+                println!(
+                    "{}\t{}\tcreated={}\tlast_used={}\texpires={}\tip={}\tuser_agent={}",
+                    s.id,
+                    s.client_id,
+                    s.created_at.to_rfc3339(),
+                    s.last_used_at.to_rfc3339(),
+                    s.expires_at().to_rfc3339(),
+                    s.ip.as_deref().unwrap_or("-"),
+                    s.user_agent.as_deref().unwrap_or("-"),
+                );
+            }
+            Ok(())
+        }
+        SessionsCommand::Revoke {
+            session: Some(sid), ..
+        } => {
+            let sid = SessionId::parse(&sid).map_err(|e| anyhow::anyhow!("--session: {e}"))?;
+            if core.sessions.end(&sid, EndCause::Admin).await? {
+                eprintln!("session {sid} ended");
+                Ok(())
+            } else {
+                anyhow::bail!("no live session {sid}")
+            }
+        }
+        SessionsCommand::Revoke {
+            user: Some(email), ..
+        } => {
+            let user = user_by_email(&core, &email).await?;
+            let ended = core
+                .sessions
+                .end_all(user.id, None, EndCause::Admin)
+                .await?;
+            eprintln!("{ended} session(s) of {} ended", user.email);
+            Ok(())
+        }
+        SessionsCommand::Revoke { .. } => anyhow::bail!("give --session SID or --user EMAIL"),
     }
 }

@@ -72,7 +72,7 @@ pub enum ApiError {
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// The token is valid but does not allow this.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
+    Forbidden(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     #[oai(status = 409, content_type = "application/problem+json")]
@@ -113,6 +113,24 @@ impl ApiError {
             )),
             format!(r#"Bearer error="invalid_token", error_description="{detail}""#),
         )
+    }
+
+    /// RFC 6750 §3.1: the token lacks the privilege (here: the `admin` role).
+    pub fn insufficient_scope(detail: &str) -> Self {
+        Self::Forbidden(
+            Json(Problem::new(
+                StatusCode::FORBIDDEN,
+                Some(detail.to_string()),
+            )),
+            format!(r#"Bearer error="insufficient_scope", error_description="{detail}""#),
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(Json(Problem::new(
+            StatusCode::NOT_FOUND,
+            Some(detail.into()),
+        )))
     }
 
     pub fn conflict(detail: impl Into<String>) -> Self {

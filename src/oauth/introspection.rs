@@ -26,8 +26,8 @@ pub enum AccessError {
 #[derive(Debug)]
 pub enum Introspection {
     Inactive,
-    Access(AccessClaims),
-    Refresh { session: Session, user: User },
+    Access(Box<AccessClaims>),
+    Refresh(Box<(Session, User)>),
 }
 
 impl TokenEndpoint {
@@ -61,25 +61,21 @@ impl TokenEndpoint {
         hint: Option<&str>,
     ) -> Result<Introspection, OAuthError> {
         let refresh_first = hint == Some("refresh_token");
-        if refresh_first {
-            if let Some(found) = self.introspect_refresh(token).await? {
-                return Ok(found);
-            }
+        if refresh_first && let Some(found) = self.introspect_refresh(token).await? {
+            return Ok(found);
         }
         match self.verify_access_token(token).await {
             Ok(claims) => {
                 if self.user_is_active(&claims.sub).await? {
-                    return Ok(Introspection::Access(claims));
+                    return Ok(Introspection::Access(Box::new(claims)));
                 }
                 return Ok(Introspection::Inactive);
             }
             Err(AccessError::Store(e)) => return Err(OAuthError::from_store(&e)),
             Err(_) => {}
         }
-        if !refresh_first {
-            if let Some(found) = self.introspect_refresh(token).await? {
-                return Ok(found);
-            }
+        if !refresh_first && let Some(found) = self.introspect_refresh(token).await? {
+            return Ok(found);
         }
         Ok(Introspection::Inactive)
     }
@@ -97,7 +93,7 @@ impl TokenEndpoint {
             return Ok(None);
         };
         match self.accounts.active_user(session.user_id).await {
-            Ok(user) => Ok(Some(Introspection::Refresh { session, user })),
+            Ok(user) => Ok(Some(Introspection::Refresh(Box::new((session, user))))),
             Err(AuthError::Store(e)) => Err(OAuthError::from_store(&e)),
             Err(_) => Ok(None),
         }

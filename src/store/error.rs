@@ -4,13 +4,13 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database (or Redis) cannot be reached now; the request may be retried.
-    #[error("storage is unavailable")]
+    #[error("storage is unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A uniqueness rule was broken; names the rule.
     #[error("conflicts with existing data ({0})")]
     Conflict(&'static str),
     /// Anything else: a bug or corrupt data.
-    #[error("storage failed")]
+    #[error("storage failed: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 

@@ -1,8 +1,10 @@
 //! The documented HTTP API: `/api/v1/...` and the token endpoint, with poem-openapi.
 
+mod admin;
 mod auth;
 mod body;
 mod security;
+mod sessions;
 mod token;
 mod views;
 
@@ -15,16 +17,28 @@ use crate::http::AppState;
 pub enum ApiTags {
     /// Registration and the signed-in user.
     Auth,
-    /// OAuth 2.0 token endpoint.
+    /// OAuth 2.0 token, revocation and introspection endpoints.
     OAuth,
+    /// Administration of users and sessions (role `admin`).
+    Admin,
 }
 
-pub type Api = (auth::AuthApi, token::TokenApi);
+pub type Api = (
+    auth::AuthApi,
+    sessions::SessionsApi,
+    token::TokenApi,
+    admin::AdminApi,
+);
 
 /// The OpenAPI service; its document is served at `/api/v1/openapi.json`.
 pub fn service(state: &AppState) -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (auth::AuthApi, token::TokenApi),
+        (
+            auth::AuthApi,
+            sessions::SessionsApi,
+            token::TokenApi,
+            admin::AdminApi,
+        ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),
     )

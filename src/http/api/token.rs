@@ -142,18 +142,15 @@ impl TokenApi {
         state: poem::web::Data<&AppState>,
         req: &Request,
         form: Form<TokenLookupForm>,
-    ) -> LookupResult {
-        let (client, attempted) = match authenticate(&state, req, &form).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+    ) -> Result<RevokeResult, LookupResult> {
+        let (client, attempted) = authenticate(&state, req, &form).await?;
         match state
             .tokens
             .revoke(&client, &form.token, form.token_type_hint.as_deref())
             .await
         {
-            Ok(()) => LookupResult::Revoked,
-            Err(e) => lookup_error(e, attempted),
+            Ok(()) => Ok(RevokeResult::Revoked),
+            Err(e) => Err(lookup_error(e, attempted)),
         }
     }
 
@@ -187,7 +184,7 @@ impl TokenApi {
             .introspect(&form.token, form.token_type_hint.as_deref())
             .await
         {
-            Ok(found) => LookupResult::Introspected(Json(introspection_body(found))),
+            Ok(found) => LookupResult::Introspected(Json(Box::new(introspection_body(found)))),
             Err(e) => lookup_error(e, attempted),
         }
     }
@@ -268,11 +265,9 @@ pub struct IntrospectionBody {
 
 #[derive(ApiResponse)]
 pub enum LookupResult {
-    /// Revoked (or nothing to revoke: the answer is the same), or the introspection result.
+    /// The introspection result.
     #[oai(status = 200)]
-    Introspected(Json<IntrospectionBody>),
-    #[oai(status = 200)]
-    Revoked,
+    Introspected(Json<Box<IntrospectionBody>>),
     #[oai(status = 400)]
     BadRequest(Json<OAuthErrorBody>),
     #[oai(status = 401)]
@@ -284,6 +279,13 @@ pub enum LookupResult {
     ServerError(Json<OAuthErrorBody>),
     #[oai(status = 503)]
     Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+#[derive(ApiResponse)]
+pub enum RevokeResult {
+    /// Revoked, or nothing to revoke: the answer is the same.
+    #[oai(status = 200)]
+    Revoked,
 }
 
 impl From<TokenResult> for LookupResult {
@@ -371,20 +373,23 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
             auth_time: claims.auth_time,
             ..Default::default()
         },
-        Introspection::Refresh { session, user } => IntrospectionBody {
-            active: true,
-            token_type: Some("refresh_token".into()),
-            scope: Some(session.scope.clone()),
-            client_id: Some(session.client_id.clone()),
-            sub: Some(user.id.to_string()),
-            username: Some(user.email.to_string()),
-            exp: Some(session.expires_at().timestamp()),
-            iat: Some(session.last_used_at.timestamp()),
-            sid: Some(session.id.to_string()),
-            roles: Some(user.roles),
-            auth_time: Some(session.auth_time.timestamp()),
-            ..Default::default()
-        },
+        Introspection::Refresh(found) => {
+            let (session, user) = *found;
+            IntrospectionBody {
+                active: true,
+                token_type: Some("refresh_token".into()),
+                scope: Some(session.scope.clone()),
+                client_id: Some(session.client_id.clone()),
+                sub: Some(user.id.to_string()),
+                username: Some(user.email.to_string()),
+                exp: Some(session.expires_at().timestamp()),
+                iat: Some(session.last_used_at.timestamp()),
+                sid: Some(session.id.to_string()),
+                roles: Some(user.roles),
+                auth_time: Some(session.auth_time.timestamp()),
+                ..Default::default()
+            }
+        }
     }
 }
 

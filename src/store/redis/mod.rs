@@ -1,21 +1,19 @@
 //! Sessions and revoked access tokens in Redis.
 //!
 //! Layout, under a configurable prefix `P`:
-//! - `P:s:{sid}` — the session as compact JSON, expiring with it; rotation is one Lua
+//! - `P:s:{sid}` — the session as a MessagePack array, expiring with it; rotation is one Lua
 //!   script on this one key (the `{sid}` hash tag keeps it in one cluster slot);
 //! - `P:u:{user}` — the set of a user's session ids, so all can be ended together;
 //! - `P:j:<jti>` — a revoked access token, until it would have expired.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeZone, Utc};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde::{Deserialize, Serialize};
 
 use crate::domain::{Session, SessionId, UserId};
 use crate::store::{Rotated, Rotation, SessionStore, StoreError};
@@ -33,82 +31,170 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
-/// The session as stored: short keys keep it small.
-#[derive(Serialize, Deserialize)]
+/// The session as stored: a MessagePack array (no field names), binary ids and hashes,
+/// whole-second times, and no field derivable from another (the idle expiry is the last
+/// use plus the configured idle lifetime; the last rotation is the last use). Absent
+/// values are empty, never nil, so the Lua script sees a plain array. Bytes are written
+/// as MessagePack strings: Redis's Lua `cmsgpack` does not read the `bin` types.
 struct Stored {
-    u: String,
-    c: String,
-    s: String,
-    ca: i64,
-    lu: i64,
-    ae: i64,
-    ie: i64,
-    at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ua: Option<String>,
-    h: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ph: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rt: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    x: Option<String>,
+    user: Vec<u8>,
+    client: String,
+    scope: String,
+    created: i64,
+    last_used: i64,
+    absolute_expiry: i64,
+    auth_time: i64,
+    ip: Vec<u8>,
+    user_agent: String,
+    hash: Vec<u8>,
+    previous_hash: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+const FIELDS: u32 = 12;
+
+fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_str_len(out, bytes.len() as u32);
+    out.extend_from_slice(bytes);
+}
+
+fn read_bytes(rd: &mut &[u8]) -> Result<Vec<u8>, StoreError> {
+    let len = rmp::decode::read_str_len(rd).map_err(|_| corrupt("string"))? as usize;
+    if rd.len() < len {
+        return Err(corrupt("string length"));
+    }
+    let (bytes, rest) = rd.split_at(len);
+    *rd = rest;
+    Ok(bytes.to_vec())
+}
+
+fn read_text(rd: &mut &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(read_bytes(rd)?).map_err(|_| corrupt("text"))
+}
+
+fn read_time(rd: &mut &[u8]) -> Result<i64, StoreError> {
+    rmp::decode::read_int(rd).map_err(|_| corrupt("time"))
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(seconds, 0).single().unwrap_or_default()
 }
 
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("stored session: bad {what}").into())
+}
+
 impl Stored {
     fn new(session: &Session, refresh: TokenHash) -> Self {
+        let ip = match session
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+        {
+            Some(IpAddr::V4(v4)) => v4.octets().to_vec(),
+            Some(IpAddr::V6(v6)) => v6.octets().to_vec(),
+            None => Vec::new(),
+        };
         Self {
-            u: session.user_id.to_string(),
-            c: session.client_id.clone(),
-            s: session.scope.clone(),
-            ca: session.created_at.timestamp(),
-            lu: session.last_used_at.timestamp(),
-            ae: session.absolute_expires_at.timestamp(),
-            ie: session.idle_expires_at.timestamp(),
-            at: session.auth_time.timestamp(),
-            ip: session.ip.clone(),
-            ua: session.user_agent.clone(),
-            h: refresh.to_base64(),
-            ph: None,
-            rt: None,
-            x: None,
+            user: session.user_id.as_uuid().as_bytes().to_vec(),
+            client: session.client_id.clone(),
+            scope: session.scope.clone(),
+            created: session.created_at.timestamp(),
+            last_used: session.last_used_at.timestamp(),
+            absolute_expiry: session.absolute_expires_at.timestamp(),
+            auth_time: session.auth_time.timestamp(),
+            ip,
+            user_agent: session.user_agent.clone().unwrap_or_default(),
+            hash: refresh.0.to_vec(),
+            previous_hash: Vec::new(),
+            sealed: Vec::new(),
         }
     }
 
-    fn decode(raw: &[u8]) -> Result<Self, StoreError> {
-        serde_json::from_slice(raw).map_err(|e| StoreError::Internal(Box::new(e)))
+    fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(256);
+        let _ = rmp::encode::write_array_len(&mut out, FIELDS);
+        write_bytes(&mut out, &self.user);
+        write_bytes(&mut out, self.client.as_bytes());
+        write_bytes(&mut out, self.scope.as_bytes());
+        for time in [
+            self.created,
+            self.last_used,
+            self.absolute_expiry,
+            self.auth_time,
+        ] {
+            let _ = rmp::encode::write_sint(&mut out, time);
+        }
+        write_bytes(&mut out, &self.ip);
+        write_bytes(&mut out, self.user_agent.as_bytes());
+        write_bytes(&mut out, &self.hash);
+        write_bytes(&mut out, &self.previous_hash);
+        write_bytes(&mut out, &self.sealed);
+        Ok(out)
     }
 
-    fn session(&self, id: &SessionId) -> Result<Session, StoreError> {
+    fn decode(raw: &[u8]) -> Result<Self, StoreError> {
+        let rd = &mut &raw[..];
+        if rmp::decode::read_array_len(rd).map_err(|_| corrupt("array"))? != FIELDS {
+            return Err(corrupt("field count"));
+        }
+        Ok(Self {
+            user: read_bytes(rd)?,
+            client: read_text(rd)?,
+            scope: read_text(rd)?,
+            created: read_time(rd)?,
+            last_used: read_time(rd)?,
+            absolute_expiry: read_time(rd)?,
+            auth_time: read_time(rd)?,
+            ip: read_bytes(rd)?,
+            user_agent: read_text(rd)?,
+            hash: read_bytes(rd)?,
+            previous_hash: read_bytes(rd)?,
+            sealed: read_bytes(rd)?,
+        })
+    }
+
+    fn user_id(&self) -> Result<UserId, StoreError> {
+        uuid::Uuid::from_slice(&self.user)
+            .map(UserId::from_uuid)
+            .map_err(|_| corrupt("user"))
+    }
+
+    fn session(&self, id: &SessionId, idle: Duration) -> Result<Session, StoreError> {
+        let ip = match self.ip.len() {
+            0 => None,
+            4 => <[u8; 4]>::try_from(&self.ip[..])
+                .ok()
+                .map(|b| IpAddr::from(b).to_string()),
+            16 => <[u8; 16]>::try_from(&self.ip[..])
+                .ok()
+                .map(|b| IpAddr::from(b).to_string()),
+            _ => return Err(corrupt("ip")),
+        };
         Ok(Session {
             id: id.clone(),
-            user_id: UserId::parse(&self.u)
-                .map_err(|e| StoreError::Internal(format!("stored session user: {e}").into()))?,
-            client_id: self.c.clone(),
-            scope: self.s.clone(),
-            created_at: at(self.ca),
-            last_used_at: at(self.lu),
-            absolute_expires_at: at(self.ae),
-            idle_expires_at: at(self.ie),
-            auth_time: at(self.at),
-            ip: self.ip.clone(),
-            user_agent: self.ua.clone(),
+            user_id: self.user_id()?,
+            client_id: self.client.clone(),
+            scope: self.scope.clone(),
+            created_at: at(self.created),
+            last_used_at: at(self.last_used),
+            absolute_expires_at: at(self.absolute_expiry),
+            idle_expires_at: at(self.last_used.saturating_add(idle.as_secs() as i64)),
+            auth_time: at(self.auth_time),
+            ip,
+            user_agent: (!self.user_agent.is_empty()).then(|| self.user_agent.clone()),
         })
     }
 
     fn sealed(&self) -> Result<SealedSuccessor, StoreError> {
-        self.x
-            .as_deref()
-            .and_then(|x| URL_SAFE_NO_PAD.decode(x).ok())
-            .and_then(|x| <[u8; 32]>::try_from(x.as_slice()).ok())
+        <[u8; 32]>::try_from(&self.sealed[..])
             .map(SealedSuccessor)
-            .ok_or_else(|| StoreError::Internal("stored session has no sealed successor".into()))
+            .map_err(|_| corrupt("sealed successor"))
+    }
+
+    fn current_hash(&self) -> Option<TokenHash> {
+        TokenHash::from_slice(&self.hash)
     }
 }
 
@@ -117,13 +203,14 @@ impl Stored {
 pub struct RedisSessions {
     conn: ConnectionManager,
     prefix: Arc<str>,
+    idle_ttl: Duration,
     rotate: Arc<redis::Script>,
 }
 
 impl RedisSessions {
     /// Prepares a connection that is made lazily and remade after failures, so Gatehouse
     /// starts and recovers without Redis being up at that moment.
-    pub fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+    pub fn connect(url: &str, prefix: &str, idle_ttl: Duration) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
@@ -135,6 +222,7 @@ impl RedisSessions {
         Ok(Self {
             conn,
             prefix: prefix.into(),
+            idle_ttl,
             rotate: Arc::new(redis::Script::new(include_str!("rotate.lua"))),
         })
     }
@@ -163,9 +251,16 @@ impl RedisSessions {
     }
 }
 
-fn live(stored: Stored, id: &SessionId, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
-    let session = stored.session(id)?;
-    Ok((!session.is_expired(now)).then_some(session))
+impl RedisSessions {
+    fn live(
+        &self,
+        stored: &Stored,
+        id: &SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let session = stored.session(id, self.idle_ttl)?;
+        Ok((!session.is_expired(now)).then_some(session))
+    }
 }
 
 #[async_trait]
@@ -175,8 +270,7 @@ impl SessionStore for RedisSessions {
         session: &Session,
         refresh: TokenHash,
     ) -> Result<(), StoreError> {
-        let stored = serde_json::to_vec(&Stored::new(session, refresh))
-            .map_err(|e| StoreError::Internal(Box::new(e)))?;
+        let stored = Stored::new(session, refresh).encode()?;
         let expires = session.expires_at().timestamp();
         let index = self.user_key(session.user_id);
         // The index first: a session that exists is always one "end all" can find.
@@ -210,9 +304,9 @@ impl SessionStore for RedisSessions {
         let reply: Vec<Vec<u8>> = self
             .rotate
             .key(self.session_key(rotation.session))
-            .arg(rotation.presented.to_base64())
-            .arg(rotation.successor.to_base64())
-            .arg(URL_SAFE_NO_PAD.encode(rotation.sealed.0))
+            .arg(&rotation.presented.0[..])
+            .arg(&rotation.successor.0[..])
+            .arg(&rotation.sealed.0[..])
             .arg(rotation.client_id)
             .arg(asked)
             .arg(rotation.now.timestamp())
@@ -225,12 +319,15 @@ impl SessionStore for RedisSessions {
             Stored::decode(reply.get(1).map(Vec::as_slice).unwrap_or_default())
         };
         Ok(match outcome {
-            b"rotated" => Rotated::Rotated(stored()?.session(rotation.session)?),
+            b"rotated" => Rotated::Rotated(stored()?.session(rotation.session, self.idle_ttl)?),
             b"retried" => {
                 let stored = stored()?;
-                Rotated::Retried(stored.session(rotation.session)?, stored.sealed()?)
+                Rotated::Retried(
+                    stored.session(rotation.session, self.idle_ttl)?,
+                    stored.sealed()?,
+                )
             }
-            b"reused" => Rotated::Reused(stored()?.session(rotation.session)?),
+            b"reused" => Rotated::Reused(stored()?.session(rotation.session, self.idle_ttl)?),
             b"widened" => Rotated::ScopeWidened,
             _ => Rotated::Refused,
         })
@@ -242,7 +339,7 @@ impl SessionStore for RedisSessions {
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
         match self.get(id).await? {
-            Some(stored) => live(stored, id, now),
+            Some(stored) => self.live(&stored, id, now),
             None => Ok(None),
         }
     }
@@ -254,7 +351,7 @@ impl SessionStore for RedisSessions {
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
         match self.get(id).await? {
-            Some(stored) if stored.h == refresh.to_base64() => live(stored, id, now),
+            Some(stored) if stored.current_hash() == Some(refresh) => self.live(&stored, id, now),
             _ => Ok(None),
         }
     }
@@ -286,7 +383,7 @@ impl SessionStore for RedisSessions {
         let mut gone = Vec::new();
         for (id, value) in ids.iter().zip(values) {
             match value {
-                Some(raw) => match live(Stored::decode(&raw)?, id, now)? {
+                Some(raw) => match self.live(&Stored::decode(&raw)?, id, now)? {
                     Some(session) if session.user_id == user => sessions.push(session),
                     _ => gone.push(id.as_str().to_string()),
                 },
@@ -296,7 +393,7 @@ impl SessionStore for RedisSessions {
         if !gone.is_empty() {
             let _: () = conn.srem(&index, gone).await?;
         }
-        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(sessions)
     }
 
@@ -309,10 +406,8 @@ impl SessionStore for RedisSessions {
         let Some(raw) = raw else {
             return Ok(false);
         };
-        if let Ok(stored) = Stored::decode(&raw) {
-            if let Ok(user) = UserId::parse(&stored.u) {
-                let _: () = conn.srem(self.user_key(user), id.as_str()).await?;
-            }
+        if let Ok(user) = Stored::decode(&raw).and_then(|s| s.user_id()) {
+            let _: () = conn.srem(self.user_key(user), id.as_str()).await?;
         }
         Ok(true)
     }
@@ -373,5 +468,37 @@ impl SessionStore for RedisSessions {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_session_round_trips() {
+        let now = at(1_800_000_000);
+        let session = Session {
+            id: SessionId::generate(),
+            user_id: UserId::generate(),
+            client_id: "gatehouse".into(),
+            scope: "openid email".into(),
+            created_at: now,
+            last_used_at: now,
+            absolute_expires_at: at(1_900_000_000),
+            idle_expires_at: at(1_800_000_060),
+            auth_time: now,
+            ip: Some("2001:db8::1".into()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+        };
+        let hash = TokenHash([7; 16]);
+        let raw = Stored::new(&session, hash).encode().unwrap();
+        let back = Stored::decode(&raw).unwrap();
+        assert_eq!(
+            back.session(&session.id, Duration::from_secs(60)).unwrap(),
+            session
+        );
+        assert_eq!(back.current_hash(), Some(hash));
+        assert!(Stored::decode(&raw[..raw.len() - 1]).is_err());
     }
 }

@@ -1,36 +1,37 @@
--- Rotates a refresh token atomically. KEYS[1]: the session.
+-- Rotates a refresh token atomically. KEYS[1]: the session, a MessagePack array:
+-- 1 user, 2 client, 3 scope, 4 created, 5 last used (= last rotation), 6 absolute expiry,
+-- 7 auth time, 8 ip, 9 user agent, 10 current hash, 11 previous hash, 12 sealed successor.
 -- ARGV: presented hash, successor hash, sealed successor, client id, scope asked for
 -- ('' when none), now, grace seconds, idle seconds (times in whole seconds).
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'refused'} end
-local s = cjson.decode(raw)
+local s = cmsgpack.unpack(raw)
 local now = tonumber(ARGV[6])
-if now >= s.ae or now >= s.ie then
+local idle = tonumber(ARGV[8])
+if now >= s[6] or now >= s[5] + idle then
   redis.call('DEL', KEYS[1])
   return {'refused'}
 end
-if s.c ~= ARGV[4] then return {'refused'} end
+if s[2] ~= ARGV[4] then return {'refused'} end
 local function within(granted, asked)
   for scope in string.gmatch(asked, '%S+') do
     if not string.find(' ' .. granted .. ' ', ' ' .. scope .. ' ', 1, true) then return false end
   end
   return true
 end
-local widened = ARGV[5] ~= '' and not within(s.s, ARGV[5])
-if s.h == ARGV[1] then
+local widened = ARGV[5] ~= '' and not within(s[3], ARGV[5])
+if s[10] == ARGV[1] then
   if widened then return {'widened'} end
-  s.ph = s.h
-  s.h = ARGV[2]
-  s.x = ARGV[3]
-  s.rt = now
-  s.lu = now
-  s.ie = now + tonumber(ARGV[8])
-  raw = cjson.encode(s)
-  redis.call('SET', KEYS[1], raw, 'EXAT', math.min(s.ae, s.ie))
+  s[11] = s[10]
+  s[10] = ARGV[2]
+  s[12] = ARGV[3]
+  s[5] = now
+  raw = cmsgpack.pack(s)
+  redis.call('SET', KEYS[1], raw, 'EXAT', math.min(s[6], now + idle))
   return {'rotated', raw}
 end
-if s.ph ~= nil and s.ph == ARGV[1] then
-  if s.rt ~= nil and now - s.rt <= tonumber(ARGV[7]) then
+if s[11] ~= '' and s[11] == ARGV[1] then
+  if now - s[5] <= tonumber(ARGV[7]) then
     if widened then return {'widened'} end
     return {'retried', raw}
   end

@@ -1,0 +1,283 @@
+//! Administration: users and their sessions. Only for users holding the `admin` role.
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
+
+use super::ApiTags;
+use super::body::{Fields, JsonBody};
+use super::security::BearerAuth;
+use super::sessions::{SessionList, SessionView};
+use super::views::UserView;
+use crate::auth::AuthError;
+use crate::domain::{EndCause, Role, SessionId, User, UserId};
+use crate::http::AppState;
+use crate::http::problem::ApiError;
+
+/// The most users one page holds.
+const MAX_PAGE: u32 = 200;
+
+/// A page of users.
+#[derive(Debug, Object)]
+#[oai(rename = "UserList")]
+pub struct UserList {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// Changes to an account.
+#[derive(Debug, Object)]
+#[oai(rename = "AdminUserPatch")]
+pub struct AdminUserPatch {
+    /// `true` disables the account and ends all its sessions at once.
+    pub disabled: Option<bool>,
+    /// The complete set of roles, replacing the current one.
+    pub roles: Option<Vec<String>>,
+}
+
+#[derive(ApiResponse)]
+enum Users {
+    #[oai(status = 200)]
+    Ok(Json<UserList>),
+}
+
+#[derive(ApiResponse)]
+enum OneUser {
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+enum Sessions {
+    #[oai(status = 200)]
+    Ok(Json<SessionList>),
+}
+
+#[derive(ApiResponse)]
+enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Checks the caller's current roles (not only those in the token, which may be up to
+/// an access-token lifetime old).
+async fn require_admin(state: &AppState, auth: &BearerAuth) -> Result<User, ApiError> {
+    let user = state.accounts.active_user(auth.user_id()?).await?;
+    if user.roles.iter().any(|r| r == Role::ADMIN) {
+        Ok(user)
+    } else {
+        Err(ApiError::insufficient_scope("the admin role is required"))
+    }
+}
+
+fn user_id(text: &str) -> Result<UserId, ApiError> {
+    UserId::parse(text).map_err(|_| ApiError::not_found("no such user"))
+}
+
+fn found(result: Result<User, AuthError>) -> Result<User, ApiError> {
+    match result {
+        Err(AuthError::UnknownUser) => Err(ApiError::not_found("no such user")),
+        other => Ok(other?),
+    }
+}
+
+pub struct AdminApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// List or search users, in creation order.
+    ///
+    /// `q` matches part of the email or name, ignoring case. Page with `cursor` (the
+    /// `next_cursor` of the previous page) or `offset`.
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    async fn list_users(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        q: Query<Option<String>>,
+        /// 1 to 200; 50 by default.
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+        offset: Query<Option<u32>>,
+    ) -> Result<Users, ApiError> {
+        require_admin(&state, &auth).await?;
+        let limit = limit.0.unwrap_or(50);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let after = match cursor.0.as_deref() {
+            Some(c) => Some(UserId::parse(c).map_err(|_| ApiError::bad_request("invalid cursor"))?),
+            None => None,
+        };
+        let query = q.0.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        if query.is_some_and(|q| q.len() > 254) {
+            return Err(ApiError::bad_request("q is too long"));
+        }
+        let users = state
+            .accounts
+            .list_users(query, after, offset.0.unwrap_or(0), limit)
+            .await?;
+        let next_cursor = (users.len() == limit as usize)
+            .then(|| users.last().map(|u| u.id.to_string()))
+            .flatten();
+        Ok(Users::Ok(Json(UserList {
+            items: users.into_iter().map(UserView::from).collect(),
+            next_cursor,
+        })))
+    }
+
+    /// One user.
+    #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
+    async fn get_user(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<OneUser, ApiError> {
+        require_admin(&state, &auth).await?;
+        let user = state
+            .accounts
+            .find_user(user_id(&id)?)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such user"))?;
+        Ok(OneUser::Ok(Json(user.into())))
+    }
+
+    /// Disable or enable a user, or set their roles.
+    #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update_user(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: JsonBody<AdminUserPatch>,
+    ) -> Result<OneUser, ApiError> {
+        let admin = require_admin(&state, &auth).await?;
+        let id = user_id(&id)?;
+        let mut fields = Fields::new(&body.object);
+        let disabled = match fields.optional_value("disabled") {
+            None => None,
+            Some(Some(Value::Bool(b))) => Some(*b),
+            Some(_) => {
+                fields.error("disabled", "must be true or false");
+                None
+            }
+        };
+        let roles = match fields.optional_value("roles") {
+            None => None,
+            Some(Some(Value::Array(items))) => {
+                let mut roles = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str().map(Role::parse) {
+                        Some(Ok(role)) => roles.push(role),
+                        Some(Err(e)) => fields.error(&format!("roles[{i}]"), e.to_string()),
+                        None => fields.error(&format!("roles[{i}]"), "must be a string"),
+                    }
+                }
+                Some(roles)
+            }
+            Some(_) => {
+                fields.error("roles", "must be an array of role names");
+                None
+            }
+        };
+        if !fields.errors.is_empty() {
+            return Err(ApiError::validation(fields.errors));
+        }
+        let mut user = state
+            .accounts
+            .find_user(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such user"))?;
+        if let Some(roles) = roles {
+            user = found(state.accounts.set_roles(id, &roles).await)?;
+        }
+        if let Some(disabled) = disabled {
+            user = found(
+                state
+                    .accounts
+                    .set_disabled(&state.sessions, id, disabled)
+                    .await,
+            )?;
+        }
+        tracing::info!(admin = %admin.id, user_id = %id, "user changed by an administrator");
+        Ok(OneUser::Ok(Json(user.into())))
+    }
+
+    /// A user's live sessions, newest first.
+    #[oai(
+        path = "/users/:id/sessions",
+        method = "get",
+        operation_id = "listUserSessions"
+    )]
+    async fn list_user_sessions(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Sessions, ApiError> {
+        require_admin(&state, &auth).await?;
+        let id = user_id(&id)?;
+        if state.accounts.find_user(id).await?.is_none() {
+            return Err(ApiError::not_found("no such user"));
+        }
+        let current = auth.0.sid.as_deref();
+        let sessions = state.sessions.list(id).await?;
+        Ok(Sessions::Ok(Json(SessionList {
+            items: sessions
+                .into_iter()
+                .map(|s| SessionView::new(s, current))
+                .collect(),
+            next_cursor: None,
+        })))
+    }
+
+    /// End every session of a user: their refresh tokens stop working at once.
+    #[oai(
+        path = "/users/:id/sessions",
+        method = "delete",
+        operation_id = "endUserSessions"
+    )]
+    async fn end_user_sessions(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Done, ApiError> {
+        require_admin(&state, &auth).await?;
+        let id = user_id(&id)?;
+        if state.accounts.find_user(id).await?.is_none() {
+            return Err(ApiError::not_found("no such user"));
+        }
+        state.sessions.end_all(id, None, EndCause::Admin).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// End one session.
+    #[oai(
+        path = "/sessions/:sid",
+        method = "delete",
+        operation_id = "endSession"
+    )]
+    async fn end_session(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        sid: Path<String>,
+    ) -> Result<Done, ApiError> {
+        require_admin(&state, &auth).await?;
+        let not_found = || ApiError::not_found("no such session");
+        let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
+        if state.sessions.end(&sid, EndCause::Admin).await? {
+            Ok(Done::NoContent)
+        } else {
+            Err(not_found())
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The signed-in person's own sessions and password.
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::body::{Fields, JsonBody};
+use super::security::BearerAuth;
+use crate::auth::AuthError;
+use crate::domain::{EndCause, Password, Session, SessionId};
+use crate::http::AppState;
+use crate::http::problem::{ApiError, FieldError};
+
+/// A session: one sign-in on one device or app. `id` is the `sid` claim.
+#[derive(Debug, Object)]
+#[oai(rename = "Session")]
+pub struct SessionView {
+    pub id: String,
+    pub client_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    /// When the session ends unless it is used again (or at its absolute limit).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// True for the session of the token that asked.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(session: Session, current: Option<&str>) -> Self {
+        Self {
+            current: current == Some(session.id.as_str()),
+            expires_at: session.expires_at(),
+            id: session.id.to_string(),
+            client_id: session.client_id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            ip: session.ip,
+            user_agent: session.user_agent,
+        }
+    }
+}
+
+/// A page of sessions.
+#[derive(Debug, Object)]
+#[oai(rename = "SessionList")]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+    /// Absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// A password change.
+#[derive(Debug, Object)]
+#[allow(dead_code)] // documents the body; it is read field by field (JsonBody)
+#[oai(rename = "ChangePasswordRequest")]
+pub struct ChangePasswordRequest {
+    #[oai(write_only)]
+    pub current_password: String,
+    /// 8 to 128 characters (after NFKC normalisation).
+    #[oai(write_only)]
+    pub new_password: String,
+}
+
+#[derive(ApiResponse)]
+enum Sessions {
+    #[oai(status = 200)]
+    Ok(Json<SessionList>),
+}
+
+#[derive(ApiResponse)]
+enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct SessionsApi;
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl SessionsApi {
+    /// The signed-in user's sessions, newest first; `current` marks this one.
+    #[oai(path = "/sessions", method = "get", operation_id = "listMySessions")]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Sessions, ApiError> {
+        let user = auth.user_id()?;
+        let sessions = state.sessions.list(user).await?;
+        let current = auth.0.sid.as_deref();
+        Ok(Sessions::Ok(Json(SessionList {
+            items: sessions
+                .into_iter()
+                .map(|s| SessionView::new(s, current))
+                .collect(),
+            next_cursor: None,
+        })))
+    }
+
+    /// End one of the signed-in user's sessions (sign out that device).
+    ///
+    /// Another person's session, or one that does not exist, is 404.
+    #[oai(
+        path = "/sessions/:sid",
+        method = "delete",
+        operation_id = "endMySession"
+    )]
+    async fn end(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        sid: Path<String>,
+    ) -> Result<Done, ApiError> {
+        let user = auth.user_id()?;
+        let not_found = || ApiError::not_found("no such session");
+        let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
+        match state.sessions.find(&sid).await? {
+            Some(session) if session.user_id == user => {
+                state.sessions.end(&sid, EndCause::SelfService).await?;
+                Ok(Done::NoContent)
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Change the password; every other session of the account ends.
+    #[oai(path = "/password", method = "post", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> Result<Done, ApiError> {
+        let user = auth.user_id()?;
+        let mut fields = Fields::new(&body.object);
+        let current = fields.required_str("current_password");
+        let new = fields.required_str("new_password").and_then(|v| {
+            let parsed = Password::parse(v);
+            fields.check("new_password", parsed)
+        });
+        let (Some(current), Some(new), true) = (current, new, fields.errors.is_empty()) else {
+            return Err(ApiError::validation(fields.errors));
+        };
+        let keep = auth.0.sid.as_deref().and_then(|s| SessionId::parse(s).ok());
+        match state
+            .accounts
+            .change_password(&state.sessions, user, current, &new, keep.as_ref())
+            .await
+        {
+            Ok(()) => Ok(Done::NoContent),
+            Err(AuthError::InvalidCredentials) => Err(ApiError::validation(vec![FieldError {
+                field: "current_password".into(),
+                message: "is not the current password".into(),
+            }])),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
