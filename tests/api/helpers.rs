@@ -7,11 +7,15 @@ use gatehouse::config::{Config, RawSettings};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-/// Which SQL database a test runs on.
+/// Where a test keeps its data: the SQL database, and whether sessions go to Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite for everything.
     Sqlite,
+    /// PostgreSQL for everything.
     Postgres,
+    /// SQLite for accounts, Redis for sessions and refresh tokens.
+    Redis,
 }
 
 /// The PostgreSQL server tests use, when one is configured.
@@ -21,20 +25,130 @@ pub fn postgres_url() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The Redis server tests use, when one is configured.
+pub fn redis_url() -> Option<String> {
+    std::env::var("GATEHOUSE_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A database of one test's own — a SQLite file or a PostgreSQL schema — and a Redis key
+/// prefix of its own; all removed when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    schema: Option<(String, String)>,
+    prefix: String,
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            url: format!("sqlite://{}", dir.path().join("gatehouse.db").display()),
+            dir,
+            schema: None,
+            prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    pub async fn postgres(base: String) -> Self {
+        Self::postgres_through(base, None).await
+    }
+
+    async fn postgres_through(base: String, proxy: Option<&TcpProxy>) -> Self {
+        let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(&base)
+            .await
+            .expect("PostgreSQL is reachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let mut url = url::Url::parse(&base).unwrap();
+        if let Some(proxy) = proxy {
+            url.set_host(Some("127.0.0.1")).unwrap();
+            url.set_port(Some(proxy.port())).unwrap();
+        }
+        url.query_pairs_mut()
+            .append_pair("options", &format!("-c search_path={schema}"));
+        Self {
+            url: url.to_string(),
+            dir: tempfile::tempdir().unwrap(),
+            prefix: format!("test-{schema}"),
+            schema: Some((base, schema)),
+        }
+    }
+
+    /// The Redis key prefix of this test.
+    pub fn redis_prefix(&self) -> String {
+        self.prefix.clone()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let schema = self.schema.take();
+        let prefix = self.prefix.clone();
+        // Clean-up runs outside whatever runtime the test is driving.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Some((base, schema)) = schema
+                    && let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&base).await
+                {
+                    // A lock held by a forgotten transaction must not hang the suite.
+                    let _ = sqlx::query("SET lock_timeout = '10s'")
+                        .execute(&mut conn)
+                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+                if let Some(url) = redis_url()
+                    && let Ok(client) = redis::Client::open(url)
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}:*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                    }
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
     pub keys_dir: PathBuf,
     pub issuer: String,
-    _dir: tempfile::TempDir,
+    pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    schema: Option<(String, String)>,
+    /// Kept for its clean-up when the test ends.
+    _db: TestDatabase,
 }
 
-/// Starts a server with its own database (a SQLite file, or a PostgreSQL schema) and
-/// its own keys folder. `settings` are extra `GATEHOUSE_*` pairs.
+/// Starts a server with its own database (a SQLite file, or a PostgreSQL schema), its
+/// own keys folder and, for [`Backend::Redis`], its own Redis key prefix. `settings` are
+/// extra `GATEHOUSE_*` pairs.
 pub async fn spawn_app_with(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
     spawn_app_through(backend, settings, None).await
 }
@@ -45,60 +159,40 @@ pub async fn spawn_app_through(
     settings: &[(&str, &str)],
     proxy: Option<&TcpProxy>,
 ) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let (database_url, schema) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("gatehouse.db").display()),
-            None,
-        ),
+    let db = match backend {
+        Backend::Sqlite | Backend::Redis => TestDatabase::sqlite().await,
         Backend::Postgres => {
             let base = postgres_url().expect("GATEHOUSE_TEST_DATABASE_URL");
-            let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&base)
-                .await
-                .expect("PostgreSQL is reachable");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            let mut url = url::Url::parse(&base).unwrap();
-            if let Some(proxy) = proxy {
-                url.set_host(Some("127.0.0.1")).unwrap();
-                url.set_port(Some(proxy.port())).unwrap();
-            }
-            url.query_pairs_mut()
-                .append_pair("options", &format!("-c search_path={schema}"));
-            (url.to_string(), Some((base, schema)))
+            TestDatabase::postgres_through(base, proxy).await
         }
     };
-    let keys_dir = dir.path().join("keys");
+    let keys_dir = db.dir.path().join("keys");
     let mut pairs: Vec<(String, String)> = vec![
         ("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into()),
-        ("GATEHOUSE_DATABASE_URL".into(), database_url.clone()),
+        ("GATEHOUSE_DATABASE_URL".into(), db.url.clone()),
         ("GATEHOUSE_KEYS_DIR".into(), keys_dir.display().to_string()),
         ("GATEHOUSE_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
     ];
+    if backend == Backend::Redis {
+        let url = redis_url().expect("GATEHOUSE_TEST_REDIS_URL");
+        pairs.push(("GATEHOUSE_REDIS_URL".into(), url));
+        pairs.push(("GATEHOUSE_REDIS_KEY_PREFIX".into(), db.redis_prefix()));
+    }
     pairs.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Config::from_raw(&RawSettings::from_pairs(pairs)).expect("valid test settings");
-    let issuer = config.issuer.clone();
-    let app = Application::build(config).await.expect("the server starts");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (tx, rx) = oneshot::channel();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    TestApp {
-        base,
+    let mut app = TestApp {
+        base: String::new(),
         client: reqwest::Client::new(),
-        database_url,
+        database_url: db.url.clone(),
         keys_dir,
-        issuer,
-        _dir: dir,
-        shutdown: Some(tx),
-        server: Some(server),
-        schema,
-    }
+        issuer: config.issuer.clone(),
+        config,
+        shutdown: None,
+        server: None,
+        _db: db,
+    };
+    app.start().await;
+    app
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -107,37 +201,48 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+impl TestApp {
+    async fn start(&mut self) {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("the server starts");
+        self.base = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = oneshot::channel();
+        self.server = Some(tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        })));
+        self.shutdown = Some(tx);
+    }
+
+    fn stop_now(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        if let Some((base, schema)) = self.schema.take() {
-            // Dropping happens outside any runtime the test still drives.
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&base).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                        )))
-                        .execute(&pool)
-                        .await;
-                        pool.close().await;
-                    }
-                });
-            })
-            .join()
-            .ok();
-        }
     }
-}
 
-impl TestApp {
+    /// Stops the server gracefully and starts a new one on the same data.
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.start().await;
+    }
+
+    /// The library's use cases over this test's data (as the CLI would see them).
+    pub async fn core(&self) -> gatehouse::Core {
+        gatehouse::Core::open(self.config.clone()).await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -255,6 +360,27 @@ impl TestApp {
             .to_string();
         (kid, std::fs::read(entry.path()).unwrap())
     }
+}
+
+/// Runs each named test on SQLite, on PostgreSQL, and with sessions in Redis. Without
+/// the PostgreSQL or Redis URL, those cases say they did not run.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_databases!($($name),*);
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::redis_url().is_none() {
+                        eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
+                        return;
+                    }
+                    super::$name($crate::helpers::Backend::Redis).await;
+                }
+            )*
+        }
+    };
 }
 
 /// Runs each named test once on SQLite and once on PostgreSQL. Without

@@ -6,4 +6,6 @@ mod cli;
 mod hygiene;
 mod me;
 mod registration;
+mod sessions;
+mod store;
 mod token;

@@ -156,6 +156,8 @@ impl SessionStore for Database {
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(row) = row else {
+                // Finish the transaction here rather than leave it to the pool.
+                tx.rollback().await?;
                 return Ok(Rotated::Refused);
             };
             let session = row.session()?;

@@ -1,0 +1,406 @@
+//! One set of session-store tests, run unchanged against SQLite, PostgreSQL and Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use gatehouse::domain::{Email, NewUser, Profile, Secret, Session, SessionId, UserId, UserName};
+use gatehouse::store::redis::RedisSessions;
+use gatehouse::store::{Database, Rotated, Rotation, SessionStore, UserStore};
+use gatehouse::token::RefreshToken;
+
+use crate::helpers::{TestDatabase, postgres_url, redis_url};
+
+const IDLE: Duration = Duration::from_secs(3600);
+const GRACE: Duration = Duration::from_secs(10);
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+}
+
+/// A store with one user in it, and what keeps the store's backing alive.
+struct Fixture {
+    store: Arc<dyn SessionStore>,
+    user: UserId,
+    other_user: UserId,
+    _db: TestDatabase,
+}
+
+async fn user(db: &Database, email: &str) -> UserId {
+    let user = NewUser {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        name: UserName::parse("Store Test").unwrap(),
+        password_hash: Secret::new("$argon2id$placeholder".into()),
+        roles: vec![],
+        email_verified: false,
+        profile: Profile::default(),
+        created_at: t(0),
+    };
+    db.create_user(&user).await.unwrap();
+    user.id
+}
+
+async fn fixture(kind: &str) -> Option<Fixture> {
+    // Sessions reference users in SQL, so every fixture has a database with two users.
+    let db = match kind {
+        "postgres" => TestDatabase::postgres(postgres_url()?).await,
+        _ => TestDatabase::sqlite().await,
+    };
+    let database = Database::connect(&db.url, 2).await.unwrap();
+    database.migrate().await.unwrap();
+    let user_id = user(&database, "a@example.com").await;
+    let other_user = user(&database, "b@example.com").await;
+    let store: Arc<dyn SessionStore> = match kind {
+        "redis" => {
+            let url = redis_url()?;
+            let prefix = db.redis_prefix();
+            Arc::new(RedisSessions::connect(&url, &prefix, IDLE).unwrap())
+        }
+        _ => Arc::new(database),
+    };
+    Some(Fixture {
+        store,
+        user: user_id,
+        other_user,
+        _db: db,
+    })
+}
+
+fn session(user: UserId, created: i64) -> Session {
+    Session {
+        id: SessionId::generate(),
+        user_id: user,
+        client_id: "app".into(),
+        scope: "openid profile email".into(),
+        created_at: t(created),
+        last_used_at: t(created),
+        absolute_expires_at: t(created + 86_400),
+        idle_expires_at: t(created + IDLE.as_secs() as i64),
+        auth_time: t(created),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("Mozilla/5.0 (conformance)".into()),
+    }
+}
+
+fn rotation<'a>(
+    session: &'a SessionId,
+    presented: &RefreshToken,
+    successor: &RefreshToken,
+    now: i64,
+) -> Rotation<'a> {
+    Rotation {
+        session,
+        presented: presented.hash(),
+        successor: successor.hash(),
+        sealed: presented.seal(successor),
+        client_id: "app",
+        scope: None,
+        now: t(now),
+        grace: GRACE,
+        idle_ttl: IDLE,
+    }
+}
+
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::fixture("sqlite").await.unwrap()).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    match super::fixture("postgres").await {
+                        Some(f) => super::$name(f).await,
+                        None => eprintln!("not run: GATEHOUSE_TEST_DATABASE_URL is not set"),
+                    }
+                }
+                #[tokio::test]
+                async fn redis() {
+                    match super::fixture("redis").await {
+                        Some(f) => super::$name(f).await,
+                        None => eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_every_store!(
+    a_session_is_stored_found_and_listed,
+    rotation_replaces_the_current_token,
+    a_retry_within_the_grace_window_gets_the_same_successor,
+    reuse_after_the_grace_window_ends_the_session,
+    a_token_of_another_client_or_a_wider_scope_changes_nothing,
+    an_idle_session_expires,
+    sessions_end_one_by_one_or_all_at_once,
+    revoked_access_tokens_are_remembered,
+);
+
+async fn a_session_is_stored_found_and_listed(f: Fixture) {
+    let first = session(f.user, 0);
+    let second = session(f.user, 5);
+    let theirs = session(f.other_user, 1);
+    for s in [&first, &second, &theirs] {
+        let token = RefreshToken::generate(s.id.clone());
+        f.store.create_session(s, token.hash()).await.unwrap();
+    }
+
+    assert_eq!(
+        f.store.find_session(&first.id, t(10)).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        f.store
+            .find_session(&SessionId::generate(), t(10))
+            .await
+            .unwrap(),
+        None
+    );
+    let listed = f.store.list_user_sessions(f.user, t(10)).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![second, first],
+        "newest first, only this user's"
+    );
+}
+
+async fn rotation_replaces_the_current_token(f: Fixture) {
+    let s = session(f.user, 0);
+    let first = RefreshToken::generate(s.id.clone());
+    f.store.create_session(&s, first.hash()).await.unwrap();
+    let second = RefreshToken::generate(s.id.clone());
+
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &first, &second, 100))
+        .await
+        .unwrap();
+
+    let Rotated::Rotated(rotated) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(rotated.last_used_at, t(100));
+    assert_eq!(rotated.idle_expires_at, t(100 + IDLE.as_secs() as i64));
+    let found = f
+        .store
+        .find_session_by_refresh(&s.id, second.hash(), t(101))
+        .await
+        .unwrap();
+    assert_eq!(found.map(|s| s.id), Some(s.id.clone()));
+    assert_eq!(
+        f.store
+            .find_session_by_refresh(&s.id, first.hash(), t(101))
+            .await
+            .unwrap(),
+        None
+    );
+    let third = RefreshToken::generate(s.id.clone());
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &second, &third, 200))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Rotated::Rotated(_)), "{outcome:?}");
+}
+
+async fn a_retry_within_the_grace_window_gets_the_same_successor(f: Fixture) {
+    let s = session(f.user, 0);
+    let first = RefreshToken::generate(s.id.clone());
+    f.store.create_session(&s, first.hash()).await.unwrap();
+    let second = RefreshToken::generate(s.id.clone());
+    f.store
+        .rotate_refresh_token(rotation(&s.id, &first, &second, 100))
+        .await
+        .unwrap();
+
+    // The retry comes with a successor of its own, which must not be used.
+    let unused = RefreshToken::generate(s.id.clone());
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &first, &unused, 105))
+        .await
+        .unwrap();
+
+    let Rotated::Retried(_, sealed) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(first.open(&sealed).hash(), second.hash());
+    let current = f
+        .store
+        .find_session_by_refresh(&s.id, second.hash(), t(106))
+        .await
+        .unwrap();
+    assert!(current.is_some(), "the first successor stays current");
+}
+
+async fn reuse_after_the_grace_window_ends_the_session(f: Fixture) {
+    let s = session(f.user, 0);
+    let first = RefreshToken::generate(s.id.clone());
+    f.store.create_session(&s, first.hash()).await.unwrap();
+    let second = RefreshToken::generate(s.id.clone());
+    f.store
+        .rotate_refresh_token(rotation(&s.id, &first, &second, 100))
+        .await
+        .unwrap();
+
+    let replay = RefreshToken::generate(s.id.clone());
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &first, &replay, 111))
+        .await
+        .unwrap();
+
+    assert!(matches!(outcome, Rotated::Reused(_)), "{outcome:?}");
+    assert_eq!(f.store.find_session(&s.id, t(112)).await.unwrap(), None);
+    let next = RefreshToken::generate(s.id.clone());
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &second, &next, 112))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Rotated::Refused,
+        "the newest token died with the session"
+    );
+}
+
+async fn a_token_of_another_client_or_a_wider_scope_changes_nothing(f: Fixture) {
+    let s = session(f.user, 0);
+    let first = RefreshToken::generate(s.id.clone());
+    f.store.create_session(&s, first.hash()).await.unwrap();
+    let next = RefreshToken::generate(s.id.clone());
+
+    let mut other_client = rotation(&s.id, &first, &next, 10);
+    other_client.client_id = "other-app";
+    assert_eq!(
+        f.store.rotate_refresh_token(other_client).await.unwrap(),
+        Rotated::Refused
+    );
+    let wider = vec!["openid".to_string(), "admin".to_string()];
+    let mut widening = rotation(&s.id, &first, &next, 10);
+    widening.scope = Some(&wider);
+    assert_eq!(
+        f.store.rotate_refresh_token(widening).await.unwrap(),
+        Rotated::ScopeWidened
+    );
+    let stranger = RefreshToken::generate(s.id.clone());
+    assert_eq!(
+        f.store
+            .rotate_refresh_token(rotation(&s.id, &stranger, &next, 10))
+            .await
+            .unwrap(),
+        Rotated::Refused,
+        "a guessed token does not end the session"
+    );
+
+    let narrower = vec!["email".to_string()];
+    let mut narrowing = rotation(&s.id, &first, &next, 10);
+    narrowing.scope = Some(&narrower);
+    let outcome = f.store.rotate_refresh_token(narrowing).await.unwrap();
+    let Rotated::Rotated(rotated) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        rotated.scope, "openid profile email",
+        "the session keeps its scope"
+    );
+}
+
+async fn an_idle_session_expires(f: Fixture) {
+    let s = session(f.user, 0);
+    let first = RefreshToken::generate(s.id.clone());
+    f.store.create_session(&s, first.hash()).await.unwrap();
+    let idle_end = IDLE.as_secs() as i64;
+
+    assert!(
+        f.store
+            .find_session(&s.id, t(idle_end - 1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        f.store.find_session(&s.id, t(idle_end)).await.unwrap(),
+        None
+    );
+    let next = RefreshToken::generate(s.id.clone());
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &first, &next, idle_end + 1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Rotated::Refused);
+    assert!(
+        f.store
+            .list_user_sessions(f.user, t(idle_end + 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn sessions_end_one_by_one_or_all_at_once(f: Fixture) {
+    let sessions: Vec<Session> = (0..4).map(|i| session(f.user, i)).collect();
+    for s in &sessions {
+        f.store
+            .create_session(s, RefreshToken::generate(s.id.clone()).hash())
+            .await
+            .unwrap();
+    }
+    let theirs = session(f.other_user, 0);
+    f.store
+        .create_session(&theirs, RefreshToken::generate(theirs.id.clone()).hash())
+        .await
+        .unwrap();
+
+    assert!(f.store.end_session(&sessions[0].id).await.unwrap());
+    assert!(!f.store.end_session(&sessions[0].id).await.unwrap());
+    let ended = f
+        .store
+        .end_user_sessions(f.user, Some(&sessions[3].id))
+        .await
+        .unwrap();
+
+    assert_eq!(ended, 2);
+    let left = f.store.list_user_sessions(f.user, t(10)).await.unwrap();
+    assert_eq!(
+        left.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        vec![&sessions[3].id]
+    );
+    assert!(
+        f.store
+            .find_session(&theirs.id, t(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(f.store.end_user_sessions(f.user, None).await.unwrap(), 1);
+}
+
+async fn revoked_access_tokens_are_remembered(f: Fixture) {
+    let now = Utc::now();
+    let jti = uuid::Uuid::new_v4().to_string();
+    assert!(!f.store.is_access_token_revoked(&jti, now).await.unwrap());
+
+    f.store
+        .revoke_access_token(&jti, now + chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    f.store
+        .revoke_access_token(&jti, now + chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+
+    assert!(f.store.is_access_token_revoked(&jti, now).await.unwrap());
+    assert!(
+        !f.store
+            .is_access_token_revoked("another", now)
+            .await
+            .unwrap()
+    );
+}
