@@ -404,3 +404,29 @@ async fn revoked_access_tokens_are_remembered(f: Fixture) {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_redis_session_with_its_refresh_token_stays_under_400_bytes() {
+    let Some(f) = fixture("redis").await else {
+        eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let mut s = session(f.user, 0);
+    // A real browser's user agent, and a rotated token (previous hash and sealed successor).
+    s.user_agent = Some(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+            .into(),
+    );
+    let first = RefreshToken::generate(s.id.clone());
+    f.store.create_session(&s, first.hash()).await.unwrap();
+    let second = RefreshToken::generate(s.id.clone());
+    f.store.rotate_refresh_token(rotation(&s.id, &first, &second, 100)).await.unwrap();
+
+    let client = redis::Client::open(redis_url().unwrap()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}:s:{{{}}}", f._db.redis_prefix(), s.id);
+    let bytes: u64 = redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut conn).await.unwrap();
+
+    eprintln!("MEMORY USAGE of one session with its refresh token: {bytes} bytes");
+    assert!(bytes < 400, "{bytes} bytes");
+}
