@@ -147,7 +147,12 @@ fn run(app: &crate::helpers::TestApp, args: &[&str], stdin: &str) -> std::proces
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -155,43 +160,124 @@ fn run(app: &crate::helpers::TestApp, args: &[&str], stdin: &str) -> std::proces
 async fn clients_are_created_listed_and_deleted() {
     let app = spawn_app(Backend::Sqlite).await;
 
-    let output = run(&app, &["client", "create", "--id", "billing", "--grant", "client_credentials", "--scope", "invoices:read"], "");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run(
+        &app,
+        &[
+            "client",
+            "create",
+            "--id",
+            "billing",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "invoices:read",
+        ],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "the generated secret alone on its line");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "the generated secret alone on its line"
+    );
     assert!(stdout.trim_end().len() >= 43, "256 random bits");
 
-    let short = run(&app, &["client", "create", "--id", "short", "--secret-stdin"], "too short\n");
+    let short = run(
+        &app,
+        &["client", "create", "--id", "short", "--secret-stdin"],
+        "too short\n",
+    );
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("32"));
-    let given = run(&app, &["client", "create", "--id", "given", "--secret-stdin"], &format!("{}\n", "s".repeat(32)));
+    let given = run(
+        &app,
+        &["client", "create", "--id", "given", "--secret-stdin"],
+        &format!("{}\n", "s".repeat(32)),
+    );
     assert!(given.status.success());
     assert!(given.stdout.is_empty(), "a given secret is never printed");
-    let public = run(&app, &["client", "create", "--id", "spa", "--public", "--redirect-uri", "https://app.example.com/cb"], "");
+    let public = run(
+        &app,
+        &[
+            "client",
+            "create",
+            "--id",
+            "spa",
+            "--public",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ],
+        "",
+    );
     assert!(public.status.success());
     assert!(public.stdout.is_empty());
-    let bad_uri = run(&app, &["client", "create", "--id", "bad", "--public", "--redirect-uri", "http://evil.example.com/cb"], "");
+    let bad_uri = run(
+        &app,
+        &[
+            "client",
+            "create",
+            "--id",
+            "bad",
+            "--public",
+            "--redirect-uri",
+            "http://evil.example.com/cb",
+        ],
+        "",
+    );
     assert!(!bad_uri.status.success());
     let duplicate = run(&app, &["client", "create", "--id", "billing"], "");
     assert!(!duplicate.status.success());
 
     let list = String::from_utf8(run(&app, &["client", "list"], "").stdout).unwrap();
-    let ids: Vec<&str> = list.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
     assert_eq!(ids, ["gatehouse", "billing", "given", "spa"]);
-    assert!(list.contains("invoices:read") && list.contains("confidential") && list.contains("public"));
+    assert!(
+        list.contains("invoices:read") && list.contains("confidential") && list.contains("public")
+    );
     assert!(!list.contains(&"s".repeat(32)));
 
-    assert!(run(&app, &["client", "delete", "given"], "").status.success());
-    assert!(!run(&app, &["client", "delete", "given"], "").status.success());
-    assert!(!run(&app, &["client", "delete", "gatehouse"], "").status.success());
+    assert!(
+        run(&app, &["client", "delete", "given"], "")
+            .status
+            .success()
+    );
+    assert!(
+        !run(&app, &["client", "delete", "given"], "")
+            .status
+            .success()
+    );
+    assert!(
+        !run(&app, &["client", "delete", "gatehouse"], "")
+            .status
+            .success()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_disabled_and_sessions_revoked_offline() {
     let app = spawn_app(Backend::Sqlite).await;
-    app.register_user("ada@example.com", "analytical engine").await;
-    let first: Value = app.password_grant("ada@example.com", "analytical engine").await.json().await.unwrap();
-    let second: Value = app.password_grant("ada@example.com", "analytical engine").await.json().await.unwrap();
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
+    let first: Value = app
+        .password_grant("ada@example.com", "analytical engine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second: Value = app
+        .password_grant("ada@example.com", "analytical engine")
+        .await
+        .json()
+        .await
+        .unwrap();
     let refresh = |token: &Value| {
         let token = token["refresh_token"].as_str().unwrap().to_string();
         let app = &app;
@@ -202,25 +288,83 @@ async fn users_are_disabled_and_sessions_revoked_offline() {
         }
     };
 
-    let listed = String::from_utf8(run(&app, &["sessions", "list", "--user", "ada@example.com"], "").stdout).unwrap();
+    let listed =
+        String::from_utf8(run(&app, &["sessions", "list", "--user", "ada@example.com"], "").stdout)
+            .unwrap();
     assert_eq!(listed.lines().count(), 2);
-    let sid = listed.lines().next().unwrap().split('\t').next().unwrap().to_string();
+    let sid = listed
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
 
-    assert!(run(&app, &["sessions", "revoke", "--session", &sid], "").status.success());
-    assert!(!run(&app, &["sessions", "revoke", "--session", &sid], "").status.success());
-    let survivors = String::from_utf8(run(&app, &["sessions", "list", "--user", "ada@example.com"], "").stdout).unwrap();
+    assert!(
+        run(&app, &["sessions", "revoke", "--session", &sid], "")
+            .status
+            .success()
+    );
+    assert!(
+        !run(&app, &["sessions", "revoke", "--session", &sid], "")
+            .status
+            .success()
+    );
+    let survivors =
+        String::from_utf8(run(&app, &["sessions", "list", "--user", "ada@example.com"], "").stdout)
+            .unwrap();
     assert_eq!(survivors.lines().count(), 1);
 
-    assert!(run(&app, &["sessions", "revoke", "--user", "ada@example.com"], "").status.success());
+    assert!(
+        run(
+            &app,
+            &["sessions", "revoke", "--user", "ada@example.com"],
+            ""
+        )
+        .status
+        .success()
+    );
     assert_eq!(refresh(&first).await, 400);
     assert_eq!(refresh(&second).await, 400);
 
-    let third: Value = app.password_grant("ada@example.com", "analytical engine").await.json().await.unwrap();
-    assert!(run(&app, &["user", "disable", "ada@example.com"], "").status.success());
-    assert_eq!(refresh(&third).await, 400, "disabling ends the sessions at once");
-    assert_eq!(app.password_grant("ada@example.com", "analytical engine").await.status(), 400);
-    assert!(run(&app, &["user", "enable", "ada@example.com"], "").status.success());
-    assert_eq!(app.password_grant("ada@example.com", "analytical engine").await.status(), 200);
-    assert!(!run(&app, &["user", "disable", "nobody@example.com"], "").status.success());
+    let third: Value = app
+        .password_grant("ada@example.com", "analytical engine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        run(&app, &["user", "disable", "ada@example.com"], "")
+            .status
+            .success()
+    );
+    assert_eq!(
+        refresh(&third).await,
+        400,
+        "disabling ends the sessions at once"
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", "analytical engine")
+            .await
+            .status(),
+        400
+    );
+    assert!(
+        run(&app, &["user", "enable", "ada@example.com"], "")
+            .status
+            .success()
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", "analytical engine")
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        !run(&app, &["user", "disable", "nobody@example.com"], "")
+            .status
+            .success()
+    );
     assert!(!run(&app, &["sessions", "revoke"], "").status.success());
 }

@@ -946,7 +946,11 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut redis = Self {
             port,
             dir: tempfile::tempdir().unwrap(),
@@ -959,7 +963,14 @@ impl OwnRedis {
     fn spawn(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(std::process::Stdio::null())
@@ -1005,14 +1016,21 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
     app.register_user("ada@example.com", PASSWORD).await;
     let secret = confidential_client(&app, "resource-server").await;
     let tokens = sign_in(&app, "ada@example.com").await;
-    let tokens: Value = refresh(&app, &s(&tokens, "refresh_token"), &[]).await.json().await.unwrap();
+    let tokens: Value = refresh(&app, &s(&tokens, "refresh_token"), &[])
+        .await
+        .json()
+        .await
+        .unwrap();
 
     redis.stop();
 
     let response = refresh(&app, &s(&tokens, "refresh_token"), &[]).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    assert_eq!(response.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
     let revoke = app
         .client
         .post(app.url("/oauth2/revoke"))
@@ -1021,7 +1039,10 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
         .await
         .unwrap();
     assert_eq!(revoke.status(), 503);
-    assert_eq!(revoke.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+    assert_eq!(
+        revoke.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
     let introspection = app
         .client
         .post(app.url("/oauth2/introspect"))
@@ -1030,8 +1051,17 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
         .send()
         .await
         .unwrap();
-    assert_eq!(introspection.status(), 503, "never `active: false` for a token that may be fine");
-    assert_eq!(app.password_grant("ada@example.com", PASSWORD).await.status(), 503);
+    assert_eq!(
+        introspection.status(),
+        503,
+        "never `active: false` for a token that may be fine"
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", PASSWORD)
+            .await
+            .status(),
+        503
+    );
     assert_eq!(app.me(&s(&tokens, "access_token")).await.status(), 503);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -1051,5 +1081,13 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
     }
     let renewed = renewed.expect("service resumed when Redis returned");
     assert_eq!(app.me(&s(&renewed, "access_token")).await.status(), 200);
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

@@ -420,12 +420,20 @@ async fn a_redis_session_with_its_refresh_token_stays_under_400_bytes() {
     let first = RefreshToken::generate(s.id.clone());
     f.store.create_session(&s, first.hash()).await.unwrap();
     let second = RefreshToken::generate(s.id.clone());
-    f.store.rotate_refresh_token(rotation(&s.id, &first, &second, 100)).await.unwrap();
+    f.store
+        .rotate_refresh_token(rotation(&s.id, &first, &second, 100))
+        .await
+        .unwrap();
 
     let client = redis::Client::open(redis_url().unwrap()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("{}:s:{{{}}}", f._db.redis_prefix(), s.id);
-    let bytes: u64 = redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut conn).await.unwrap();
+    let bytes: u64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 
     eprintln!("MEMORY USAGE of one session with its refresh token: {bytes} bytes");
     assert!(bytes < 400, "{bytes} bytes");
