@@ -16,7 +16,7 @@ use crate::http::{self, AppState};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenSettings};
 use crate::store::redis::RedisSessions;
 use crate::store::{Database, SessionStore};
-use crate::token::{KeySet, Keys, TokenSigner, TokenVerifier};
+use crate::token::{KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -90,6 +90,8 @@ pub struct Application {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     state: AppState,
+    folder: KeyFolder,
+    reload_interval: Duration,
 }
 
 impl Application {
@@ -97,7 +99,15 @@ impl Application {
     /// development, creates) the signing keys and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.check_keys_present()?;
-        let keys = KeySet::load(&config.keys_dir, !config.is_production())
+        let folder = KeyFolder::new(&config.keys_dir, config.signing_key_bits);
+        let now = chrono::Utc::now();
+        if !config.is_production() {
+            folder
+                .ensure_key(now)
+                .context("cannot create a signing key (GATEHOUSE_KEYS_DIR)")?;
+        }
+        let keys = folder
+            .load(now)
             .context("cannot load signing keys (GATEHOUSE_KEYS_DIR)")?;
         let core = Core::open(config).await?;
         let config = core.config.clone();
@@ -126,6 +136,7 @@ impl Application {
             keys,
             clock: core.clock,
         };
+        let reload_interval = config.keys_reload_interval;
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -139,6 +150,8 @@ impl Application {
             acceptor,
             local_addr,
             state,
+            folder,
+            reload_interval,
         })
     }
 
@@ -170,6 +183,11 @@ impl Application {
                 }
             })
         });
+        let reload = tokio::spawn(follow_key_folder(
+            self.folder,
+            self.state.keys.clone(),
+            self.reload_interval,
+        ));
         let app = http::routes(self.state).boxed();
         tracing::info!(address = %self.local_addr, "listening");
         let result = Server::new_with_acceptor(self.acceptor)
@@ -178,8 +196,42 @@ impl Application {
         if let Some(purge) = purge {
             purge.abort();
         }
+        reload.abort();
         db.close().await;
         result
+    }
+}
+
+/// Re-reads the key folder whenever it changes, so every instance follows rotations
+/// made by the CLI. A folder that cannot be read leaves the keys in use untouched.
+async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
+    let mut seen = folder.fingerprint();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let folder_now = folder.clone();
+        let previous = seen.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let fingerprint = folder_now.fingerprint();
+            (fingerprint != previous).then(|| (folder_now.load(chrono::Utc::now()), fingerprint))
+        })
+        .await;
+        let Ok(Some((loaded, fingerprint))) = result else {
+            continue;
+        };
+        match loaded {
+            Ok(ring) => {
+                let kids: Vec<&str> = ring.schedules().map(|s| s.kid.as_str()).collect();
+                tracing::info!(keys = ?kids, "signing keys reloaded");
+                keys.replace(ring);
+                seen = fingerprint;
+            }
+            Err(e) => {
+                // Logged on every attempt until fixed; the keys in use stay.
+                tracing::error!(error = %e, "cannot reload signing keys; keeping the keys in use");
+            }
+        }
     }
 }
 

@@ -45,6 +45,8 @@ const KNOWN: &[&str] = &[
     "REFRESH_TOKEN_IDLE_TTL",
     "REFRESH_TOKEN_MAX_TTL",
     "REFRESH_REUSE_GRACE",
+    "KEYS_RELOAD_INTERVAL",
+    "SIGNING_KEY_BITS",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -155,6 +157,10 @@ pub struct Config {
     pub redis_key_prefix: String,
     pub keys_dir: PathBuf,
     pub jwks_max_age: Duration,
+    /// How often a running instance looks for key changes.
+    pub keys_reload_interval: Duration,
+    /// Size of keys that `keys rotate` (and development start-up) create.
+    pub signing_key_bits: u32,
     pub audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_idle_ttl: Duration,
@@ -391,6 +397,19 @@ impl Config {
         });
         let keys_dir = p.value("KEYS_DIR", PathBuf::from("keys"), |v| Ok(PathBuf::from(v)));
         let jwks_max_age = p.value("JWKS_MAX_AGE", Duration::from_secs(300), parse_duration);
+        let keys_reload_interval = p.value("KEYS_RELOAD_INTERVAL", Duration::from_secs(10), |v| {
+            let d = parse_duration(v)?;
+            if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+                return Err("must be between 100ms and 1h".into());
+            }
+            Ok(d)
+        });
+        let signing_key_bits = p.value("SIGNING_KEY_BITS", 2048, |v| match v {
+            "2048" => Ok(2048),
+            "3072" => Ok(3072),
+            "4096" => Ok(4096),
+            _ => Err("must be 2048, 3072 or 4096".into()),
+        });
         let audience = p.value("AUDIENCE", issuer.clone(), |v| Ok(v.to_string()));
         let access_token_ttl = p.value("ACCESS_TOKEN_TTL", Duration::from_secs(900), |v| {
             let d = parse_duration(v)?;
@@ -519,6 +538,8 @@ impl Config {
                 redis_key_prefix,
                 keys_dir,
                 jwks_max_age,
+                keys_reload_interval,
+                signing_key_bits,
                 audience,
                 access_token_ttl,
                 refresh_token_idle_ttl,
@@ -591,6 +612,11 @@ impl Config {
             ),
             ("KEYS_DIR", self.keys_dir.display().to_string()),
             ("JWKS_MAX_AGE", format_duration(self.jwks_max_age)),
+            (
+                "KEYS_RELOAD_INTERVAL",
+                format_duration(self.keys_reload_interval),
+            ),
+            ("SIGNING_KEY_BITS", self.signing_key_bits.to_string()),
             ("AUDIENCE", self.audience.clone()),
             ("ACCESS_TOKEN_TTL", format_duration(self.access_token_ttl)),
             (
@@ -631,6 +657,17 @@ impl Config {
         rows.into_iter()
             .map(|(k, v)| (format!("{PREFIX}{k}"), v))
             .collect()
+    }
+
+    /// How long before a new key signs, it must be published: every resource server's
+    /// cached JWKS has expired, and every instance has re-read the folder.
+    pub fn key_publish_ahead(&self) -> Duration {
+        self.jwks_max_age + self.keys_reload_interval
+    }
+
+    /// The longest lifetime of a token a key may have signed.
+    pub fn longest_token_lifetime(&self) -> Duration {
+        self.access_token_ttl
     }
 
     /// The SQLite file behind a `sqlite:` URL, if any (its folder is created at start).

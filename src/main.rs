@@ -48,6 +48,35 @@ enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key with its state and planned changes, one per line.
+    List {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key that is published now and signs once every cached JWKS has it.
+    Rotate {
+        /// Do nothing while the active key is younger than this (e.g. 30d).
+        #[arg(long, value_parser = parse_duration_arg)]
+        if_older_than: Option<std::time::Duration>,
+    },
+    /// Stop publishing a key once the tokens it signed have expired.
+    Retire { kid: String },
+    /// Emergency: remove a key at once and reject every token it signed.
+    Revoke { kid: String },
+}
+
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    gatehouse::config::parse_duration(text)
 }
 
 #[derive(Subcommand)]
@@ -154,6 +183,7 @@ fn main() -> ExitCode {
             },
             Command::Client { command } => client(config, command).await,
             Command::Sessions { command } => sessions(config, command).await,
+            Command::Keys { command } => keys(&config, command),
         }
     });
     match result {
@@ -397,5 +427,89 @@ async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()
             Ok(())
         }
         SessionsCommand::Revoke { .. } => anyhow::bail!("give --session SID or --user EMAIL"),
+    }
+}
+
+fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    use gatehouse::token::{KeyFolder, RotateOutcome};
+    let folder = KeyFolder::new(&config.keys_dir, config.signing_key_bits);
+    let now = chrono::Utc::now();
+    let time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
+    match command {
+        KeysCommand::List { json } => {
+            let keys = folder.list(now)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                for k in &keys {
+                    println!(
+                        "{}\t{}\t{}\t{}\tcreated={}\tactivates={}\tretires={}\tremoved={}\trevoked={}{}",
+                        k.kid,
+                        k.state,
+                        k.algorithm,
+                        k.bits.map_or("-".to_string(), |b| b.to_string()),
+                        k.created_at.to_rfc3339(),
+                        k.activate_at.to_rfc3339(),
+                        time(k.retire_at),
+                        time(k.remove_at),
+                        time(k.revoked_at),
+                        k.problem
+                            .as_ref()
+                            .map(|p| format!("\tproblem={p}"))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            if let Some(broken) = keys.iter().find(|k| k.problem.is_some()) {
+                anyhow::bail!(
+                    "key {} cannot be used: {}",
+                    broken.kid,
+                    broken.problem.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { if_older_than } => {
+            match folder.rotate(
+                now,
+                config.key_publish_ahead(),
+                config.longest_token_lifetime(),
+                if_older_than,
+            )? {
+                RotateOutcome::Rotated { kid, activate_at } => {
+                    eprintln!(
+                        "new key {kid} published now; it signs from {}",
+                        activate_at.to_rfc3339()
+                    );
+                }
+                RotateOutcome::Pending { kid, activate_at } => {
+                    eprintln!(
+                        "a rotation is under way: {kid} signs from {}; nothing to do",
+                        activate_at.to_rfc3339()
+                    );
+                }
+                RotateOutcome::Young { kid, created_at } => {
+                    eprintln!(
+                        "the active key {kid} was created {}; nothing to do",
+                        created_at.to_rfc3339()
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            folder.retire(&kid, now, config.longest_token_lifetime())?;
+            eprintln!("{kid} retired: it leaves the JWKS once the tokens it signed have expired");
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            let promoted = folder.revoke(&kid, now)?;
+            eprintln!("{kid} revoked: removed from the JWKS, its tokens rejected");
+            if let Some(promoted) = promoted {
+                eprintln!("{promoted} signs from now on");
+            }
+            Ok(())
+        }
     }
 }

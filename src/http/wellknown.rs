@@ -54,11 +54,12 @@ pub fn authorization_server_metadata(state: Data<&AppState>) -> Response {
 #[handler]
 pub fn jwks(state: Data<&AppState>) -> Response {
     let keys = state.keys.current();
+    let jwks = keys.jwks_json(state.clock.now());
     Response::builder()
         .content_type("application/jwk-set+json")
         .header(
             CACHE_CONTROL,
             format!("public, max-age={}", state.config.jwks_max_age.as_secs()),
         )
-        .body(keys.jwks_json().to_string())
+        .body(jwks)
 }

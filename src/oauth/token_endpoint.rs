@@ -178,7 +178,8 @@ impl TokenEndpoint {
         scope: Scopes,
         refresh_token: Option<RefreshToken>,
     ) -> Result<TokenResponse, OAuthError> {
-        let now = self.clock.now().timestamp();
+        let at = self.clock.now();
+        let now = at.timestamp();
         let ttl = self.settings.access_token_ttl.as_secs();
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
@@ -194,7 +195,7 @@ impl TokenEndpoint {
             roles: user.roles.clone(),
             auth_time: Some(session.auth_time.timestamp()),
         };
-        let access_token = self.signer.sign(&claims).map_err(|e| {
+        let access_token = self.signer.sign(&claims, at).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");
             OAuthError::server_error()
         })?;

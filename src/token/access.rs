@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{KeyError, KeySet, Keys};
+use super::keys::{KeyError, KeyRing, Keys};
 
 /// Tokens longer than this are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -97,10 +97,12 @@ impl TokenSigner {
         Self { keys }
     }
 
-    /// Encodes and signs; the cost is one RSA signature.
-    pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
-        let set = self.keys.current();
-        let key = set.active();
+    /// Encodes and signs with the key active at `now`; the cost is one RSA signature.
+    pub fn sign(&self, claims: &AccessClaims, now: DateTime<Utc>) -> Result<String, KeyError> {
+        let ring = self.keys.current();
+        let key = ring
+            .signing_key(now)
+            .ok_or_else(|| KeyError::Refused("no key is active".into()))?;
         let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": key.kid()});
         let mut token = String::with_capacity(1024);
         URL_SAFE_NO_PAD.encode_string(header.to_string(), &mut token);
@@ -146,7 +148,7 @@ impl TokenVerifier {
 }
 
 fn verify_with(
-    keys: &KeySet,
+    keys: &KeyRing,
     token: &str,
     issuer: &str,
     audience: &str,
@@ -186,7 +188,7 @@ fn verify_with(
     let key = header
         .kid
         .as_deref()
-        .and_then(|kid| keys.get(kid))
+        .and_then(|kid| keys.verification_key(kid, now))
         .ok_or(TokenError::UnknownKey)?;
     let signature = decode(signature_b64)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
@@ -236,7 +238,10 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Keys) {
         let dir = tempfile::tempdir().unwrap();
-        let keys = Keys::new(KeySet::load(dir.path(), true).unwrap());
+        let folder = super::super::KeyFolder::new(dir.path(), 2048);
+        let now = Utc::now() - chrono::Duration::seconds(5);
+        folder.ensure_key(now).unwrap();
+        let keys = Keys::new(folder.load(now).unwrap());
         (dir, keys)
     }
 
@@ -245,7 +250,7 @@ mod tests {
         let (_dir, keys) = setup();
         let now = Utc::now();
         let token = TokenSigner::new(keys.clone())
-            .sign(&claims(now.timestamp()))
+            .sign(&claims(now.timestamp()), now)
             .unwrap();
         let payload = URL_SAFE_NO_PAD
             .decode(token.split('.').nth(1).unwrap())
@@ -268,7 +273,7 @@ mod tests {
         let (_dir, keys) = setup();
         let now = Utc::now();
         let token = TokenSigner::new(keys.clone())
-            .sign(&claims(now.timestamp()))
+            .sign(&claims(now.timestamp()), now)
             .unwrap();
         let other_iss =
             TokenVerifier::new(keys.clone(), "https://evil.example", "https://api.example");

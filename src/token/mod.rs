@@ -5,5 +5,8 @@ mod keys;
 mod refresh;
 
 pub use access::{AccessClaims, Audience, TokenError, TokenSigner, TokenVerifier};
-pub use keys::{KeyError, KeySet, Keys, SigningKey};
+pub use keys::{
+    KeyError, KeyFolder, KeyInfo, KeyRing, KeyState, Keys, MIN_KEY_BITS, RotateOutcome, Schedule,
+    SigningKey,
+};
 pub use refresh::{RefreshToken, SealedSuccessor, TokenHash};
