@@ -142,8 +142,8 @@ pub struct TestApp {
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    /// Kept for its clean-up when the test ends.
-    _db: TestDatabase,
+    /// Kept for its clean-up when the test ends (a sibling shares it and holds none).
+    _db: Option<TestDatabase>,
 }
 
 /// Starts a server with its own database (a SQLite file, or a PostgreSQL schema), its
@@ -189,7 +189,7 @@ pub async fn spawn_app_through(
         config,
         shutdown: None,
         server: None,
-        _db: db,
+        _db: Some(db),
     };
     app.start().await;
     app
@@ -236,6 +236,24 @@ impl TestApp {
             let _ = server.await;
         }
         self.start().await;
+    }
+
+    /// A second server on the same database, keys folder and Redis prefix, as a second
+    /// instance behind a load balancer would be.
+    pub async fn sibling(&self) -> TestApp {
+        let mut app = TestApp {
+            base: String::new(),
+            client: reqwest::Client::new(),
+            database_url: self.database_url.clone(),
+            keys_dir: self.keys_dir.clone(),
+            issuer: self.issuer.clone(),
+            config: self.config.clone(),
+            shutdown: None,
+            server: None,
+            _db: None,
+        };
+        app.start().await;
+        app
     }
 
     /// The library's use cases over this test's data (as the CLI would see them).

@@ -4,6 +4,7 @@ mod helpers;
 
 mod cli;
 mod hygiene;
+mod keys;
 mod me;
 mod registration;
 mod sessions;

@@ -1,0 +1,254 @@
+//! Signing-key rotation, retirement and revocation, seen over HTTP.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+
+const PASSWORD: &str = "analytical engine";
+
+/// Short lifetimes: a new key signs 1.2 s after it is published.
+const FAST: [(&str, &str); 2] = [
+    ("GATEHOUSE_JWKS_MAX_AGE", "1s"),
+    ("GATEHOUSE_KEYS_RELOAD_INTERVAL", "200ms"),
+];
+
+/// Runs `gatehouse keys ARGS` on the test's folder with the test's timing settings.
+fn keys_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
+        command.env_remove(key);
+    }
+    for (key, value) in FAST {
+        command.env(key, value);
+    }
+    command
+        .env("GATEHOUSE_KEYS_DIR", &app.keys_dir)
+        .arg("keys")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn kid_of(token: &str) -> String {
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+async fn published(app: &TestApp) -> HashSet<String> {
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn rotate(app: &TestApp) -> String {
+    let output = keys_cli(app, &["rotate"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = String::from_utf8(keys_cli(app, &["list"]).stdout).unwrap();
+    listed
+        .lines()
+        .find(|l| l.split('\t').nth(1) == Some("next"))
+        .expect("a next key")
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_publishes_first_signs_later_and_revocation_is_immediate() {
+    let app = spawn_app_with(Backend::Sqlite, &FAST).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let old_token = app.access_token("ada@example.com", PASSWORD).await;
+    let old = kid_of(&old_token);
+    assert_eq!(published(&app).await, HashSet::from([old.clone()]));
+
+    let started = Instant::now();
+    let new = rotate(&app);
+
+    // The instance picks the new key up within its reload interval and publishes it,
+    // while still signing with the old one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        published(&app).await,
+        HashSet::from([old.clone(), new.clone()])
+    );
+    let during = app.access_token("ada@example.com", PASSWORD).await;
+    if started.elapsed() < Duration::from_millis(1100) {
+        assert_eq!(
+            kid_of(&during),
+            old,
+            "signed with the new key before its time"
+        );
+    }
+
+    tokio::time::sleep(Duration::from_millis(1400).saturating_sub(started.elapsed())).await;
+    let after = app.access_token("ada@example.com", PASSWORD).await;
+    assert_eq!(kid_of(&after), new);
+    // Tokens of the retired key keep working until they expire.
+    assert_eq!(app.me(&old_token).await.status(), 200);
+    assert!(published(&app).await.contains(&old));
+    let listed = String::from_utf8(keys_cli(&app, &["list"]).stdout).unwrap();
+    assert!(
+        listed.contains(&format!("{old}\tretired\tRS256\t2048")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("{new}\tactive\tRS256\t2048")),
+        "{listed}"
+    );
+
+    // Emergency: the retired key is revoked; its tokens fail at once everywhere.
+    let output = keys_cli(&app, &["revoke", &old]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!published(&app).await.contains(&old));
+    assert_eq!(app.me(&old_token).await.status(), 401);
+    assert_eq!(app.me(&after).await.status(), 200);
+    let json: Value = serde_json::from_slice(&keys_cli(&app, &["list", "--json"]).stdout).unwrap();
+    let states: Vec<(&str, &str)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert!(
+        states.contains(&(old.as_str(), "revoked")) && states.contains(&(new.as_str(), "active"))
+    );
+
+    // Revoking the active key promotes a new one at once.
+    let output = keys_cli(&app, &["revoke", &new]);
+    assert!(output.status.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replacement = app.access_token("ada@example.com", PASSWORD).await;
+    assert_ne!(kid_of(&replacement), new);
+    assert_eq!(app.me(&after).await.status(), 401);
+    assert_eq!(app.me(&replacement).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_follow_one_folder_and_never_sign_with_an_unpublished_key() {
+    let first = spawn_app_with(Backend::Sqlite, &FAST).await;
+    let second = first.sibling().await;
+    first.register_user("ada@example.com", PASSWORD).await;
+
+    let new = rotate(&first);
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let mut signers = HashSet::new();
+    while Instant::now() < deadline {
+        for (signer, other) in [(&first, &second), (&second, &first)] {
+            let token = signer.access_token("ada@example.com", PASSWORD).await;
+            let kid = kid_of(&token);
+            let published = published(other).await;
+            assert!(
+                published.contains(&kid),
+                "{kid} signs on one instance but {published:?} on the other"
+            );
+            assert_eq!(other.me(&token).await.status(), 200);
+            signers.insert(kid);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        signers.contains(&new),
+        "both instances moved to the new key: {signers:?}"
+    );
+    assert_eq!(signers.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_key_file_is_named_and_does_not_take_a_running_instance_down() {
+    let app = spawn_app_with(Backend::Sqlite, &FAST).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let token = app.access_token("ada@example.com", PASSWORD).await;
+    let kid = kid_of(&token);
+    let path = app.keys_dir.join(format!("{kid}.pem"));
+    let pem = std::fs::read(&path).unwrap();
+
+    std::fs::write(&path, &pem[..pem.len() / 3]).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // The running instance keeps its keys.
+    assert_eq!(app.me(&token).await.status(), 200);
+    assert_eq!(
+        kid_of(&app.access_token("ada@example.com", PASSWORD).await),
+        kid
+    );
+    assert!(published(&app).await.contains(&kid));
+    // The CLI names the file.
+    let listed = keys_cli(&app, &["list"]);
+    assert!(!listed.status.success());
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(stderr.contains(&format!("{kid}.pem")), "{stderr}");
+    // A new instance refuses to start, naming the file.
+    let error = match gatehouse::Application::build(app.config.clone()).await {
+        Ok(_) => panic!("started with a corrupt key"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains(&format!("{kid}.pem")), "{error}");
+
+    // Repaired, everything goes on.
+    std::fs::write(&path, &pem).unwrap();
+    assert!(keys_cli(&app, &["list"]).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_if_older_than_is_safe_to_run_daily() {
+    let app = spawn_app_with(Backend::Sqlite, &FAST).await;
+
+    let young = keys_cli(&app, &["rotate", "--if-older-than", "30d"]);
+    assert!(young.status.success());
+    assert!(String::from_utf8_lossy(&young.stderr).contains("nothing to do"));
+    let listed = String::from_utf8(keys_cli(&app, &["list"]).stdout).unwrap();
+    assert_eq!(listed.lines().count(), 1);
+
+    // Concurrent runs make one key.
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let dir = app.keys_dir.clone();
+            std::thread::spawn(move || {
+                Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+                    .env("GATEHOUSE_KEYS_DIR", dir)
+                    .args(["keys", "rotate", "--if-older-than", "0s"])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for run in runs {
+        assert!(run.join().unwrap().status.success());
+    }
+    let listed = String::from_utf8(keys_cli(&app, &["list"]).stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(!keys_cli(&app, &["retire", "nope"]).status.success());
+}
