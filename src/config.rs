@@ -584,7 +584,7 @@ impl Config {
             Err(ConfigError(vec![ConfigProblem {
                 variable: format!("{PREFIX}KEYS_DIR"),
                 message: format!(
-                    "production requires signing keys in {}: put an RSA private key (PKCS#8 PEM, at least 2048 bits) there, e.g. `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out signing.pem`",
+                    "production requires signing keys in {}: run `gatehouse keys rotate` once, or put an RSA private key there (PKCS#8 PEM, at least 2048 bits)",
                     self.keys_dir.display()
                 ),
             }]))
