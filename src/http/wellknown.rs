@@ -9,7 +9,7 @@ use super::AppState;
 
 fn metadata(state: &AppState) -> Value {
     let issuer = &state.config.issuer;
-    let mut grants = vec!["refresh_token"];
+    let mut grants = vec!["refresh_token", "client_credentials"];
     if state.config.password_grant {
         grants.insert(0, "password");
     }

@@ -305,6 +305,13 @@ fn validate_id(id: &str) -> Result<(), ClientError> {
     if id == BUILT_IN_CLIENT_ID {
         return Err(ClientError::Exists);
     }
+    // A client's id is the `sub` of its client-credentials tokens; it must never be
+    // mistaken for a user's.
+    if uuid::Uuid::parse_str(id).is_ok() {
+        return Err(ClientError::Invalid(
+            "a client id must not look like a user id (a UUID)".into(),
+        ));
+    }
     Ok(())
 }
 

@@ -133,7 +133,10 @@ impl TokenEndpoint {
         match grant {
             GrantType::Password => grants::password::grant(self, &client, &params, context).await,
             GrantType::RefreshToken => grants::refresh::grant(self, &client, &params).await,
-            GrantType::AuthorizationCode | GrantType::ClientCredentials => Err(OAuthError::new(
+            GrantType::ClientCredentials => {
+                grants::client_credentials::grant(self, &client, &params)
+            }
+            GrantType::AuthorizationCode => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "this grant type is not supported yet",
             )),
@@ -169,6 +172,24 @@ impl TokenEndpoint {
         self.clients.authenticate(client_id, secret).await
     }
 
+    /// Signs an access token for a client acting for itself: `sub` is the client id,
+    /// with no session, roles or refresh token.
+    pub(super) fn issue_for_client(
+        &self,
+        client: &Client,
+        scope: Scopes,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.sign(
+            client.id.clone(),
+            client,
+            None,
+            Vec::new(),
+            None,
+            scope,
+            None,
+        )
+    }
+
     /// Signs an access token for `user` in `session` with the granted scopes.
     pub(super) fn issue(
         &self,
@@ -178,12 +199,34 @@ impl TokenEndpoint {
         scope: Scopes,
         refresh_token: Option<RefreshToken>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.sign(
+            user.id.to_string(),
+            client,
+            Some(session.id.to_string()),
+            user.roles.clone(),
+            Some(session.auth_time.timestamp()),
+            scope,
+            refresh_token,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        sub: String,
+        client: &Client,
+        sid: Option<String>,
+        roles: Vec<String>,
+        auth_time: Option<i64>,
+        scope: Scopes,
+        refresh_token: Option<RefreshToken>,
+    ) -> Result<TokenResponse, OAuthError> {
         let at = self.clock.now();
         let now = at.timestamp();
         let ttl = self.settings.access_token_ttl.as_secs();
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
-            sub: user.id.to_string(),
+            sub,
             aud: Audience::One(self.settings.audience.clone()),
             exp: now + ttl as i64,
             iat: now,
@@ -191,9 +234,9 @@ impl TokenEndpoint {
             jti: Uuid::new_v4().to_string(),
             client_id: client.id.clone(),
             scope: scope.to_string(),
-            sid: Some(session.id.to_string()),
-            roles: user.roles.clone(),
-            auth_time: Some(session.auth_time.timestamp()),
+            sid,
+            roles,
+            auth_time,
         };
         let access_token = self.signer.sign(&claims, at).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");

@@ -394,3 +394,133 @@ async fn the_password_grant_can_be_turned_off() {
             .any(|g| g == "password")
     );
 }
+
+async fn service_client(app: &crate::helpers::TestApp, id: &str, grants: &[&str]) -> String {
+    app.core()
+        .await
+        .clients
+        .create(
+            gatehouse::oauth::NewClient {
+                id: id.into(),
+                public: false,
+                secret: None,
+                redirect_uris: vec![],
+                grants: grants.iter().map(|g| g.to_string()).collect(),
+                scopes: vec!["invoices:read".into(), "invoices:write".into()],
+                first_party: false,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .expose()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_gets_a_token_for_itself_with_client_credentials() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let secret = service_client(&app, "billing", &["client_credentials"]).await;
+    let grant = |form: Vec<(&'static str, String)>, basic: Option<(&'static str, String)>| {
+        let mut request = app.client.post(app.url("/oauth2/token")).form(&form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send()
+    };
+
+    let response = grant(
+        vec![("grant_type", "client_credentials".into())],
+        Some(("billing", secret.clone())),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none());
+    assert_eq!(body["scope"], "invoices:read invoices:write");
+    let token = body["access_token"].as_str().unwrap();
+    let claims = decode_part(token, 1);
+    assert_eq!(claims["sub"], "billing");
+    assert_eq!(claims["client_id"], "billing");
+    assert!(claims.get("sid").is_none() && claims.get("auth_time").is_none());
+    assert_eq!(claims["roles"], serde_json::json!([]));
+    // It is not a user's token.
+    assert_eq!(app.me(token).await.status(), 401);
+
+    let narrowed = grant(
+        vec![
+            ("grant_type", "client_credentials".into()),
+            ("scope", "invoices:read".into()),
+            ("client_id", "billing".into()),
+            ("client_secret", secret.clone()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        narrowed.json::<Value>().await.unwrap()["scope"],
+        "invoices:read"
+    );
+    let user_scope = grant(
+        vec![
+            ("grant_type", "client_credentials".into()),
+            ("scope", "openid".into()),
+        ],
+        Some(("billing", secret.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        user_scope.json::<Value>().await.unwrap()["error"],
+        "invalid_scope"
+    );
+    let wrong = grant(
+        vec![("grant_type", "client_credentials".into())],
+        Some(("billing", "x".repeat(43))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let public = grant(vec![("grant_type", "client_credentials".into())], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        public.json::<Value>().await.unwrap()["error"],
+        "unauthorized_client"
+    );
+    let other_secret = service_client(&app, "reports", &["refresh_token"]).await;
+    let unlisted = grant(
+        vec![("grant_type", "client_credentials".into())],
+        Some(("reports", other_secret)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        unlisted.json::<Value>().await.unwrap()["error"],
+        "unauthorized_client"
+    );
+
+    // A client id that looks like a user id is refused: it would become a token's `sub`.
+    let uuid_like = app
+        .core()
+        .await
+        .clients
+        .create(
+            gatehouse::oauth::NewClient {
+                id: uuid::Uuid::new_v4().to_string(),
+                public: false,
+                secret: None,
+                redirect_uris: vec![],
+                grants: vec!["client_credentials".into()],
+                scopes: vec![],
+                first_party: false,
+            },
+            chrono::Utc::now(),
+        )
+        .await;
+    assert!(uuid_like.is_err());
+}

@@ -22,9 +22,14 @@ pub struct BearerAuth(pub AccessClaims);
 
 impl BearerAuth {
     /// The user the token speaks for; client-credentials tokens have none.
+    /// The user the token speaks for. Only tokens of a session (with `sid`) are a
+    /// user's: a client-credentials token names a client as its subject.
     pub fn user_id(&self) -> Result<UserId, ApiError> {
-        UserId::parse(&self.0.sub)
-            .map_err(|_| ApiError::invalid_token("the token does not belong to a user"))
+        let not_a_user = || ApiError::invalid_token("the token does not belong to a user");
+        if self.0.sid.is_none() {
+            return Err(not_a_user());
+        }
+        UserId::parse(&self.0.sub).map_err(|_| not_a_user())
     }
 }
 
