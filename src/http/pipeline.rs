@@ -67,7 +67,13 @@ enum ErrorStyle {
 }
 
 fn error_style(path: &str) -> ErrorStyle {
-    if path.starts_with("/oauth2/") || path == "/api/v1/auth/token" {
+    const OAUTH_PATHS: [&str; 4] = [
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/oauth2/introspect",
+        "/api/v1/auth/token",
+    ];
+    if OAUTH_PATHS.contains(&path) {
         ErrorStyle::OAuth
     } else {
         ErrorStyle::Problem

@@ -278,3 +278,82 @@ async fn me_without_credentials_gets_a_bare_challenge(backend: Backend) {
         "application/problem+json"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_answers_by_scope() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = app
+        .register_user("ada@example.com", "analytical engine")
+        .await;
+    let token_for = |scope: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .token(&[
+                    ("grant_type", "password"),
+                    ("username", "ada@example.com"),
+                    ("password", "analytical engine"),
+                    ("scope", scope),
+                ])
+                .await;
+            let body: Value = response.json().await.unwrap();
+            body["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let userinfo = |token: String, post: bool| {
+        let request = if post {
+            app.client.post(app.url("/oauth2/userinfo"))
+        } else {
+            app.client.get(app.url("/oauth2/userinfo"))
+        };
+        request.bearer_auth(token).send()
+    };
+
+    let all: Value = userinfo(token_for("openid profile email").await, false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["sub"], user["id"]);
+    assert_eq!(all["name"], "Test Person");
+    assert_eq!(all["email"], "ada@example.com");
+    assert_eq!(all["email_verified"], false);
+    assert!(all["updated_at"].is_i64());
+
+    let email_only: Value = userinfo(token_for("openid email").await, true)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(email_only["email"], "ada@example.com");
+    assert!(email_only.get("name").is_none());
+    let bare: Value = userinfo(token_for("openid").await, false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bare.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["sub"]
+    );
+
+    let no_openid = userinfo(token_for("email").await, false).await.unwrap();
+    assert_eq!(no_openid.status(), 403);
+    assert!(
+        no_openid.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    let anonymous = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+}

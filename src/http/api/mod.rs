@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod body;
+mod oidc;
 mod security;
 mod sessions;
 mod token;
@@ -27,6 +28,7 @@ pub type Api = (
     auth::AuthApi,
     sessions::SessionsApi,
     token::TokenApi,
+    oidc::OidcApi,
     admin::AdminApi,
 );
 
@@ -37,6 +39,7 @@ pub fn service(state: &AppState) -> OpenApiService<Api, ()> {
             auth::AuthApi,
             sessions::SessionsApi,
             token::TokenApi,
+            oidc::OidcApi,
             admin::AdminApi,
         ),
         "Gatehouse",
