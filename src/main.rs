@@ -112,6 +112,9 @@ struct CreateClient {
     /// An allowed redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
     /// An allowed grant (repeatable): authorization_code, refresh_token,
     /// client_credentials, password. Default: authorization_code and refresh_token.
     #[arg(long = "grant")]
@@ -335,6 +338,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 public: args.public,
                 secret,
                 redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
                 grants: args.grants,
                 scopes: args.scopes,
                 first_party: args.first_party,

@@ -64,6 +64,7 @@ pub struct Client {
     /// Scopes this client may ask for, the standard ones included.
     pub scopes: Scopes,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub first_party: bool,
     pub created_at: Option<DateTime<Utc>>,
 }
@@ -71,6 +72,18 @@ pub struct Client {
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grants.contains(&grant)
+    }
+
+    /// RFC 9700 §4.1.3: exact string match; only loopback IP redirects may use any port
+    /// (RFC 8252 §7.3), as native apps bind whatever port is free.
+    pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| registered == uri || same_but_loopback_port(registered, uri))
+    }
+
+    pub fn accepts_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|r| r == uri)
     }
 
     fn built_in() -> Self {
@@ -81,6 +94,7 @@ impl Client {
             grants: vec![GrantType::Password, GrantType::RefreshToken],
             scopes: Scopes::from_names(STANDARD_SCOPES),
             redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
             first_party: true,
             created_at: None,
         }
@@ -99,6 +113,7 @@ impl Client {
                 .collect(),
             scopes,
             redirect_uris: stored.redirect_uris,
+            post_logout_redirect_uris: stored.post_logout_redirect_uris,
             first_party: stored.first_party,
             created_at: Some(stored.created_at),
             id: stored.id,
@@ -123,6 +138,7 @@ pub struct NewClient {
     /// A secret to use; `None` generates one (confidential clients only).
     pub secret: Option<Secret<String>>,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
     pub first_party: bool,
@@ -209,6 +225,11 @@ impl ClientRegistry {
             validate_redirect_uri(uri)
                 .map_err(|e| ClientError::Invalid(format!("--redirect-uri {uri}: {e}")))?;
         }
+        for uri in &new.post_logout_redirect_uris {
+            validate_redirect_uri(uri).map_err(|e| {
+                ClientError::Invalid(format!("--post-logout-redirect-uri {uri}: {e}"))
+            })?;
+        }
         for scope in &new.scopes {
             let parsed = Scopes::parse(scope)
                 .map_err(|e| ClientError::Invalid(format!("--scope {scope}: {e}")))?;
@@ -246,6 +267,7 @@ impl ClientRegistry {
             id: new.id,
             secret_hash,
             redirect_uris: new.redirect_uris,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
             grants,
             scopes: new.scopes,
             first_party: new.first_party,
@@ -282,6 +304,19 @@ impl ClientRegistry {
         }
         Ok(self.store.delete_client(id).await?)
     }
+}
+
+fn same_but_loopback_port(registered: &str, presented: &str) -> bool {
+    let (Ok(mut a), Ok(mut b)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"));
+    if a.scheme() != "http" || !loopback(&a) || !loopback(&b) {
+        return false;
+    }
+    let _ = a.set_port(None);
+    let _ = b.set_port(None);
+    a == b
 }
 
 /// 256 random bits, base64url.

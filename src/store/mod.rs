@@ -169,6 +169,46 @@ pub trait SessionStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// An authorization code's bindings (RFC 6749 §4.1.2, RFC 7636, OIDC `nonce`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user_id: UserId,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// The S256 PKCE challenge.
+    pub code_challenge: String,
+    /// When the person signed in.
+    pub auth_time: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a code found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Fresh(AuthCode),
+    /// Used before; the session its first use started, once known.
+    Reused(Option<SessionId>),
+    /// Unknown or expired.
+    Unknown,
+}
+
+/// Authorization codes (single-use) and remembered consent.
+#[async_trait]
+pub trait AuthorizationStore: Send + Sync {
+    async fn create_code(&self, hash: &[u8; 32], code: &AuthCode) -> Result<(), StoreError>;
+    /// Spends a code atomically: of concurrent redemptions exactly one is `Fresh`.
+    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>) -> Result<Redemption, StoreError>;
+    /// Records the session a redeemed code started, so a replay can end it.
+    async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError>;
+    async fn consented_scope(&self, user: UserId, client_id: &str) -> Result<Option<String>, StoreError>;
+    async fn save_consent(&self, user: UserId, client_id: &str, scope: &str, now: DateTime<Utc>)
+    -> Result<(), StoreError>;
+    async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
 /// A registered OAuth client as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredClient {
@@ -176,6 +216,7 @@ pub struct StoredClient {
     /// SHA-256 of the secret; `None` for public clients.
     pub secret_hash: Option<[u8; 32]>,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
     pub first_party: bool,

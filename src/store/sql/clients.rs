@@ -12,6 +12,7 @@ struct ClientRow {
     id: String,
     secret_hash: Option<Vec<u8>>,
     redirect_uris: Json<Vec<String>>,
+    post_logout_redirect_uris: Json<Vec<String>>,
     grants: Json<Vec<String>>,
     scopes: Json<Vec<String>>,
     first_party: bool,
@@ -33,6 +34,7 @@ impl TryFrom<ClientRow> for StoredClient {
             id: row.id,
             secret_hash,
             redirect_uris: row.redirect_uris.0,
+            post_logout_redirect_uris: row.post_logout_redirect_uris.0,
             grants: row.grants.0,
             scopes: row.scopes.0,
             first_party: row.first_party,
@@ -42,19 +44,21 @@ impl TryFrom<ClientRow> for StoredClient {
 }
 
 const SELECT: &str =
-    "SELECT id, secret_hash, redirect_uris, grants, scopes, first_party, created_at FROM clients";
+    "SELECT id, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, \
+     first_party, created_at FROM clients";
 
 #[async_trait]
 impl ClientStore for Database {
     async fn create_client(&self, client: &StoredClient) -> Result<(), StoreError> {
         let result = on_pool!(self, |pool| {
             sqlx::query(
-                "INSERT INTO clients (id, secret_hash, redirect_uris, grants, scopes, first_party, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO clients (id, secret_hash, redirect_uris, post_logout_redirect_uris, \
+                 grants, scopes, first_party, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&client.id)
             .bind(client.secret_hash.as_ref().map(|h| &h[..]))
             .bind(Json(&client.redirect_uris))
+            .bind(Json(&client.post_logout_redirect_uris))
             .bind(Json(&client.grants))
             .bind(Json(&client.scopes))
             .bind(client.first_party)

@@ -1,0 +1,148 @@
+//! Authorization codes and consent in SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Database, on_pool};
+use crate::domain::{SessionId, UserId};
+use crate::store::{AuthCode, AuthorizationStore, Redemption, StoreError};
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    client_id: String,
+    redirect_uri: String,
+    user_id: Uuid,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: String,
+    auth_time: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    redeemed_at: Option<DateTime<Utc>>,
+    session_id: Option<String>,
+}
+
+#[async_trait]
+impl AuthorizationStore for Database {
+    async fn create_code(&self, hash: &[u8; 32], code: &AuthCode) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, user_id, scope, nonce, \
+                 code_challenge, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&hash[..])
+            .bind(&code.client_id)
+            .bind(&code.redirect_uri)
+            .bind(code.user_id.as_uuid())
+            .bind(&code.scope)
+            .bind(&code.nonce)
+            .bind(&code.code_challenge)
+            .bind(code.auth_time)
+            .bind(code.expires_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>) -> Result<Redemption, StoreError> {
+        // One conditional UPDATE spends the code: of concurrent redemptions, one wins.
+        let spent = on_pool!(self, |pool| {
+            sqlx::query("UPDATE auth_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL")
+                .bind(&hash[..])
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        let row: Option<CodeRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT client_id, redirect_uri, user_id, scope, nonce, code_challenge, auth_time, \
+                 expires_at, redeemed_at, session_id FROM auth_codes WHERE code_hash = $1",
+            )
+            .bind(&hash[..])
+            .fetch_optional(pool)
+            .await
+        })?;
+        let Some(row) = row else {
+            return Ok(Redemption::Unknown);
+        };
+        if spent == 0 {
+            let session = row.session_id.as_deref().and_then(|s| SessionId::parse(s).ok());
+            return Ok(if row.redeemed_at.is_some() { Redemption::Reused(session) } else { Redemption::Unknown });
+        }
+        if now >= row.expires_at {
+            return Ok(Redemption::Unknown);
+        }
+        Ok(Redemption::Fresh(AuthCode {
+            client_id: row.client_id,
+            redirect_uri: row.redirect_uri,
+            user_id: UserId::from_uuid(row.user_id),
+            scope: row.scope,
+            nonce: row.nonce,
+            code_challenge: row.code_challenge,
+            auth_time: row.auth_time,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE auth_codes SET session_id = $2 WHERE code_hash = $1")
+                .bind(&hash[..])
+                .bind(session.as_str())
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn consented_scope(&self, user: UserId, client_id: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user.as_uuid())
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(scope,)| scope))
+    }
+
+    async fn save_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
+                 granted_at = excluded.granted_at",
+            )
+            .bind(user.as_uuid())
+            .bind(client_id)
+            .bind(scope)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Spent codes are kept until they expire, so a replay can still be recognised.
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+}
