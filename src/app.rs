@@ -13,9 +13,9 @@ use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::oauth::{ClientRegistry, TokenEndpoint, TokenSettings};
+use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
 use crate::store::redis::RedisSessions;
-use crate::store::{Database, SessionStore};
+use crate::store::{AuthorizationStore, Database, SessionStore};
 use crate::token::{KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -112,20 +112,22 @@ impl Application {
         let core = Core::open(config).await?;
         let config = core.config.clone();
         let keys = Keys::new(keys);
-        let tokens = TokenEndpoint::new(
-            core.accounts.clone(),
-            core.sessions.clone(),
-            core.clients.clone(),
-            TokenSigner::new(keys.clone()),
-            TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
-            core.clock.clone(),
-            TokenSettings {
+        let tokens = TokenEndpoint::new(TokenEndpointParts {
+            accounts: core.accounts.clone(),
+            sessions: core.sessions.clone(),
+            clients: core.clients.clone(),
+            authorizations: Arc::new(core.db.clone()),
+            signer: TokenSigner::new(keys.clone()),
+            verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
+            clock: core.clock.clone(),
+            settings: TokenSettings {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
                 access_token_ttl: config.access_token_ttl,
+                auth_code_ttl: config.auth_code_ttl,
                 password_grant: config.password_grant,
             },
-        );
+        });
         let state = AppState {
             config: config.clone(),
             db: core.db,
@@ -169,20 +171,27 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let db = self.state.db.clone();
-        let purge = (!self.state.redis).then(|| {
+        let purge = {
             let sessions = self.state.sessions.clone();
+            let db = self.state.db.clone();
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(PURGE_INTERVAL);
                 loop {
                     interval.tick().await;
-                    match sessions.purge_expired().await {
-                        Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions purged"),
+                    let now = chrono::Utc::now();
+                    let purged = async {
+                        Ok::<u64, crate::store::StoreError>(
+                            sessions.purge_expired().await? + db.purge_codes(now).await?,
+                        )
+                    };
+                    match purged.await {
+                        Ok(n) if n > 0 => tracing::info!(deleted = n, "expired records purged"),
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+                        Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
                     }
                 }
             })
-        });
+        };
         let reload = tokio::spawn(follow_key_folder(
             self.folder,
             self.state.keys.clone(),
@@ -193,9 +202,7 @@ impl Application {
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
-        if let Some(purge) = purge {
-            purge.abort();
-        }
+        purge.abort();
         reload.abort();
         db.close().await;
         result

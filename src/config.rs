@@ -47,6 +47,7 @@ const KNOWN: &[&str] = &[
     "REFRESH_REUSE_GRACE",
     "KEYS_RELOAD_INTERVAL",
     "SIGNING_KEY_BITS",
+    "AUTH_CODE_TTL",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -166,6 +167,7 @@ pub struct Config {
     pub refresh_token_idle_ttl: Duration,
     pub refresh_token_max_ttl: Duration,
     pub refresh_reuse_grace: Duration,
+    pub auth_code_ttl: Duration,
     pub password_grant: bool,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -435,6 +437,13 @@ impl Config {
             }
             Ok(d)
         });
+        let auth_code_ttl = p.value("AUTH_CODE_TTL", Duration::from_secs(60), |v| {
+            let d = parse_duration(v)?;
+            if d < Duration::from_secs(1) || d > Duration::from_secs(600) {
+                return Err("must be between 1s and 10m".into());
+            }
+            Ok(d)
+        });
         let password_grant = p.value("PASSWORD_GRANT", true, parse_bool);
         let cors_origins = p.value("CORS_ORIGINS", Vec::new(), parse_origins);
         let log_format = p.value(
@@ -545,6 +554,7 @@ impl Config {
                 refresh_token_idle_ttl,
                 refresh_token_max_ttl,
                 refresh_reuse_grace,
+                auth_code_ttl,
                 password_grant,
                 cors_origins,
                 log_format,
@@ -631,6 +641,7 @@ impl Config {
                 "REFRESH_REUSE_GRACE",
                 format_duration(self.refresh_reuse_grace),
             ),
+            ("AUTH_CODE_TTL", format_duration(self.auth_code_ttl)),
             ("PASSWORD_GRANT", self.password_grant.to_string()),
             ("CORS_ORIGINS", self.cors_origins.join(",")),
             ("LOG_FORMAT", log_format.into()),

@@ -89,6 +89,20 @@ impl Sessions {
         context: &RequestContext,
     ) -> Result<(Session, RefreshToken), StoreError> {
         let now = self.now();
+        self.start_at(user, client_id, scope, context, now).await
+    }
+
+    /// Starts a session for a person who signed in at `auth_time` (the code flow: the
+    /// browser sign-in came first).
+    pub async fn start_at(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scope: &str,
+        context: &RequestContext,
+        auth_time: DateTime<Utc>,
+    ) -> Result<(Session, RefreshToken), StoreError> {
+        let now = self.now();
         let session = Session {
             id: SessionId::generate(),
             user_id: user,
@@ -99,7 +113,7 @@ impl Sessions {
             absolute_expires_at: after(now, self.settings.max_ttl),
             idle_expires_at: after(now, self.settings.idle_ttl)
                 .min(after(now, self.settings.max_ttl)),
-            auth_time: now,
+            auth_time: auth_time.trunc_subsecs(0),
             ip: context.ip.map(|ip| ip.to_string()),
             user_agent: context
                 .user_agent

@@ -7,6 +7,7 @@
 
 mod api;
 mod health;
+mod pages;
 mod pipeline;
 mod problem;
 mod wellknown;
@@ -15,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use poem::middleware::Cors;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, Route, get};
 
 use crate::auth::{Accounts, Sessions};
 use crate::clock::Clock;
@@ -58,7 +59,36 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/.well-known/jwks.json", wellknown::jwks)
         .at("/healthz", health::healthz)
         .at("/readyz", health::readyz)
-        .at("/api/v1/openapi.json", spec);
+        .at("/api/v1/openapi.json", spec)
+        .at("/login", get(pages::login_form).post(pages::login_submit))
+        .at(
+            "/register",
+            get(pages::register_form).post(pages::register_submit),
+        )
+        .at(
+            "/logout",
+            get(pages::logout_form).post(pages::logout_submit),
+        )
+        .at("/account", get(pages::account))
+        .at("/account/profile", poem::post(pages::account_profile))
+        .at("/account/password", poem::post(pages::account_password))
+        .at(
+            "/account/sessions/end",
+            poem::post(pages::account_end_session),
+        )
+        .at(
+            "/account/sessions/end-others",
+            poem::post(pages::account_end_others),
+        )
+        .at(
+            "/oauth2/authorize",
+            get(pages::authorize).post(pages::authorize),
+        )
+        .at(
+            "/oauth2/logout",
+            get(pages::end_session).post(pages::end_session),
+        )
+        .at("/static/gatehouse.css", pages::stylesheet);
     if state.config.swagger_ui {
         route = route.nest("/docs", api.swagger_ui());
     }

@@ -54,6 +54,14 @@ impl TokenEndpoint {
         Ok(claims)
     }
 
+    /// The claims of an ID token this server signed (expired ones included), for
+    /// RP-initiated logout's `id_token_hint`.
+    pub fn id_token_hint(&self, token: &str) -> Option<crate::token::IdClaims> {
+        self.verifier
+            .verify_id_token_hint(token, self.clock.now())
+            .ok()
+    }
+
     /// RFC 7662 §2.2: anything not currently valid is simply inactive.
     pub async fn introspect(
         &self,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::auth::{Accounts, RequestContext, Sessions};
 use crate::clock::Clock;
 use crate::domain::{Secret, Session, User};
+use crate::store::AuthorizationStore;
 use crate::token::{AccessClaims, Audience, RefreshToken, TokenSigner, TokenVerifier};
 
 use super::grants;
@@ -21,6 +22,9 @@ pub struct TokenParams {
     pub username: Option<String>,
     pub password: Option<Secret<String>>,
     pub refresh_token: Option<Secret<String>>,
+    pub code: Option<Secret<String>>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<Secret<String>>,
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret<String>>,
@@ -47,6 +51,7 @@ pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: u64,
     pub refresh_token: Option<Secret<String>>,
+    pub id_token: Option<String>,
     pub scope: Scopes,
 }
 
@@ -56,7 +61,20 @@ pub struct TokenSettings {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
+    pub auth_code_ttl: Duration,
     pub password_grant: bool,
+}
+
+/// What the token endpoint is built from.
+pub struct TokenEndpointParts {
+    pub accounts: Accounts,
+    pub sessions: Sessions,
+    pub clients: ClientRegistry,
+    pub authorizations: Arc<dyn AuthorizationStore>,
+    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub settings: TokenSettings,
 }
 
 /// The token endpoint's use case.
@@ -65,30 +83,24 @@ pub struct TokenEndpoint {
     pub(super) accounts: Accounts,
     pub(super) sessions: Sessions,
     pub(super) clients: ClientRegistry,
-    signer: TokenSigner,
+    pub(super) authorizations: Arc<dyn AuthorizationStore>,
+    pub(super) signer: TokenSigner,
     pub(super) verifier: TokenVerifier,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: Arc<TokenSettings>,
 }
 
 impl TokenEndpoint {
-    pub fn new(
-        accounts: Accounts,
-        sessions: Sessions,
-        clients: ClientRegistry,
-        signer: TokenSigner,
-        verifier: TokenVerifier,
-        clock: Arc<dyn Clock>,
-        settings: TokenSettings,
-    ) -> Self {
+    pub fn new(parts: TokenEndpointParts) -> Self {
         Self {
-            accounts,
-            sessions,
-            clients,
-            signer,
-            verifier,
-            clock,
-            settings: Arc::new(settings),
+            accounts: parts.accounts,
+            sessions: parts.sessions,
+            clients: parts.clients,
+            authorizations: parts.authorizations,
+            signer: parts.signer,
+            verifier: parts.verifier,
+            clock: parts.clock,
+            settings: Arc::new(parts.settings),
         }
     }
 
@@ -136,10 +148,9 @@ impl TokenEndpoint {
             GrantType::ClientCredentials => {
                 grants::client_credentials::grant(self, &client, &params)
             }
-            GrantType::AuthorizationCode => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported yet",
-            )),
+            GrantType::AuthorizationCode => {
+                grants::authorization_code::grant(self, &client, &params, context).await
+            }
         }
     }
 
@@ -246,6 +257,7 @@ impl TokenEndpoint {
             access_token,
             expires_in: ttl,
             refresh_token: refresh_token.map(|t| t.reveal()),
+            id_token: None,
             scope,
         })
     }

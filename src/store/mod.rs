@@ -200,12 +200,25 @@ pub enum Redemption {
 pub trait AuthorizationStore: Send + Sync {
     async fn create_code(&self, hash: &[u8; 32], code: &AuthCode) -> Result<(), StoreError>;
     /// Spends a code atomically: of concurrent redemptions exactly one is `Fresh`.
-    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>) -> Result<Redemption, StoreError>;
+    async fn redeem_code(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError>;
     /// Records the session a redeemed code started, so a replay can end it.
     async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError>;
-    async fn consented_scope(&self, user: UserId, client_id: &str) -> Result<Option<String>, StoreError>;
-    async fn save_consent(&self, user: UserId, client_id: &str, scope: &str, now: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn consented_scope(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    async fn save_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 

@@ -99,11 +99,25 @@ impl TokenSigner {
 
     /// Encodes and signs with the key active at `now`; the cost is one RSA signature.
     pub fn sign(&self, claims: &AccessClaims, now: DateTime<Utc>) -> Result<String, KeyError> {
+        self.sign_jwt("at+jwt", claims, now)
+    }
+
+    /// An OpenID Connect ID token (`typ: JWT`).
+    pub fn sign_id_token(&self, claims: &IdClaims, now: DateTime<Utc>) -> Result<String, KeyError> {
+        self.sign_jwt("JWT", claims, now)
+    }
+
+    fn sign_jwt(
+        &self,
+        typ: &str,
+        claims: &impl Serialize,
+        now: DateTime<Utc>,
+    ) -> Result<String, KeyError> {
         let ring = self.keys.current();
         let key = ring
             .signing_key(now)
             .ok_or_else(|| KeyError::Refused("no key is active".into()))?;
-        let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": key.kid()});
+        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": key.kid()});
         let mut token = String::with_capacity(1024);
         URL_SAFE_NO_PAD.encode_string(header.to_string(), &mut token);
         token.push('.');
@@ -116,6 +130,55 @@ impl TokenSigner {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
+    }
+}
+
+/// The claims of an ID token (OpenID Connect Core §2).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    /// The client.
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The left half of SHA-256 of the access token, base64url (§3.1.3.6).
+    pub at_hash: String,
+    pub sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// `at_hash`: the left-most half of SHA-256 of the access token (RS256), base64url.
+pub fn at_hash(access_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Reads the claims of an ID token we signed, accepting an expired one: RP-initiated
+/// logout names the session with an old `id_token_hint`.
+impl TokenVerifier {
+    pub fn verify_id_token_hint(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdClaims, TokenError> {
+        let ring = self.keys.current();
+        let payload = verify_signature(&ring, token, "JWT", now)?;
+        let claims: IdClaims =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        if claims.iss != *self.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        Ok(claims)
     }
 }
 
@@ -147,13 +210,13 @@ impl TokenVerifier {
     }
 }
 
-fn verify_with(
+/// Checks the header (algorithm pinned, type, key) and the signature; returns the payload.
+fn verify_signature(
     keys: &KeyRing,
     token: &str,
-    issuer: &str,
-    audience: &str,
+    typ: &str,
     now: DateTime<Utc>,
-) -> Result<AccessClaims, TokenError> {
+) -> Result<Vec<u8>, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Malformed);
     }
@@ -174,9 +237,9 @@ fn verify_with(
     if header.alg != "RS256" {
         return Err(TokenError::WrongAlgorithm);
     }
-    // RFC 9068 §4: reject anything that is not typed as an access token.
+    // RFC 9068 §4 / RFC 8725 §3.11: an access token is typed `at+jwt`; an ID token `JWT`.
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))
     });
     if !typ_ok {
         return Err(TokenError::WrongType);
@@ -195,10 +258,21 @@ fn verify_with(
     if !key.verify(signing_input.as_bytes(), &signature) {
         return Err(TokenError::BadSignature);
     }
+    decode(payload_b64)
+}
+
+fn verify_with(
+    keys: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now: DateTime<Utc>,
+) -> Result<AccessClaims, TokenError> {
+    let payload = verify_signature(keys, token, "at+jwt", now)?;
     // Only a correctly signed payload is parsed; `exp` and the other numeric claims are
-    // required fields, so a token without them is malformed.
+    // required integers, so a token without them is malformed.
     let claims: AccessClaims =
-        serde_json::from_slice(&decode(payload_b64)?).map_err(|_| TokenError::Malformed)?;
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     let now = now.timestamp();
     if now >= claims.exp {
         return Err(TokenError::Expired);

@@ -4,7 +4,9 @@ mod access;
 mod keys;
 mod refresh;
 
-pub use access::{AccessClaims, Audience, TokenError, TokenSigner, TokenVerifier};
+pub use access::{
+    AccessClaims, Audience, IdClaims, TokenError, TokenSigner, TokenVerifier, at_hash,
+};
 pub use keys::{
     KeyError, KeyFolder, KeyInfo, KeyRing, KeyState, Keys, MIN_KEY_BITS, RotateOutcome, Schedule,
     SigningKey,

@@ -24,7 +24,7 @@ pub struct TokenApi;
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenForm {
-    /// `password` (first-party apps) or `refresh_token`.
+    /// `authorization_code`, `refresh_token`, `client_credentials` or `password`.
     grant_type: String,
     /// The email, for the password grant.
     username: Option<String>,
@@ -34,6 +34,14 @@ pub struct TokenForm {
     /// For the refresh_token grant.
     #[oai(write_only)]
     refresh_token: Option<String>,
+    /// For the authorization_code grant: the code from the redirect.
+    #[oai(write_only)]
+    code: Option<String>,
+    /// For the authorization_code grant: the redirect URI of the authorization request.
+    redirect_uri: Option<String>,
+    /// For the authorization_code grant: the PKCE verifier (RFC 7636).
+    #[oai(write_only)]
+    code_verifier: Option<String>,
     /// Space-separated scopes; defaults to every scope the client may have.
     scope: Option<String>,
     /// The client; omitted, the built-in first-party client `gatehouse`.
@@ -56,6 +64,9 @@ pub struct TokenSuccess {
     /// Opaque; rotated on every use. Keep only the newest.
     #[oai(skip_serializing_if_is_none)]
     refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when `openid` was granted in the code flow.
+    #[oai(skip_serializing_if_is_none)]
+    id_token: Option<String>,
     /// The scopes granted, space-separated.
     scope: String,
 }
@@ -339,6 +350,9 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
         username: form.username,
         password: form.password.map(Secret::new),
         refresh_token: form.refresh_token.map(Secret::new),
+        code: form.code.map(Secret::new),
+        redirect_uri: form.redirect_uri,
+        code_verifier: form.code_verifier.map(Secret::new),
         scope: form.scope,
         client_id: form.client_id,
         client_secret: form.client_secret.map(Secret::new),
@@ -399,6 +413,7 @@ fn success(response: TokenResponse) -> TokenSuccess {
         token_type: "Bearer".into(),
         expires_in: response.expires_in,
         refresh_token: response.refresh_token.map(Secret::into_inner),
+        id_token: response.id_token,
         scope: response.scope.to_string(),
     }
 }

@@ -46,7 +46,11 @@ impl AuthorizationStore for Database {
         Ok(())
     }
 
-    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>) -> Result<Redemption, StoreError> {
+    async fn redeem_code(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
         // One conditional UPDATE spends the code: of concurrent redemptions, one wins.
         let spent = on_pool!(self, |pool| {
             sqlx::query("UPDATE auth_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL")
@@ -69,8 +73,15 @@ impl AuthorizationStore for Database {
             return Ok(Redemption::Unknown);
         };
         if spent == 0 {
-            let session = row.session_id.as_deref().and_then(|s| SessionId::parse(s).ok());
-            return Ok(if row.redeemed_at.is_some() { Redemption::Reused(session) } else { Redemption::Unknown });
+            let session = row
+                .session_id
+                .as_deref()
+                .and_then(|s| SessionId::parse(s).ok());
+            return Ok(if row.redeemed_at.is_some() {
+                Redemption::Reused(session)
+            } else {
+                Redemption::Unknown
+            });
         }
         if now >= row.expires_at {
             return Ok(Redemption::Unknown);
@@ -99,7 +110,11 @@ impl AuthorizationStore for Database {
         Ok(())
     }
 
-    async fn consented_scope(&self, user: UserId, client_id: &str) -> Result<Option<String>, StoreError> {
+    async fn consented_scope(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = on_pool!(self, |pool| {
             sqlx::query_as("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
                 .bind(user.as_uuid())

@@ -43,8 +43,7 @@ impl TryFrom<ClientRow> for StoredClient {
     }
 }
 
-const SELECT: &str =
-    "SELECT id, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, \
+const SELECT: &str = "SELECT id, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, \
      first_party, created_at FROM clients";
 
 #[async_trait]

@@ -1,0 +1,951 @@
+//! HTML pages: sign-in, registration, account, consent and the browser side of the
+//! authorization code flow. They work without JavaScript.
+
+mod browser;
+mod text;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use poem::http::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use poem::http::{HeaderValue, StatusCode};
+use poem::web::Data;
+use poem::{Body, IntoResponse, Request, Response, handler};
+
+use self::browser::{PageContext, request_context, safe_return_to, signed_in};
+use self::text::Text;
+use super::AppState;
+use crate::auth::{AuthError, Registration};
+use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
+use crate::oauth::{AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID};
+
+/// The scope of a browser session: it is never used to call APIs.
+const BROWSER_SCOPE: &str = "openid profile email";
+
+/// A form body, by field name (the last value wins).
+struct FormFields(HashMap<String, String>);
+
+impl FormFields {
+    async fn read(body: Body) -> Self {
+        let bytes = body.into_vec().await.unwrap_or_default();
+        Self(url::form_urlencoded::parse(&bytes).into_owned().collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or("").to_string()
+    }
+}
+
+/// Renders a page with the headers every page gets.
+fn page(ctx: &PageContext, status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    let html = match html {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "a page could not be rendered");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html);
+    // Pages load only their own stylesheet and are never framed.
+    response.headers_mut().insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    if let Some(cookie) = ctx.csrf_cookie() {
+        response.headers_mut().append(SET_COOKIE, cookie.clone());
+    }
+    response
+}
+
+fn redirect(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(LOCATION, to)
+        .finish()
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    t: &'static Text,
+    message: &'a str,
+}
+
+fn error_page(ctx: &PageContext, status: StatusCode, message: &str) -> Response {
+    page(
+        ctx,
+        status,
+        ErrorPage {
+            t: ctx.text,
+            message,
+        }
+        .render(),
+    )
+}
+
+fn unavailable(ctx: &PageContext) -> Response {
+    let mut response = error_page(ctx, StatusCode::SERVICE_UNAVAILABLE, ctx.text.unavailable);
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static("5"));
+    response
+}
+
+fn refused_form(ctx: &PageContext) -> Response {
+    error_page(ctx, StatusCode::FORBIDDEN, ctx.text.bad_form)
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    return_to: &'a str,
+    return_to_encoded: String,
+}
+
+fn login_page(
+    ctx: &PageContext,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    return_to: &str,
+) -> Response {
+    let html = LoginPage {
+        t: ctx.text,
+        csrf: &ctx.csrf,
+        email,
+        error,
+        return_to,
+        return_to_encoded: encode(return_to),
+    }
+    .render();
+    page(ctx, status, html)
+}
+
+fn query(req: &Request) -> HashMap<String, String> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `GET /login`
+#[handler]
+pub async fn login_form(state: Data<&AppState>, req: &Request) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let return_to = safe_return_to(query(req).get("return_to").map(String::as_str))
+        .unwrap_or_else(|| "/account".into());
+    login_page(&ctx, StatusCode::OK, "", None, &return_to)
+}
+
+/// Starts a browser session for `user`: a new session id at every sign-in.
+async fn start_browser_session(
+    state: &AppState,
+    req: &Request,
+    user: &User,
+    return_to: &str,
+) -> Response {
+    // Whatever session this browser had ends: the id changes at sign-in.
+    if let Ok(Some((old, _))) = signed_in(state, req).await {
+        let _ = state.sessions.end(&old.id, EndCause::Logout).await;
+    }
+    match state
+        .sessions
+        .start(
+            user.id,
+            BROWSER_CLIENT_ID,
+            BROWSER_SCOPE,
+            &request_context(req),
+        )
+        .await
+    {
+        Ok((_, token)) => {
+            let mut response = redirect(return_to);
+            response
+                .headers_mut()
+                .append(SET_COOKIE, browser::session_cookie(state, &token));
+            response
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a browser session");
+            unavailable(&PageContext::new(state, req, Some(user)))
+        }
+    }
+}
+
+/// `POST /login`
+#[handler]
+pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let return_to = safe_return_to(form.get("return_to")).unwrap_or_else(|| "/account".into());
+    let email = form.text("email");
+    match state
+        .accounts
+        .sign_in(&email, form.get("password").unwrap_or(""))
+        .await
+    {
+        Ok(user) => {
+            tracing::info!(user_id = %user.id, "signed in on the login page");
+            start_browser_session(&state, req, &user, &return_to).await
+        }
+        Err(AuthError::InvalidCredentials | AuthError::UnknownUser) => login_page(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &email,
+            Some(ctx.text.bad_credentials),
+            &return_to,
+        ),
+        Err(AuthError::AccountDisabled) => login_page(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            &email,
+            Some(ctx.text.account_disabled),
+            &return_to,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in failed");
+            unavailable(&ctx)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    email: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+    email_error: Option<String>,
+    name_error: Option<String>,
+    password_error: Option<String>,
+    confirm_error: Option<&'a str>,
+    return_to: &'a str,
+    return_to_encoded: String,
+}
+
+impl<'a> RegisterPage<'a> {
+    fn new(ctx: &'a PageContext, return_to: &'a str) -> Self {
+        Self {
+            t: ctx.text,
+            csrf: &ctx.csrf,
+            email: "",
+            name: "",
+            error: None,
+            email_error: None,
+            name_error: None,
+            password_error: None,
+            confirm_error: None,
+            return_to,
+            return_to_encoded: encode(return_to),
+        }
+    }
+}
+
+/// `GET /register`
+#[handler]
+pub async fn register_form(state: Data<&AppState>, req: &Request) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let return_to = safe_return_to(query(req).get("return_to").map(String::as_str))
+        .unwrap_or_else(|| "/account".into());
+    page(
+        &ctx,
+        StatusCode::OK,
+        RegisterPage::new(&ctx, &return_to).render(),
+    )
+}
+
+/// `POST /register`: creates the account and signs the person in.
+#[handler]
+pub async fn register_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let return_to = safe_return_to(form.get("return_to")).unwrap_or_else(|| "/account".into());
+    let email_text = form.text("email");
+    let name_text = form.text("name");
+    let mut view = RegisterPage::new(&ctx, &return_to);
+    view.email = &email_text;
+    view.name = &name_text;
+    let email = Email::parse(&email_text)
+        .map_err(|e| view.email_error = Some(e.to_string()))
+        .ok();
+    let name = UserName::parse(&name_text)
+        .map_err(|e| view.name_error = Some(e.to_string()))
+        .ok();
+    let password_text = form.text("password");
+    let password = Password::parse(&password_text)
+        .map_err(|e| view.password_error = Some(e.to_string()))
+        .ok();
+    if form
+        .get("password_confirm")
+        .is_some_and(|c| c != password_text)
+    {
+        view.confirm_error = Some(ctx.text.passwords_differ);
+    }
+    let (Some(email), Some(name), Some(password), None) =
+        (email, name, password, view.confirm_error)
+    else {
+        return page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, view.render());
+    };
+    let registration = Registration {
+        email,
+        name,
+        password,
+        profile: Profile::default(),
+    };
+    match state.accounts.register(registration).await {
+        Ok(user) => {
+            tracing::info!(user_id = %user.id, "account registered on the registration page");
+            start_browser_session(&state, req, &user, &return_to).await
+        }
+        Err(AuthError::EmailTaken) => {
+            view.email_error = Some(ctx.text.email_taken.to_string());
+            page(&ctx, StatusCode::CONFLICT, view.render())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "registration failed");
+            unavailable(&ctx)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    signed_out: bool,
+    action: &'a str,
+    params: Vec<(String, String)>,
+}
+
+/// `GET /logout`: asks before signing out (a link alone must not sign anyone out).
+#[handler]
+pub async fn logout_form(state: Data<&AppState>, req: &Request) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let view = LogoutPage {
+        t: ctx.text,
+        csrf: &ctx.csrf,
+        signed_out: false,
+        action: "/logout",
+        params: Vec::new(),
+    };
+    page(&ctx, StatusCode::OK, view.render())
+}
+
+/// Ends the browser's session and clears its cookie.
+async fn sign_out(
+    state: &AppState,
+    req: &Request,
+) -> Result<HeaderValue, crate::store::StoreError> {
+    if let Some((session, _)) = signed_in(state, req).await? {
+        state.sessions.end(&session.id, EndCause::Logout).await?;
+    }
+    Ok(browser::clear_session_cookie(state))
+}
+
+/// `POST /logout`
+#[handler]
+pub async fn logout_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    match sign_out(&state, req).await {
+        Ok(clear) => {
+            let view = LogoutPage {
+                t: ctx.text,
+                csrf: &ctx.csrf,
+                signed_out: true,
+                action: "/logout",
+                params: Vec::new(),
+            };
+            let mut response = page(&ctx, StatusCode::OK, view.render());
+            response.headers_mut().append(SET_COOKIE, clear);
+            response
+        }
+        Err(_) => unavailable(&ctx),
+    }
+}
+
+struct SessionRow {
+    id: String,
+    client: String,
+    user_agent: String,
+    ip: String,
+    last_used: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    email: String,
+    name: String,
+    country: String,
+    city: String,
+    language: String,
+    notice: Option<&'a str>,
+    name_error: Option<String>,
+    language_error: Option<String>,
+    current_error: Option<&'a str>,
+    password_error: Option<String>,
+    confirm_error: Option<&'a str>,
+    sessions: Vec<SessionRow>,
+}
+
+impl<'a> AccountPage<'a> {
+    async fn new(
+        state: &AppState,
+        ctx: &'a PageContext,
+        user: &User,
+        current: &SessionId,
+    ) -> Result<Self, crate::store::StoreError> {
+        let sessions = state
+            .sessions
+            .list(user.id)
+            .await?
+            .into_iter()
+            .map(|s| SessionRow {
+                current: &s.id == current,
+                id: s.id.to_string(),
+                client: if s.client_id == BROWSER_CLIENT_ID {
+                    ctx.text.browser.to_string()
+                } else {
+                    s.client_id
+                },
+                user_agent: s.user_agent.unwrap_or_default(),
+                ip: s.ip.unwrap_or_default(),
+                last_used: s.last_used_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            })
+            .collect();
+        Ok(Self {
+            t: ctx.text,
+            csrf: &ctx.csrf,
+            email: user.email.to_string(),
+            name: user.name.clone(),
+            country: user.profile.country.clone().unwrap_or_default(),
+            city: user.profile.city.clone().unwrap_or_default(),
+            language: user.profile.preferred_language.clone().unwrap_or_default(),
+            notice: None,
+            name_error: None,
+            language_error: None,
+            current_error: None,
+            password_error: None,
+            confirm_error: None,
+            sessions,
+        })
+    }
+}
+
+/// The signed-in person, or where to send them to sign in.
+async fn require_sign_in(
+    state: &AppState,
+    req: &Request,
+    back_to: &str,
+) -> Result<(crate::domain::Session, User), Response> {
+    match signed_in(state, req).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(redirect(&format!("/login?return_to={}", encode(back_to)))),
+        Err(_) => Err(unavailable(&PageContext::new(state, req, None))),
+    }
+}
+
+async fn account_page(
+    state: &AppState,
+    ctx: &PageContext,
+    user: &User,
+    current: &SessionId,
+    status: StatusCode,
+    adjust: impl FnOnce(&mut AccountPage<'_>),
+) -> Response {
+    match AccountPage::new(state, ctx, user, current).await {
+        Ok(mut view) => {
+            adjust(&mut view);
+            page(ctx, status, view.render())
+        }
+        Err(_) => unavailable(ctx),
+    }
+}
+
+/// `GET /account`
+#[handler]
+pub async fn account(state: Data<&AppState>, req: &Request) -> Response {
+    let (session, user) = match require_sign_in(&state, req, "/account").await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ctx = PageContext::new(&state, req, Some(&user));
+    let notice = match query(req).get("done").map(String::as_str) {
+        Some("saved") => Some(ctx.text.saved),
+        Some("password") => Some(ctx.text.password_changed),
+        Some("ended") => Some(ctx.text.sessions_ended),
+        _ => None,
+    };
+    account_page(&state, &ctx, &user, &session.id, StatusCode::OK, |v| {
+        v.notice = notice
+    })
+    .await
+}
+
+/// `POST /account/profile`
+#[handler]
+pub async fn account_profile(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let (session, user) = match require_sign_in(&state, req, "/account").await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ctx = PageContext::new(&state, req, Some(&user));
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let name = UserName::parse(&form.text("name"));
+    let text_field = |name: &str, parse: fn(&str) -> Result<String, crate::domain::Invalid>| {
+        let value = form.text(name);
+        if value.trim().is_empty() {
+            Ok(None)
+        } else {
+            parse(&value).map(Some)
+        }
+    };
+    let language = text_field("preferred_language", Profile::parse_language);
+    let country = text_field("country", Profile::parse_country);
+    let city = text_field("city", Profile::parse_city);
+    match (name, language, country, city) {
+        (Ok(name), Ok(language), Ok(country), Ok(city)) => {
+            let patch = ProfilePatch {
+                country: Some(country),
+                city: Some(city),
+                business_context: None,
+                preferred_language: Some(language),
+            };
+            match state
+                .accounts
+                .update_profile(user.id, Some(name), patch)
+                .await
+            {
+                Ok(_) => redirect("/account?done=saved"),
+                Err(_) => unavailable(&ctx),
+            }
+        }
+        (name, language, _, _) => {
+            let name_error = name.err().map(|e| e.to_string());
+            let language_error = language.err().map(|e| e.to_string());
+            account_page(
+                &state,
+                &ctx,
+                &user,
+                &session.id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                |v| {
+                    v.name_error = name_error;
+                    v.language_error = language_error;
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /account/password`: every other session ends.
+#[handler]
+pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let (session, user) = match require_sign_in(&state, req, "/account").await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ctx = PageContext::new(&state, req, Some(&user));
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let new_text = form.text("password");
+    let new = Password::parse(&new_text);
+    let differs = form.get("password_confirm").is_some_and(|c| c != new_text);
+    let new = match (new, differs) {
+        (Ok(new), false) => new,
+        (new, differs) => {
+            let password_error = new.err().map(|e| e.to_string());
+            return account_page(
+                &state,
+                &ctx,
+                &user,
+                &session.id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                |v| {
+                    v.password_error = password_error;
+                    v.confirm_error = differs.then_some(ctx.text.passwords_differ);
+                },
+            )
+            .await;
+        }
+    };
+    match state
+        .accounts
+        .change_password(
+            &state.sessions,
+            user.id,
+            form.get("current_password").unwrap_or(""),
+            &new,
+            Some(&session.id),
+        )
+        .await
+    {
+        Ok(()) => redirect("/account?done=password"),
+        Err(AuthError::InvalidCredentials) => {
+            account_page(
+                &state,
+                &ctx,
+                &user,
+                &session.id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                |v| {
+                    v.current_error = Some(ctx.text.wrong_password);
+                },
+            )
+            .await
+        }
+        Err(_) => unavailable(&ctx),
+    }
+}
+
+/// `POST /account/sessions/end`: signs one of the person's own sessions out.
+#[handler]
+pub async fn account_end_session(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let (_, user) = match require_sign_in(&state, req, "/account").await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ctx = PageContext::new(&state, req, Some(&user));
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let Ok(sid) = SessionId::parse(form.get("sid").unwrap_or("")) else {
+        return error_page(&ctx, StatusCode::NOT_FOUND, ctx.text.bad_form);
+    };
+    match state.sessions.find(&sid).await {
+        Ok(Some(s)) if s.user_id == user.id => {
+            match state.sessions.end(&sid, EndCause::SelfService).await {
+                Ok(_) => redirect("/account?done=ended"),
+                Err(_) => unavailable(&ctx),
+            }
+        }
+        Ok(_) => error_page(&ctx, StatusCode::NOT_FOUND, ctx.text.bad_form),
+        Err(_) => unavailable(&ctx),
+    }
+}
+
+/// `POST /account/sessions/end-others`
+#[handler]
+pub async fn account_end_others(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let (session, user) = match require_sign_in(&state, req, "/account").await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ctx = PageContext::new(&state, req, Some(&user));
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    match state
+        .sessions
+        .end_all(user.id, Some(&session.id), EndCause::SelfService)
+        .await
+    {
+        Ok(_) => redirect("/account?done=ended"),
+        Err(_) => unavailable(&ctx),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    client_id: &'a str,
+    scopes: Vec<&'a str>,
+    email: String,
+    params: Vec<(String, String)>,
+}
+
+/// The request's parameters, to carry through the consent form.
+fn authorize_params(fields: &HashMap<String, String>) -> Vec<(String, String)> {
+    const NAMES: [&str; 11] = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "response_mode",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+        "prompt",
+        "max_age",
+    ];
+    NAMES
+        .iter()
+        .filter_map(|n| fields.get(*n).map(|v| (n.to_string(), v.clone())))
+        .collect()
+}
+
+fn authorize_request(fields: &HashMap<String, String>) -> AuthorizeRequest {
+    let get = |n: &str| fields.get(n).cloned();
+    AuthorizeRequest {
+        client_id: get("client_id"),
+        redirect_uri: get("redirect_uri"),
+        response_type: get("response_type"),
+        response_mode: get("response_mode"),
+        scope: get("scope"),
+        state: get("state"),
+        code_challenge: get("code_challenge"),
+        code_challenge_method: get("code_challenge_method"),
+        nonce: get("nonce"),
+        prompt: get("prompt"),
+        max_age: get("max_age"),
+        request: get("request"),
+        request_uri: get("request_uri"),
+    }
+}
+
+/// `GET|POST /oauth2/authorize`: the authorization code flow, in the browser.
+#[handler]
+pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let posted = req.method() == poem::http::Method::POST;
+    let mut fields = query(req);
+    if posted {
+        fields.extend(FormFields::read(body).await.0);
+    }
+    let browser = match signed_in(&state, req).await {
+        Ok(found) => found,
+        Err(_) => return unavailable(&PageContext::new(&state, req, None)),
+    };
+    let ctx = PageContext::new(&state, req, browser.as_ref().map(|(_, u)| u));
+    let request = authorize_request(&fields);
+    let fail = |e: AuthorizeError| match e {
+        AuthorizeError::Page(message) => error_page(&ctx, StatusCode::BAD_REQUEST, &message),
+        AuthorizeError::Redirect(to) => redirect(&to),
+        AuthorizeError::Unavailable => unavailable(&ctx),
+    };
+    let valid = match state.tokens.validate_authorization(&request).await {
+        Ok(valid) => valid,
+        Err(e) => return fail(e),
+    };
+    let issuer = state.config.issuer.as_str();
+    let decision = if posted {
+        // Only the consent form posts here; it must carry this browser's CSRF token.
+        if !ctx.csrf_matches(fields.get("csrf").map(String::as_str)) {
+            return refused_form(&ctx);
+        }
+        fields.get("decision").cloned()
+    } else {
+        None
+    };
+    let now = state.clock.now();
+    let session_user = browser.filter(|(session, _)| !valid.needs_login(Some(session), now));
+    let Some((session, user)) = session_user else {
+        if valid.prompt.none {
+            return fail(valid.error(issuer, "login_required", "the person is not signed in"));
+        }
+        // Sign in, then come back without `prompt=login` (it is satisfied by then).
+        let mut back: Vec<(String, String)> = authorize_params(&fields);
+        for (name, value) in back.iter_mut() {
+            if name == "prompt" {
+                *value = value
+                    .split(' ')
+                    .filter(|p| *p != "login")
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+        }
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(back)
+            .finish();
+        return redirect(&format!(
+            "/login?return_to={}",
+            encode(&format!("/oauth2/authorize?{query}"))
+        ));
+    };
+    if decision.as_deref() == Some("deny") {
+        return fail(valid.error(issuer, "access_denied", "the person refused"));
+    }
+    match state
+        .tokens
+        .authorize(
+            &valid,
+            &user,
+            &session,
+            decision.as_deref() == Some("allow"),
+        )
+        .await
+    {
+        Ok(Authorized::Redirect(to)) => redirect(&to),
+        Ok(Authorized::NeedsConsent) => {
+            let scope = valid.scope.to_string();
+            let view = ConsentPage {
+                t: ctx.text,
+                csrf: &ctx.csrf,
+                client_id: &valid.client.id,
+                scopes: scope.split(' ').collect(),
+                email: user.email.to_string(),
+                params: authorize_params(&fields),
+            };
+            page(&ctx, StatusCode::OK, view.render())
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `GET|POST /oauth2/logout`: RP-initiated logout (OIDC RP-Initiated Logout 1.0).
+#[handler]
+pub async fn end_session(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let posted = req.method() == poem::http::Method::POST;
+    let mut fields = query(req);
+    if posted {
+        fields.extend(FormFields::read(body).await.0);
+    }
+    let ctx = PageContext::new(&state, req, None);
+    let hint = match fields.get("id_token_hint") {
+        Some(token) => match state.tokens.id_token_hint(token) {
+            Some(claims) => Some(claims),
+            None => {
+                return error_page(
+                    &ctx,
+                    StatusCode::BAD_REQUEST,
+                    "The id_token_hint is not a valid ID token of this server.",
+                );
+            }
+        },
+        None => None,
+    };
+    let client_id = fields
+        .get("client_id")
+        .cloned()
+        .or_else(|| hint.as_ref().map(|h| h.aud.clone()));
+    if let (Some(hint), Some(client_id)) = (&hint, &client_id)
+        && &hint.aud != client_id
+    {
+        return error_page(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            "client_id does not match the id_token_hint.",
+        );
+    }
+    // Only a registered post-logout URI of the client named by the hint is ever used.
+    let return_to = match fields.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let Some(client_id) = &client_id else {
+                return error_page(
+                    &ctx,
+                    StatusCode::BAD_REQUEST,
+                    "post_logout_redirect_uri needs id_token_hint or client_id.",
+                );
+            };
+            match state.tokens.clients().find(client_id).await {
+                Ok(Some(client)) if client.accepts_post_logout_redirect_uri(uri) => {
+                    let mut url = match url::Url::parse(uri) {
+                        Ok(url) => url,
+                        Err(_) => {
+                            return error_page(
+                                &ctx,
+                                StatusCode::BAD_REQUEST,
+                                "post_logout_redirect_uri is not registered.",
+                            );
+                        }
+                    };
+                    if let Some(state_param) = fields.get("state") {
+                        url.query_pairs_mut().append_pair("state", state_param);
+                    }
+                    Some(url.to_string())
+                }
+                Ok(_) => {
+                    return error_page(
+                        &ctx,
+                        StatusCode::BAD_REQUEST,
+                        "post_logout_redirect_uri is not registered.",
+                    );
+                }
+                Err(_) => return unavailable(&ctx),
+            }
+        }
+    };
+    // Without a hint, a plain link could sign anyone out: confirm with a CSRF-checked form.
+    if hint.is_none() && !(posted && ctx.csrf_matches(fields.get("csrf").map(String::as_str))) {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for name in ["client_id", "post_logout_redirect_uri", "state"] {
+            if let Some(v) = fields.get(name) {
+                params.push((name.to_string(), v.clone()));
+            }
+        }
+        let view = LogoutPage {
+            t: ctx.text,
+            csrf: &ctx.csrf,
+            signed_out: false,
+            action: "/oauth2/logout",
+            params,
+        };
+        return page(&ctx, StatusCode::OK, view.render());
+    }
+    let cleared = match sign_out(&state, req).await {
+        Ok(cleared) => cleared,
+        Err(_) => return unavailable(&ctx),
+    };
+    if let Some(sid) = hint.as_ref().and_then(|h| SessionId::parse(&h.sid).ok())
+        && state.sessions.end(&sid, EndCause::Logout).await.is_err()
+    {
+        return unavailable(&ctx);
+    }
+    let mut response = match return_to {
+        Some(to) => redirect(&to),
+        None => {
+            let view = LogoutPage {
+                t: ctx.text,
+                csrf: &ctx.csrf,
+                signed_out: true,
+                action: "/oauth2/logout",
+                params: Vec::new(),
+            };
+            page(&ctx, StatusCode::OK, view.render())
+        }
+    };
+    response.headers_mut().append(SET_COOKIE, cleared);
+    response
+}
+
+/// `GET /static/gatehouse.css`, compiled into the binary.
+#[handler]
+pub fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header("cache-control", "public, max-age=3600")
+        .body(include_str!("../../../static/gatehouse.css"))
+}

@@ -1,0 +1,191 @@
+//! The words on the pages, in English and French.
+
+/// One language's texts.
+pub struct Text {
+    pub lang: &'static str,
+    pub sign_in: &'static str,
+    pub sign_out: &'static str,
+    pub signed_out: &'static str,
+    pub create_account: &'static str,
+    pub have_account: &'static str,
+    pub email: &'static str,
+    pub name: &'static str,
+    pub password: &'static str,
+    pub password_confirm: &'static str,
+    pub passwords_differ: &'static str,
+    pub bad_credentials: &'static str,
+    pub account_disabled: &'static str,
+    pub email_taken: &'static str,
+    pub unavailable: &'static str,
+    pub consent_title: &'static str,
+    pub consent_asks: &'static str,
+    pub signed_in_as: &'static str,
+    pub allow: &'static str,
+    pub deny: &'static str,
+    pub error_title: &'static str,
+    pub bad_form: &'static str,
+    pub account: &'static str,
+    pub profile: &'static str,
+    pub country: &'static str,
+    pub city: &'static str,
+    pub language: &'static str,
+    pub save: &'static str,
+    pub saved: &'static str,
+    pub change_password: &'static str,
+    pub current_password: &'static str,
+    pub new_password: &'static str,
+    pub wrong_password: &'static str,
+    pub password_changed: &'static str,
+    pub sessions: &'static str,
+    pub device: &'static str,
+    pub last_used: &'static str,
+    pub this_session: &'static str,
+    pub end_session: &'static str,
+    pub end_others: &'static str,
+    pub sessions_ended: &'static str,
+    pub browser: &'static str,
+}
+
+pub const EN: Text = Text {
+    lang: "en",
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    signed_out: "You are signed out",
+    create_account: "Create an account",
+    have_account: "Already have an account? Sign in",
+    email: "Email",
+    name: "Name",
+    password: "Password",
+    password_confirm: "Repeat the password",
+    passwords_differ: "The two passwords differ.",
+    bad_credentials: "The email or password is wrong.",
+    account_disabled: "This account is disabled.",
+    email_taken: "An account with this email already exists.",
+    unavailable: "The service is temporarily unavailable. Please try again in a moment.",
+    consent_title: "Allow access?",
+    consent_asks: "asks to use your account with these permissions:",
+    signed_in_as: "Signed in as",
+    allow: "Allow",
+    deny: "Deny",
+    error_title: "Something went wrong",
+    bad_form: "The form expired or was sent from elsewhere. Go back, reload the page and try again.",
+    account: "Your account",
+    profile: "Profile",
+    country: "Country",
+    city: "City",
+    language: "Preferred language (en, fr, …)",
+    save: "Save",
+    saved: "Saved.",
+    change_password: "Change password",
+    current_password: "Current password",
+    new_password: "New password",
+    wrong_password: "This is not your current password.",
+    password_changed: "Password changed. Your other sessions were signed out.",
+    sessions: "Where you are signed in",
+    device: "Device",
+    last_used: "Last used",
+    this_session: "This session",
+    end_session: "Sign out",
+    end_others: "Sign out everywhere else",
+    sessions_ended: "Signed out.",
+    browser: "Web browser",
+};
+
+pub const FR: Text = Text {
+    lang: "fr",
+    sign_in: "Se connecter",
+    sign_out: "Se déconnecter",
+    signed_out: "Vous êtes déconnecté",
+    create_account: "Créer un compte",
+    have_account: "Déjà un compte ? Se connecter",
+    email: "Adresse e-mail",
+    name: "Nom",
+    password: "Mot de passe",
+    password_confirm: "Répétez le mot de passe",
+    passwords_differ: "Les deux mots de passe diffèrent.",
+    bad_credentials: "L’adresse e-mail ou le mot de passe est incorrect.",
+    account_disabled: "Ce compte est désactivé.",
+    email_taken: "Un compte existe déjà avec cette adresse.",
+    unavailable: "Le service est momentanément indisponible. Réessayez dans un instant.",
+    consent_title: "Autoriser l’accès ?",
+    consent_asks: "demande à utiliser votre compte avec ces autorisations :",
+    signed_in_as: "Connecté en tant que",
+    allow: "Autoriser",
+    deny: "Refuser",
+    error_title: "Un problème est survenu",
+    bad_form: "Le formulaire a expiré ou vient d’ailleurs. Revenez en arrière, rechargez la page et réessayez.",
+    account: "Votre compte",
+    profile: "Profil",
+    country: "Pays",
+    city: "Ville",
+    language: "Langue préférée (fr, en, …)",
+    save: "Enregistrer",
+    saved: "Enregistré.",
+    change_password: "Changer de mot de passe",
+    current_password: "Mot de passe actuel",
+    new_password: "Nouveau mot de passe",
+    wrong_password: "Ce n’est pas votre mot de passe actuel.",
+    password_changed: "Mot de passe changé. Vos autres sessions ont été déconnectées.",
+    sessions: "Où vous êtes connecté",
+    device: "Appareil",
+    last_used: "Dernière utilisation",
+    this_session: "Cette session",
+    end_session: "Déconnecter",
+    end_others: "Se déconnecter partout ailleurs",
+    sessions_ended: "Déconnecté.",
+    browser: "Navigateur web",
+};
+
+/// The account's language if known, else the first supported one the browser asks for.
+pub fn choose(preferred: Option<&str>, accept_language: Option<&str>) -> &'static Text {
+    let pick = |tag: &str| {
+        let primary = tag
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match primary.as_str() {
+            "fr" => Some(&FR),
+            "en" => Some(&EN),
+            _ => None,
+        }
+    };
+    if let Some(text) = preferred.and_then(pick) {
+        return text;
+    }
+    let mut offers: Vec<(f32, &str)> = accept_language
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|part| {
+            let mut pieces = part.split(';');
+            let tag = pieces.next()?.trim();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse().ok()))
+                .unwrap_or(1.0);
+            (!tag.is_empty()).then_some((q, tag))
+        })
+        .collect();
+    offers.sort_by(|a, b| b.0.total_cmp(&a.0));
+    offers
+        .into_iter()
+        .find_map(|(_, tag)| pick(tag))
+        .unwrap_or(&EN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_language_wins_then_the_browsers() {
+        assert_eq!(choose(Some("fr"), Some("en")).lang, "fr");
+        assert_eq!(
+            choose(None, Some("de-DE, fr-CA;q=0.8, en;q=0.5")).lang,
+            "fr"
+        );
+        assert_eq!(choose(None, Some("en;q=0.9, fr;q=0.95")).lang, "fr");
+        assert_eq!(choose(None, Some("de")).lang, "en");
+        assert_eq!(choose(Some("pt-BR"), None).lang, "en");
+    }
+}
