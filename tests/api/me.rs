@@ -120,9 +120,16 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
         .await;
     let (kid, pem) = app.signing_key_pem();
     let now = chrono::Utc::now().timestamp();
+    // A live session, so that only the property under test differs.
+    let sid = {
+        let payload = URL_SAFE_NO_PAD
+            .decode(good.split('.').nth(1).unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&payload).unwrap()["sid"].clone()
+    };
     let claims = json!({
         "iss": app.issuer, "sub": user["id"], "aud": app.issuer, "exp": now + 600, "iat": now,
-        "nbf": now, "jti": "x", "client_id": "gatehouse", "scope": "openid", "roles": []
+        "nbf": now, "jti": "x", "client_id": "gatehouse", "scope": "openid", "roles": [], "sid": sid
     });
     let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid});
     let with = |key: &str, value: Value| {
@@ -240,6 +247,19 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
         (
             "not a user",
             sign(&app, header.clone(), with("sub", json!("some-client"))),
+        ),
+        ("no session", {
+            let mut c = claims.clone();
+            c.as_object_mut().unwrap().remove("sid");
+            sign(&app, header.clone(), c)
+        }),
+        (
+            "an ended session",
+            sign(
+                &app,
+                header.clone(),
+                with("sid", json!("AAAAAAAAAAAAAAAAAAAAAA")),
+            ),
         ),
         ("garbage", "not.a.token".to_string()),
         ("two parts", "abc.def".to_string()),
