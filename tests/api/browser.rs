@@ -1,0 +1,535 @@
+//! The pages and the authorization code flow, driven like a browser: cookies kept, forms
+//! read for their CSRF token, redirects followed by hand.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse::oauth::NewClient;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+
+const PASSWORD: &str = "analytical engine";
+const REDIRECT: &str = "https://app.example.com/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
+
+/// A browser: keeps cookies, does not follow redirects.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.body.find(marker).expect("a CSRF field") + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { app, client }
+    }
+
+    async fn page(response: reqwest::Response) -> Page {
+        Page {
+            status: response.status(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string()),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            self.app.url(path)
+        };
+        Self::page(
+            self.client
+                .get(url)
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        Self::page(
+            self.client
+                .post(self.app.url(path))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn register(&self, email: &str) {
+        let form = self.get("/register").await;
+        let page = self
+            .post(
+                "/register",
+                &[
+                    ("csrf", &form.csrf()),
+                    ("email", email),
+                    ("name", "Ada"),
+                    ("password", PASSWORD),
+                    ("password_confirm", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+
+    async fn sign_in(&self, email: &str, return_to: &str) -> Page {
+        let form = self
+            .get(&format!("/login?return_to={}", enc(return_to)))
+            .await;
+        self.post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", email),
+                ("password", PASSWORD),
+                ("return_to", return_to),
+            ],
+        )
+        .await
+    }
+}
+
+fn enc(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+fn challenge() -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
+}
+
+fn authorize_path(client_id: &str, extra: &str) -> String {
+    format!(
+        "/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile%20email\
+         &state=xyz&nonce=n-0S6_WzA2Mj&code_challenge={}&code_challenge_method=S256{extra}",
+        enc(REDIRECT),
+        challenge()
+    )
+}
+
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+async fn client(app: &TestApp, id: &str, first_party: bool) {
+    app.core()
+        .await
+        .clients
+        .create(
+            NewClient {
+                id: id.into(),
+                public: true,
+                secret: None,
+                redirect_uris: vec![REDIRECT.into()],
+                post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+                grants: vec!["authorization_code".into(), "refresh_token".into()],
+                scopes: vec![],
+                first_party,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> reqwest::Response {
+    app.token(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", client_id),
+    ])
+    .await
+}
+
+fn claims(token: &str) -> Value {
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_register_sign_in_and_manage_their_account_through_the_pages() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::new(&app);
+
+    // Errors are shown next to their field, and what was typed (but the password) is kept.
+    let form = browser.get("/register").await;
+    assert!(form.body.contains(r#"<label for="email">"#));
+    let refused = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", "not-an-email"),
+                ("name", "Ada"),
+                ("password", "short"),
+                ("password_confirm", "other"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains(r#"id="email-error""#)
+            && refused.body.contains(r#"id="password-error""#)
+    );
+    assert!(refused.body.contains(r#"value="not-an-email""#) && !refused.body.contains("short"));
+    // A form without this browser's CSRF token is refused.
+    let forged = browser
+        .post(
+            "/register",
+            &[
+                ("csrf", "forged"),
+                ("email", "ada@example.com"),
+                ("name", "Ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    browser.register("ada@example.com").await;
+    let account = browser.get("/account").await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert!(account.body.contains("ada@example.com"));
+
+    // Sign out, then a wrong password keeps the email but not the password.
+    let logout = browser.get("/logout").await;
+    browser.post("/logout", &[("csrf", &logout.csrf())]).await;
+    assert_eq!(browser.get("/account").await.status, StatusCode::SEE_OTHER);
+    let form = browser.get("/login").await;
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", "ada@example.com"),
+                ("password", "wrong password!"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.body.contains(r#"value="ada@example.com""#)
+            && !wrong.body.contains("wrong password!")
+    );
+    // `return_to` never leaves this server.
+    let signed_in = browser
+        .sign_in("ada@example.com", "https://evil.example.com/")
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some("/account"));
+
+    // The browser session is a session like any other.
+    let api = app.access_token("ada@example.com", PASSWORD).await;
+    let sessions: Value = app
+        .client
+        .get(app.url("/api/v1/auth/sessions"))
+        .bearer_auth(&api)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        sessions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["client_id"] == "gatehouse:browser")
+    );
+
+    // Profile and language: the page follows the account's language.
+    let account = browser.get("/account").await;
+    let saved = browser
+        .post(
+            "/account/profile",
+            &[
+                ("csrf", &account.csrf()),
+                ("name", "Ada King"),
+                ("country", "FR"),
+                ("city", "Paris"),
+                ("preferred_language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/account?done=saved"));
+    let account = browser.get("/account").await;
+    assert!(account.body.contains(r#"<html lang="fr">"#) && account.body.contains("Ada King"));
+
+    // Password change signs every other session out, but not this one.
+    let changed = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &account.csrf()),
+                ("current_password", PASSWORD),
+                ("password", "difference engine"),
+                ("password_confirm", "difference engine"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.location.as_deref(), Some("/account?done=password"));
+    assert_eq!(app.me(&api).await.status(), 401);
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_flow_with_pkce_consent_and_an_id_token() {
+    let app = spawn_app(Backend::Sqlite).await;
+    client(&app, "webapp", false).await;
+    let browser = Browser::new(&app);
+    browser.register("ada@example.com").await;
+    let logout = browser.get("/logout").await;
+    browser.post("/logout", &[("csrf", &logout.csrf())]).await;
+
+    // Not signed in: to the login page, and back.
+    let start = browser.get(&authorize_path("webapp", "")).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    let login = start.location.unwrap();
+    assert!(login.starts_with("/login?return_to=%2Foauth2%2Fauthorize"));
+    let return_to = query_of(&format!("http://x{login}"))["return_to"].clone();
+    let back = browser.sign_in("ada@example.com", &return_to).await;
+    let consent = browser.get(back.location.as_deref().unwrap()).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    assert!(consent.body.contains("webapp") && consent.body.contains("email"));
+
+    let mut form: Vec<(String, String)> = query_of(&format!("http://x{return_to}"))
+        .into_iter()
+        .collect();
+    form.push(("csrf".into(), consent.csrf()));
+    form.push(("decision".into(), "allow".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let redirected = browser.post("/oauth2/authorize", &form).await;
+    assert_eq!(redirected.status, StatusCode::SEE_OTHER);
+    let location = redirected.location.unwrap();
+    assert!(location.starts_with(REDIRECT));
+    let params = query_of(&location);
+    assert_eq!(params["state"], "xyz");
+    assert_eq!(params["iss"], app.issuer);
+    let code = params["code"].clone();
+
+    // A wrong verifier fails — and spends the code.
+    let wrong = exchange(&app, "webapp", &code, &format!("{VERIFIER}x")).await;
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+
+    // Consent is remembered: the next authorization goes straight back with a code.
+    let again = browser.get(&authorize_path("webapp", "")).await;
+    let location = again.location.expect("no consent page the second time");
+    let code = query_of(&location)["code"].clone();
+    let response = exchange(&app, "webapp", &code, VERIFIER).await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    let access = claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(id["aud"], "webapp");
+    assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(id["sid"], access["sid"]);
+    assert_eq!(id["email"], "ada@example.com");
+    let expected_hash = URL_SAFE_NO_PAD
+        .encode(&Sha256::digest(tokens["access_token"].as_str().unwrap().as_bytes())[..16]);
+    assert_eq!(id["at_hash"], expected_hash);
+    assert!(id["auth_time"].is_i64());
+    assert_eq!(access["client_id"], "webapp");
+    let userinfo: Value = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["sub"], id["sub"]);
+
+    // The code is single-use; a replay ends the session its first use started.
+    let replay = exchange(&app, "webapp", &code, VERIFIER).await;
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let refreshed = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", "webapp"),
+        ])
+        .await;
+    assert_eq!(refreshed.status(), 400);
+
+    // Deny.
+    let mut deny = browser
+        .get(&authorize_path(
+            "webapp",
+            "&scope=openid%20profile&prompt=consent",
+        ))
+        .await;
+    assert_eq!(deny.status, StatusCode::OK, "prompt=consent asks again");
+    let csrf = deny.csrf();
+    let mut form: Vec<(String, String)> = query_of(&format!(
+        "http://x{}",
+        authorize_path("webapp", "&prompt=consent")
+    ))
+    .into_iter()
+    .collect();
+    form.push(("csrf".into(), csrf));
+    form.push(("decision".into(), "deny".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    deny = browser.post("/oauth2/authorize", &form).await;
+    assert_eq!(query_of(&deny.location.unwrap())["error"], "access_denied");
+
+    // RP-initiated logout with the ID token and a registered URI.
+    let logout = browser
+        .get(&format!(
+            "/oauth2/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
+            tokens["id_token"].as_str().unwrap(),
+            enc("https://app.example.com/bye")
+        ))
+        .await;
+    assert_eq!(
+        logout.location.as_deref(),
+        Some("https://app.example.com/bye?state=bye")
+    );
+    assert_eq!(
+        browser.get("/account").await.status,
+        StatusCode::SEE_OTHER,
+        "the browser is signed out"
+    );
+    let unregistered = browser
+        .get(&format!(
+            "/oauth2/logout?id_token_hint={}&post_logout_redirect_uri={}",
+            tokens["id_token"].as_str().unwrap(),
+            enc("https://evil.example.com/")
+        ))
+        .await;
+    assert_eq!(unregistered.status, StatusCode::BAD_REQUEST);
+    assert!(unregistered.location.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_endpoint_refuses_by_name() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_AUTH_CODE_TTL", "1s")]).await;
+    client(&app, "webapp", true).await;
+    let browser = Browser::new(&app);
+
+    // Not trusted yet: an error page, never a redirect.
+    for path in [
+        authorize_path("nope", ""),
+        authorize_path("webapp", "").replace(&enc(REDIRECT), &enc("https://evil.example.com/cb")),
+        "/oauth2/authorize?response_type=code".to_string(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.location.is_none(), "{path}");
+    }
+    // prompt=none without a session.
+    let page = browser.get(&authorize_path("webapp", "&prompt=none")).await;
+    assert_eq!(query_of(&page.location.unwrap())["error"], "login_required");
+
+    browser.register("ada@example.com").await;
+    let cases = [
+        (
+            authorize_path("webapp", "").replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            authorize_path("webapp", "")
+                .replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            authorize_path("webapp", "").replace(&format!("&code_challenge={}", challenge()), ""),
+            "invalid_request",
+        ),
+        (
+            authorize_path("webapp", "&request=eyJhbGciOiJub25lIn0.e30."),
+            "request_not_supported",
+        ),
+        (
+            authorize_path("webapp", "&request_uri=https%3A%2F%2Fx"),
+            "request_uri_not_supported",
+        ),
+        (
+            authorize_path("webapp", "")
+                .replace("scope=openid%20profile%20email", "scope=openid%20admin"),
+            "invalid_scope",
+        ),
+    ];
+    for (path, error) in cases {
+        let page = browser.get(&path).await;
+        let location = page
+            .location
+            .unwrap_or_else(|| panic!("{path}: {}", page.body));
+        let params = query_of(&location);
+        assert_eq!(params["error"], error, "{path}");
+        assert_eq!(params["state"], "xyz", "{path}");
+    }
+
+    // A first-party client skips consent; prompt=login asks for the password again.
+    let page = browser.get(&authorize_path("webapp", "")).await;
+    let code = query_of(&page.location.unwrap())["code"].clone();
+    let relogin = browser
+        .get(&authorize_path("webapp", "&prompt=login"))
+        .await;
+    assert!(relogin.location.unwrap().starts_with("/login"));
+
+    // Codes live GATEHOUSE_AUTH_CODE_TTL; a wrong redirect URI is refused.
+    let mismatch = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example.com/other"),
+            ("code_verifier", VERIFIER),
+            ("client_id", "webapp"),
+        ])
+        .await;
+    assert_eq!(
+        mismatch.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let page = browser.get(&authorize_path("webapp", "")).await;
+    let code = query_of(&page.location.unwrap())["code"].clone();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let expired = exchange(&app, "webapp", &code, VERIFIER).await;
+    assert_eq!(
+        expired.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+}
