@@ -533,3 +533,92 @@ async fn the_authorization_endpoint_refuses_by_name() {
         "invalid_grant"
     );
 }
+
+/// Interoperability: a client library nobody on this project wrote drives the flow —
+/// discovery, PKCE, code exchange, ID token validation (signature, nonce, at_hash),
+/// userinfo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openidconnect_crate_completes_the_flow() {
+    use openidconnect::core::{
+        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+
+    // The issuer must be the address the library reaches, so pick the port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let issuer = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("GATEHOUSE_LISTEN", &listen), ("GATEHOUSE_ISSUER", &issuer)],
+    )
+    .await;
+    client(&app, "relying-party", true).await;
+    let browser = Browser::new(&app);
+    browser.register("ada@example.com").await;
+
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+    let rp =
+        CoreClient::from_provider_metadata(metadata, ClientId::new("relying-party".into()), None)
+            .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let page = browser.get(url.as_str()).await;
+    let location = page.location.unwrap_or_else(|| panic!("{}", page.body));
+    let params = query_of(&location);
+    assert_eq!(&params["state"], csrf.secret());
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+
+    let id_token = tokens.id_token().expect("an ID token");
+    let id_verifier = rp.id_token_verifier();
+    let claims = id_token
+        .claims(&id_verifier, &nonce)
+        .expect("a valid ID token");
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("ada@example.com"));
+    let expected = claims.access_token_hash().expect("at_hash");
+    let actual = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&actual, expected);
+    let info: CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().to_owned(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject(), claims.subject());
+    assert!(tokens.refresh_token().is_some());
+}
