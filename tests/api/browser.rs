@@ -325,7 +325,7 @@ async fn the_code_flow_with_pkce_consent_and_an_id_token() {
     let back = browser.sign_in("ada@example.com", &return_to).await;
     let consent = browser.get(back.location.as_deref().unwrap()).await;
     assert_eq!(consent.status, StatusCode::OK);
-    assert!(consent.body.contains("webapp") && consent.body.contains("email"));
+    assert!(consent.body.contains("webapp") && consent.body.contains("See your email address"));
 
     let mut form: Vec<(String, String)> = query_of(&format!("http://x{return_to}"))
         .into_iter()
@@ -621,4 +621,31 @@ async fn the_openidconnect_crate_completes_the_flow() {
         .expect("userinfo");
     assert_eq!(info.subject(), claims.subject());
     assert!(tokens.refresh_token().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_host_bound_and_secure_behind_an_https_issuer() {
+    let https = spawn_app_with(
+        Backend::Sqlite,
+        &[("GATEHOUSE_ISSUER", "https://id.example.com")],
+    )
+    .await;
+    let response = https.client.get(https.url("/login")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("__Host-gatehouse_csrf="), "{cookie}");
+    for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"));
+
+    let http = spawn_app(Backend::Sqlite).await;
+    let response = http.client.get(http.url("/login")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("gatehouse_csrf=") && !cookie.contains("Secure"));
 }

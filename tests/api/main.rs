@@ -3,6 +3,7 @@
 mod helpers;
 
 mod browser;
+mod chromium;
 mod cli;
 mod hygiene;
 mod keys;

@@ -814,7 +814,10 @@ pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Res
                 t: ctx.text,
                 csrf: &ctx.csrf,
                 client_id: &valid.client.id,
-                scopes: scope.split(' ').collect(),
+                scopes: scope
+                    .split(' ')
+                    .map(|s| ctx.text.describe_scope(s))
+                    .collect(),
                 email: user.email.to_string(),
                 params: authorize_params(&fields),
             };

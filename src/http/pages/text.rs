@@ -44,6 +44,21 @@ pub struct Text {
     pub end_others: &'static str,
     pub sessions_ended: &'static str,
     pub browser: &'static str,
+    pub scope_openid: &'static str,
+    pub scope_profile: &'static str,
+    pub scope_email: &'static str,
+}
+
+impl Text {
+    /// What a scope lets the application do, in words; other scopes by name.
+    pub fn describe_scope<'a>(&self, scope: &'a str) -> &'a str {
+        match scope {
+            "openid" => self.scope_openid,
+            "profile" => self.scope_profile,
+            "email" => self.scope_email,
+            other => other,
+        }
+    }
 }
 
 pub const EN: Text = Text {
@@ -89,6 +104,9 @@ pub const EN: Text = Text {
     end_others: "Sign out everywhere else",
     sessions_ended: "Signed out.",
     browser: "Web browser",
+    scope_openid: "Sign you in with your Gatehouse account",
+    scope_profile: "See your name and preferred language",
+    scope_email: "See your email address",
 };
 
 pub const FR: Text = Text {
@@ -134,6 +152,9 @@ pub const FR: Text = Text {
     end_others: "Se déconnecter partout ailleurs",
     sessions_ended: "Déconnecté.",
     browser: "Navigateur web",
+    scope_openid: "Vous connecter avec votre compte Gatehouse",
+    scope_profile: "Voir votre nom et votre langue préférée",
+    scope_email: "Voir votre adresse e-mail",
 };
 
 /// The account's language if known, else the first supported one the browser asks for.

@@ -1,0 +1,181 @@
+//! End to end in a real browser: headless Chromium, driven through WebDriver
+//! (chromedriver and the `fantoccini` client). Registration, sign-in and consent are
+//! filled in like a person would, and the browser lands on the client with a code.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client's redirect endpoint: answers every request with a short page.
+async fn relying_party() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let body = "<html><body>signed in</body></html>";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
+    if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists() {
+        eprintln!("not run: chromium and chromium-driver are not installed");
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let rp = relying_party().await;
+    let redirect = format!("http://127.0.0.1:{rp}/callback");
+    app.core()
+        .await
+        .clients
+        .create(
+            gatehouse::oauth::NewClient {
+                id: "webapp".into(),
+                public: true,
+                secret: None,
+                redirect_uris: vec![redirect.clone()],
+                post_logout_redirect_uris: vec![],
+                grants: vec!["authorization_code".into(), "refresh_token".into()],
+                scopes: vec![],
+                first_party: false,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--no-first-run", "--disable-component-update",
+                     "--disable-sync", "--window-size=420,900",
+                     format!("--user-data-dir={}", profile.path().display())]
+        }),
+    );
+    let mut browser = None;
+    for _ in 0..50 {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => {
+                browser = Some(client);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let browser = browser.expect("chromedriver starts");
+    let result = async {
+        // Sign up.
+        browser.goto(&app.url("/register")).await?;
+        browser.find(Locator::Css("#email")).await?.send_keys("grace@example.com").await?;
+        browser.find(Locator::Css("#name")).await?.send_keys("Grace").await?;
+        browser.find(Locator::Css("#password")).await?.send_keys("compiler cobol").await?;
+        browser.find(Locator::Css("#password_confirm")).await?.send_keys("compiler cobol").await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        assert!(browser.current_url().await?.path().ends_with("/account"));
+        // Sign out.
+        browser.goto(&app.url("/logout")).await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+
+        // An application sends the person here.
+        let challenge = {
+            use base64::Engine;
+            use sha2::Digest;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(b"a-verifier-of-more-than-forty-three-characters-0123456789"))
+        };
+        let authorize = format!(
+            "/oauth2/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid%20email&state=s1&code_challenge={challenge}&code_challenge_method=S256",
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        );
+        browser.goto(&app.url(&authorize)).await?;
+        assert!(browser.current_url().await?.path().ends_with("/login"));
+        browser.find(Locator::Css("#email")).await?.send_keys("grace@example.com").await?;
+        browser.find(Locator::Css("#password")).await?.send_keys("compiler cobol").await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        // Consent.
+        let heading = browser.find(Locator::Css("h1")).await?.text().await?;
+        assert_eq!(heading, "Allow access?");
+        std::fs::write(
+            std::env::temp_dir().join("gatehouse-consent.png"),
+            browser.screenshot().await?,
+        )
+        .ok();
+        browser.find(Locator::Css("button[value=allow]")).await?.click().await?;
+        let landed = browser.current_url().await?;
+        assert_eq!(landed.port(), Some(rp));
+        let params: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+        assert_eq!(params["state"], "s1");
+        assert!(params.contains_key("code"));
+        Ok::<_, fantoccini::error::CmdError>(params["code"].clone())
+    }
+    .await;
+    let _ = browser.close().await;
+    let code = result.expect("the browser flow");
+
+    let exchanged = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            (
+                "code_verifier",
+                "a-verifier-of-more-than-forty-three-characters-0123456789",
+            ),
+            ("client_id", "webapp"),
+        ])
+        .await;
+    assert_eq!(exchanged.status(), 200);
+}
