@@ -532,6 +532,13 @@ async fn the_authorization_endpoint_refuses_by_name() {
         expired.json::<Value>().await.unwrap()["error"],
         "invalid_grant"
     );
+    // A sign-in older than max_age must be repeated.
+    let stale = browser.get(&authorize_path("webapp", "&max_age=0")).await;
+    assert!(stale.location.unwrap().starts_with("/login"));
+    let fresh_enough = browser
+        .get(&authorize_path("webapp", "&max_age=3600"))
+        .await;
+    assert!(query_of(&fresh_enough.location.unwrap()).contains_key("code"));
 }
 
 /// Interoperability: a client library nobody on this project wrote drives the flow —
