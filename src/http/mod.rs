@@ -43,6 +43,18 @@ pub struct AppState {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub Option<IpAddr>);
 
+/// Who is asking, for sessions and the log: address and (bounded) user agent.
+pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
+    crate::auth::RequestContext {
+        ip: req.extensions().get::<ClientIp>().and_then(|ip| ip.0),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    }
+}
+
 /// The complete HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state);

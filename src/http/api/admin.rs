@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::ApiTags;
 use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
-use super::sessions::{SessionList, SessionView};
+use super::sessions::SessionList;
 use super::views::UserView;
 use crate::auth::AuthError;
 use crate::domain::{EndCause, Role, SessionId, User, UserId};
@@ -227,15 +227,11 @@ impl AdminApi {
         if state.accounts.find_user(id).await?.is_none() {
             return Err(ApiError::not_found("no such user"));
         }
-        let current = auth.0.sid.as_deref();
         let sessions = state.sessions.list(id).await?;
-        Ok(Sessions::Ok(Json(SessionList {
-            items: sessions
-                .into_iter()
-                .map(|s| SessionView::new(s, current))
-                .collect(),
-            next_cursor: None,
-        })))
+        Ok(Sessions::Ok(Json(SessionList::of(
+            sessions,
+            auth.0.sid.as_deref(),
+        ))))
     }
 
     /// End every session of a user: their refresh tokens stop working at once.

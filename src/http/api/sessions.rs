@@ -53,6 +53,19 @@ pub struct SessionList {
     pub next_cursor: Option<String>,
 }
 
+impl SessionList {
+    /// All of them on one page, `current` marking the caller's own session.
+    pub fn of(sessions: Vec<Session>, current: Option<&str>) -> Self {
+        Self {
+            items: sessions
+                .into_iter()
+                .map(|s| SessionView::new(s, current))
+                .collect(),
+            next_cursor: None,
+        }
+    }
+}
+
 /// A password change.
 #[derive(Debug, Object)]
 #[allow(dead_code)] // documents the body; it is read field by field (JsonBody)
@@ -91,14 +104,10 @@ impl SessionsApi {
     ) -> Result<Sessions, ApiError> {
         let user = auth.user_id()?;
         let sessions = state.sessions.list(user).await?;
-        let current = auth.0.sid.as_deref();
-        Ok(Sessions::Ok(Json(SessionList {
-            items: sessions
-                .into_iter()
-                .map(|s| SessionView::new(s, current))
-                .collect(),
-            next_cursor: None,
-        })))
+        Ok(Sessions::Ok(Json(SessionList::of(
+            sessions,
+            auth.0.sid.as_deref(),
+        ))))
     }
 
     /// End one of the signed-in user's sessions (sign out that device).

@@ -4,15 +4,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use poem::Request;
-use poem::http::header::{AUTHORIZATION, USER_AGENT};
+use poem::http::header::AUTHORIZATION;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
-use crate::auth::RequestContext;
 use crate::domain::Secret;
-use crate::http::{AppState, ClientIp};
+use crate::http::AppState;
 use crate::oauth::{
     ClientAuth, ClientCredentials, ErrorCode, Introspection, OAuthError, TokenParams, TokenResponse,
 };
@@ -212,17 +211,6 @@ impl TokenApi {
     }
 }
 
-fn request_context(req: &Request) -> RequestContext {
-    RequestContext {
-        ip: req.extensions().get::<ClientIp>().and_then(|ip| ip.0),
-        user_agent: req
-            .headers()
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
-    }
-}
-
 /// A revocation (RFC 7009) or introspection (RFC 7662) request.
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenLookupRequest")]
@@ -357,7 +345,7 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
         client_id: form.client_id,
         client_secret: form.client_secret.map(Secret::new),
     };
-    let context = request_context(req);
+    let context = crate::http::request_context(req);
     match state.tokens.exchange(params, basic, &context).await {
         Ok(response) => TokenResult::Issued(Json(success(response))),
         Err(error) => TokenResult::from_error(error, basic_attempted),

@@ -5,14 +5,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem::Request;
 use poem::http::HeaderValue;
-use poem::http::header::{ACCEPT_LANGUAGE, COOKIE, USER_AGENT};
+use poem::http::header::{ACCEPT_LANGUAGE, COOKIE};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::text::{self, Text};
-use crate::auth::RequestContext;
 use crate::domain::{Session, User};
-use crate::http::{AppState, ClientIp};
+use crate::http::AppState;
 use crate::oauth::BROWSER_CLIENT_ID;
 use crate::store::StoreError;
 use crate::token::RefreshToken;
@@ -92,17 +91,6 @@ pub async fn signed_in(
         Ok(user) => Ok(Some((session, user))),
         Err(crate::auth::AuthError::Store(e)) => Err(e),
         Err(_) => Ok(None),
-    }
-}
-
-pub fn request_context(req: &Request) -> RequestContext {
-    RequestContext {
-        ip: req.extensions().get::<ClientIp>().and_then(|ip| ip.0),
-        user_agent: req
-            .headers()
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
     }
 }
 

@@ -12,9 +12,10 @@ use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{Body, IntoResponse, Request, Response, handler};
 
-use self::browser::{PageContext, request_context, safe_return_to, signed_in};
+use self::browser::{PageContext, safe_return_to, signed_in};
 use self::text::Text;
 use super::AppState;
+use super::request_context;
 use crate::auth::{AuthError, Registration};
 use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
 use crate::oauth::{AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID};
@@ -494,6 +495,22 @@ async fn account_page(
     }
 }
 
+/// A form posted from the account page: the signed-in person and the form, or the
+/// response that stops it (sign in first, or a form without this browser's CSRF token).
+async fn account_post(
+    state: &AppState,
+    req: &Request,
+    body: Body,
+) -> Result<(crate::domain::Session, User, PageContext, FormFields), Response> {
+    let (session, user) = require_sign_in(state, req, "/account").await?;
+    let ctx = PageContext::new(state, req, Some(&user));
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return Err(refused_form(&ctx));
+    }
+    Ok((session, user, ctx, form))
+}
+
 /// `GET /account`
 #[handler]
 pub async fn account(state: Data<&AppState>, req: &Request) -> Response {
@@ -517,15 +534,10 @@ pub async fn account(state: Data<&AppState>, req: &Request) -> Response {
 /// `POST /account/profile`
 #[handler]
 pub async fn account_profile(state: Data<&AppState>, req: &Request, body: Body) -> Response {
-    let (session, user) = match require_sign_in(&state, req, "/account").await {
+    let (session, user, ctx, form) = match account_post(&state, req, body).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let ctx = PageContext::new(&state, req, Some(&user));
-    let form = FormFields::read(body).await;
-    if !ctx.csrf_matches(form.get("csrf")) {
-        return refused_form(&ctx);
-    }
     let name = UserName::parse(&form.text("name"));
     let text_field = |name: &str, parse: fn(&str) -> Result<String, crate::domain::Invalid>| {
         let value = form.text(name);
@@ -577,15 +589,10 @@ pub async fn account_profile(state: Data<&AppState>, req: &Request, body: Body) 
 /// `POST /account/password`: every other session ends.
 #[handler]
 pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body) -> Response {
-    let (session, user) = match require_sign_in(&state, req, "/account").await {
+    let (session, user, ctx, form) = match account_post(&state, req, body).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let ctx = PageContext::new(&state, req, Some(&user));
-    let form = FormFields::read(body).await;
-    if !ctx.csrf_matches(form.get("csrf")) {
-        return refused_form(&ctx);
-    }
     let new_text = form.text("password");
     let new = Password::parse(&new_text);
     let differs = form.get("password_confirm").is_some_and(|c| c != new_text);
@@ -639,15 +646,10 @@ pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body)
 /// `POST /account/sessions/end`: signs one of the person's own sessions out.
 #[handler]
 pub async fn account_end_session(state: Data<&AppState>, req: &Request, body: Body) -> Response {
-    let (_, user) = match require_sign_in(&state, req, "/account").await {
+    let (_, user, ctx, form) = match account_post(&state, req, body).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let ctx = PageContext::new(&state, req, Some(&user));
-    let form = FormFields::read(body).await;
-    if !ctx.csrf_matches(form.get("csrf")) {
-        return refused_form(&ctx);
-    }
     let Ok(sid) = SessionId::parse(form.get("sid").unwrap_or("")) else {
         return error_page(&ctx, StatusCode::NOT_FOUND, ctx.text.bad_form);
     };
@@ -666,15 +668,10 @@ pub async fn account_end_session(state: Data<&AppState>, req: &Request, body: Bo
 /// `POST /account/sessions/end-others`
 #[handler]
 pub async fn account_end_others(state: Data<&AppState>, req: &Request, body: Body) -> Response {
-    let (session, user) = match require_sign_in(&state, req, "/account").await {
+    let (session, user, ctx, _) = match account_post(&state, req, body).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let ctx = PageContext::new(&state, req, Some(&user));
-    let form = FormFields::read(body).await;
-    if !ctx.csrf_matches(form.get("csrf")) {
-        return refused_form(&ctx);
-    }
     match state
         .sessions
         .end_all(user.id, Some(&session.id), EndCause::SelfService)
