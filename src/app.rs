@@ -13,6 +13,7 @@ use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::limits::{Limiter, LocalCounters, RateCounters};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
 use crate::store::redis::RedisSessions;
 use crate::store::{AuthorizationStore, Database, SessionStore};
@@ -31,6 +32,7 @@ pub struct Core {
     pub accounts: Accounts,
     pub sessions: Sessions,
     pub clients: ClientRegistry,
+    pub limiter: Limiter,
     pub clock: Arc<dyn Clock>,
     /// Whether sessions live in Redis (else in the database).
     pub redis: bool,
@@ -49,11 +51,15 @@ impl Core {
             .await
             .context("cannot apply database migrations")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let hasher = PasswordHasher::new(config.argon2, config.password_hash_concurrency)
-            .context("invalid argon2 settings")?;
+        let hasher = PasswordHasher::with_queue(
+            config.argon2,
+            config.password_hash_concurrency,
+            config.password_hash_queue,
+        )
+        .context("invalid argon2 settings")?;
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone());
-        let session_store: Arc<dyn SessionStore> = match &config.redis_url {
-            Some(url) => Arc::new(
+        let redis_sessions = match &config.redis_url {
+            Some(url) => Some(
                 RedisSessions::connect(
                     url.expose(),
                     &config.redis_key_prefix,
@@ -61,6 +67,10 @@ impl Core {
                 )
                 .context("invalid GATEHOUSE_REDIS_URL")?,
             ),
+            None => None,
+        };
+        let session_store: Arc<dyn SessionStore> = match &redis_sessions {
+            Some(redis) => Arc::new(redis.clone()),
             None => Arc::new(db.clone()),
         };
         let sessions = Sessions::new(
@@ -73,6 +83,11 @@ impl Core {
             },
         );
         let clients = ClientRegistry::new(Arc::new(db.clone()));
+        let counters: Arc<dyn RateCounters> = match &redis_sessions {
+            Some(redis) => Arc::new(redis.counters()),
+            None => Arc::new(LocalCounters::default()),
+        };
+        let limiter = Limiter::new(counters, config.limits);
         Ok(Self {
             redis: config.redis_url.is_some(),
             config: Arc::new(config),
@@ -80,6 +95,7 @@ impl Core {
             accounts,
             sessions,
             clients,
+            limiter,
             clock,
         })
     }
@@ -116,6 +132,7 @@ impl Application {
             accounts: core.accounts.clone(),
             sessions: core.sessions.clone(),
             clients: core.clients.clone(),
+            limiter: core.limiter.clone(),
             authorizations: Arc::new(core.db.clone()),
             signer: TokenSigner::new(keys.clone()),
             verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
@@ -133,6 +150,7 @@ impl Application {
             db: core.db,
             accounts: core.accounts,
             sessions: core.sessions,
+            limiter: core.limiter,
             redis: core.redis,
             tokens,
             keys,

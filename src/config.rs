@@ -48,6 +48,11 @@ const KNOWN: &[&str] = &[
     "KEYS_RELOAD_INTERVAL",
     "SIGNING_KEY_BITS",
     "AUTH_CODE_TTL",
+    "RATE_LIMITS",
+    "RATE_LIMIT_LOGIN_PER_IP",
+    "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+    "RATE_LIMIT_REGISTER_PER_IP",
+    "PASSWORD_HASH_QUEUE",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -178,6 +183,9 @@ pub struct Config {
     pub swagger_ui: bool,
     pub argon2: Argon2Settings,
     pub password_hash_concurrency: usize,
+    /// Password checks that may wait for a hashing slot; more get 503 at once.
+    pub password_hash_queue: usize,
+    pub limits: crate::limits::Limits,
 }
 
 /// One setting that could not be accepted, named by its variable.
@@ -521,6 +529,26 @@ impl Config {
             })
         });
 
+        let password_hash_queue = p.value("PASSWORD_HASH_QUEUE", 64, |v| {
+            parse_number(v).and_then(|n: usize| {
+                if n <= 100_000 {
+                    Ok(n)
+                } else {
+                    Err("must be at most 100000".into())
+                }
+            })
+        });
+        let rate = |p: &mut Parser, short: &str, default: &str| {
+            let default = crate::limits::Rate::parse(default).expect("valid default rate");
+            p.value(short, default, crate::limits::Rate::parse)
+        };
+        let limits = crate::limits::Limits {
+            enabled: p.value("RATE_LIMITS", true, parse_bool),
+            login_per_ip: rate(&mut p, "RATE_LIMIT_LOGIN_PER_IP", "30/min"),
+            login_per_account: rate(&mut p, "RATE_LIMIT_LOGIN_PER_ACCOUNT", "10/min"),
+            register_per_ip: rate(&mut p, "RATE_LIMIT_REGISTER_PER_IP", "10/h"),
+        };
+
         if production {
             if issuer.starts_with("http://") {
                 p.problem("ISSUER", "production requires an https:// issuer");
@@ -565,6 +593,8 @@ impl Config {
                 swagger_ui,
                 argon2,
                 password_hash_concurrency,
+                password_hash_queue,
+                limits,
             })
         } else {
             Err(ConfigError(p.problems))
@@ -660,6 +690,23 @@ impl Config {
             ("ARGON2_MEMORY_KIB", self.argon2.memory_kib.to_string()),
             ("ARGON2_ITERATIONS", self.argon2.iterations.to_string()),
             ("ARGON2_PARALLELISM", self.argon2.parallelism.to_string()),
+            ("PASSWORD_HASH_QUEUE", self.password_hash_queue.to_string()),
+            (
+                "RATE_LIMITS",
+                if self.limits.enabled { "on" } else { "off" }.to_string(),
+            ),
+            (
+                "RATE_LIMIT_LOGIN_PER_IP",
+                self.limits.login_per_ip.to_string(),
+            ),
+            (
+                "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+                self.limits.login_per_account.to_string(),
+            ),
+            (
+                "RATE_LIMIT_REGISTER_PER_IP",
+                self.limits.register_per_ip.to_string(),
+            ),
             (
                 "PASSWORD_HASH_CONCURRENCY",
                 self.password_hash_concurrency.to_string(),

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod limits;
 pub mod oauth;
 pub mod store;
 pub mod telemetry;

@@ -13,6 +13,10 @@ use crate::domain::{Password, Secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
+    /// Too many checks are waiting already; the caller answers 503 at once rather than
+    /// queue without end (a password-guessing flood must not stall everyone).
+    #[error("password hashing is saturated")]
+    Busy,
     #[error("password hashing failed: {0}")]
     Internal(String),
 }
@@ -32,6 +36,9 @@ pub enum Verification {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Checks admitted (running or waiting), and how many may be.
+    admitted: Arc<std::sync::atomic::AtomicUsize>,
+    capacity: usize,
     /// Verified when an account does not exist, so the answer takes as long as for a
     /// wrong password.
     dummy_hash: Arc<str>,
@@ -50,6 +57,15 @@ impl std::fmt::Debug for PasswordHasher {
 impl PasswordHasher {
     /// Prepares the hasher; computes the dummy hash once (one argon2 run).
     pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, HashError> {
+        Self::with_queue(settings, concurrency, usize::MAX / 2)
+    }
+
+    /// Like [`new`](Self::new), admitting at most `queue` checks beyond those running.
+    pub fn with_queue(
+        settings: Argon2Settings,
+        concurrency: usize,
+        queue: usize,
+    ) -> Result<Self, HashError> {
         let params = Params::new(
             settings.memory_kib,
             settings.iterations,
@@ -61,6 +77,8 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            admitted: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            capacity: concurrency.max(1).saturating_add(queue),
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -98,10 +116,28 @@ impl PasswordHasher {
         })
     }
 
+    /// How many checks are running or waiting.
+    pub fn queue_depth(&self) -> usize {
+        self.admitted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        use std::sync::atomic::Ordering;
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Busy);
+        }
+        // Released however this ends, even if the caller gives up (a timeout).
+        struct Admitted(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Admitted {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            }
+        }
+        let _admitted = Admitted(self.admitted.clone());
         let _permit = self
             .permits
             .acquire()

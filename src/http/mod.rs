@@ -32,6 +32,7 @@ pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
     pub sessions: Sessions,
+    pub limiter: crate::limits::Limiter,
     /// Whether sessions live in Redis (reported by readiness).
     pub redis: bool,
     pub tokens: TokenEndpoint,

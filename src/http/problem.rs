@@ -140,6 +140,17 @@ impl ApiError {
         )))
     }
 
+    /// 429: a rate limit was reached.
+    pub fn too_many(limited: crate::limits::Limited) -> Self {
+        Self::TooManyRequests(
+            Json(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("too many attempts; wait before trying again".to_string()),
+            )),
+            limited.retry_after,
+        )
+    }
+
     pub fn unavailable() -> Self {
         Self::Unavailable(
             Json(Problem::new(
@@ -184,6 +195,7 @@ impl From<AuthError> for ApiError {
             AuthError::AccountDisabled => Self::invalid_token("the account is disabled"),
             AuthError::InvalidCredentials => Self::bad_request("invalid email or password"),
             AuthError::Store(e) => e.into(),
+            AuthError::Hash(crate::auth::HashError::Busy) => Self::unavailable(),
             AuthError::Hash(e) => Self::internal(&e),
         }
     }

@@ -40,6 +40,8 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    /// Seconds to wait, for `slow_down`.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -47,6 +49,18 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many attempts (429 with `Retry-After`).
+    pub fn slow_down(limited: crate::limits::Limited) -> Self {
+        Self {
+            retry_after: Some(limited.retry_after),
+            ..Self::new(
+                ErrorCode::SlowDown,
+                "too many attempts; wait before trying again",
+            )
         }
     }
 

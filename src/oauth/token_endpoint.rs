@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::auth::{Accounts, RequestContext, Sessions};
 use crate::clock::Clock;
 use crate::domain::{Secret, Session, User};
+use crate::limits::Limiter;
 use crate::store::AuthorizationStore;
 use crate::token::{AccessClaims, Audience, RefreshToken, TokenSigner, TokenVerifier};
 
@@ -70,6 +71,7 @@ pub struct TokenEndpointParts {
     pub accounts: Accounts,
     pub sessions: Sessions,
     pub clients: ClientRegistry,
+    pub limiter: Limiter,
     pub authorizations: Arc<dyn AuthorizationStore>,
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
@@ -83,6 +85,7 @@ pub struct TokenEndpoint {
     pub(super) accounts: Accounts,
     pub(super) sessions: Sessions,
     pub(super) clients: ClientRegistry,
+    pub(super) limiter: Limiter,
     pub(super) authorizations: Arc<dyn AuthorizationStore>,
     pub(super) signer: TokenSigner,
     pub(super) verifier: TokenVerifier,
@@ -96,6 +99,7 @@ impl TokenEndpoint {
             accounts: parts.accounts,
             sessions: parts.sessions,
             clients: parts.clients,
+            limiter: parts.limiter,
             authorizations: parts.authorizations,
             signer: parts.signer,
             verifier: parts.verifier,

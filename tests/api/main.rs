@@ -7,6 +7,7 @@ mod chromium;
 mod cli;
 mod hygiene;
 mod keys;
+mod limits;
 mod me;
 mod registration;
 mod sessions;

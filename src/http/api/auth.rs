@@ -11,6 +11,7 @@ use super::views::{
 };
 use crate::http::AppState;
 use crate::http::problem::ApiError;
+use crate::limits::LimitKind;
 
 pub struct AuthApi;
 
@@ -37,8 +38,20 @@ impl AuthApi {
     async fn register(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Registered, ApiError> {
+        let ip = req
+            .extensions()
+            .get::<crate::http::ClientIp>()
+            .and_then(|ip| ip.0);
+        if let Err(limited) = state
+            .limiter
+            .attempt_from(LimitKind::RegisterPerIp, ip)
+            .await?
+        {
+            return Err(ApiError::too_many(limited));
+        }
         let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.register(registration).await?;
         tracing::info!(user_id = %user.id, "account registered");

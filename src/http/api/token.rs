@@ -106,6 +106,7 @@ pub enum TokenResult {
 
 impl TokenResult {
     fn from_error(error: OAuthError, basic_attempted: bool) -> Self {
+        let retry_after = error.retry_after;
         let body = Json(OAuthErrorBody {
             error: error.code.as_str().to_string(),
             error_description: Some(error.description.into_owned()),
@@ -116,7 +117,7 @@ impl TokenResult {
                 body,
                 basic_attempted.then(|| r#"Basic realm="gatehouse", charset="UTF-8""#.to_string()),
             ),
-            ErrorCode::SlowDown => Self::TooManyRequests(body, 60),
+            ErrorCode::SlowDown => Self::TooManyRequests(body, retry_after.unwrap_or(60)),
             ErrorCode::TemporarilyUnavailable => Self::Unavailable(body, 5),
             ErrorCode::ServerError => Self::ServerError(body),
             _ => Self::BadRequest(body),

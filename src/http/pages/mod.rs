@@ -18,6 +18,7 @@ use super::AppState;
 use super::request_context;
 use crate::auth::{AuthError, Registration};
 use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
+use crate::limits::LimitKind;
 use crate::oauth::{AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID};
 
 /// The scope of a browser session: it is never used to call APIs.
@@ -102,6 +103,14 @@ fn unavailable(ctx: &PageContext) -> Response {
     response
         .headers_mut()
         .insert("retry-after", HeaderValue::from_static("5"));
+    response
+}
+
+fn too_many(ctx: &PageContext, limited: crate::limits::Limited) -> Response {
+    let mut response = error_page(ctx, StatusCode::TOO_MANY_REQUESTS, ctx.text.too_many);
+    if let Ok(value) = HeaderValue::from_str(&limited.retry_after.to_string()) {
+        response.headers_mut().insert("retry-after", value);
+    }
     response
 }
 
@@ -199,11 +208,29 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
     }
     let return_to = safe_return_to(form.get("return_to")).unwrap_or_else(|| "/account".into());
     let email = form.text("email");
-    match state
+    let ip = request_context(req).ip;
+    let limited = match state.limiter.attempt_from(LimitKind::LoginPerIp, ip).await {
+        Ok(Ok(())) => state.limiter.account_waiting(&email).await,
+        other => other,
+    };
+    match limited {
+        Ok(Ok(())) => {}
+        Ok(Err(limited)) => return too_many(&ctx, limited),
+        Err(_) => return unavailable(&ctx),
+    }
+    let signed_in = state
         .accounts
         .sign_in(&email, form.get("password").unwrap_or(""))
-        .await
-    {
+        .await;
+    let recorded = match &signed_in {
+        Ok(_) => state.limiter.succeeded_sign_in(&email).await,
+        Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&email).await,
+        Err(_) => Ok(()),
+    };
+    if recorded.is_err() {
+        return unavailable(&ctx);
+    }
+    match signed_in {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "signed in on the login page");
             start_browser_session(&state, req, &user, &return_to).await
@@ -285,6 +312,15 @@ pub async fn register_submit(state: Data<&AppState>, req: &Request, body: Body) 
         return refused_form(&ctx);
     }
     let return_to = safe_return_to(form.get("return_to")).unwrap_or_else(|| "/account".into());
+    match state
+        .limiter
+        .attempt_from(LimitKind::RegisterPerIp, request_context(req).ip)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(limited)) => return too_many(&ctx, limited),
+        Err(_) => return unavailable(&ctx),
+    }
     let email_text = form.text("email");
     let name_text = form.text("name");
     let mut view = RegisterPage::new(&ctx, &return_to);

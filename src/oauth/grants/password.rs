@@ -2,7 +2,8 @@
 
 use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
 use super::super::{Client, ErrorCode, OAuthError, Scopes};
-use crate::auth::{AuthError, RequestContext};
+use crate::auth::{AuthError, HashError, RequestContext};
+use crate::limits::{LimitKind, Limited};
 use crate::store::StoreError;
 
 pub async fn grant(
@@ -28,26 +29,37 @@ pub async fn grant(
         .ok_or_else(|| OAuthError::invalid_request("password is required"))?;
     let scope = requested_scope(client, params.scope.as_deref())?;
 
-    let user = endpoint
-        .accounts
-        .sign_in(username, password.expose())
-        .await
-        .map_err(|e| match e {
-            AuthError::InvalidCredentials | AuthError::UnknownUser => {
-                OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
-            }
-            AuthError::AccountDisabled => {
-                OAuthError::new(ErrorCode::InvalidGrant, "the account is disabled")
-            }
-            AuthError::Store(StoreError::Unavailable(source)) => {
-                tracing::warn!(error = %source, "password grant: storage unavailable");
-                OAuthError::unavailable()
-            }
-            other => {
-                tracing::error!(error = %other, "password grant failed");
-                OAuthError::server_error()
-            }
-        })?;
+    let limiter = &endpoint.limiter;
+    within(
+        limiter
+            .attempt_from(LimitKind::LoginPerIp, context.ip)
+            .await,
+    )?;
+    within(limiter.account_waiting(username).await)?;
+    let signed_in = endpoint.accounts.sign_in(username, password.expose()).await;
+    match &signed_in {
+        Ok(_) => limiter.succeeded_sign_in(username).await,
+        Err(AuthError::InvalidCredentials) => limiter.failed_sign_in(username).await,
+        Err(_) => Ok(()),
+    }
+    .map_err(|e| OAuthError::from_store(&e))?;
+    let user = signed_in.map_err(|e| match e {
+        AuthError::InvalidCredentials | AuthError::UnknownUser => {
+            OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
+        }
+        AuthError::Hash(HashError::Busy) => OAuthError::unavailable(),
+        AuthError::AccountDisabled => {
+            OAuthError::new(ErrorCode::InvalidGrant, "the account is disabled")
+        }
+        AuthError::Store(StoreError::Unavailable(source)) => {
+            tracing::warn!(error = %source, "password grant: storage unavailable");
+            OAuthError::unavailable()
+        }
+        other => {
+            tracing::error!(error = %other, "password grant failed");
+            OAuthError::server_error()
+        }
+    })?;
     let (session, refresh_token) = endpoint
         .sessions
         .start(user.id, &client.id, &scope.to_string(), context)
@@ -64,6 +76,17 @@ pub async fn grant(
         .allows(super::super::GrantType::RefreshToken)
         .then_some(refresh_token);
     endpoint.issue(&user, client, &session, scope, refresh_token)
+}
+
+/// Passes when under the limit; a limit reached is 429 `slow_down`, an outage 503.
+pub(crate) fn within(
+    verdict: Result<Result<(), Limited>, crate::store::StoreError>,
+) -> Result<(), OAuthError> {
+    match verdict {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(limited)) => Err(OAuthError::slow_down(limited)),
+        Err(e) => Err(OAuthError::from_store(&e)),
+    }
 }
 
 /// The scope asked for, checked against what the client may have; when none is asked

@@ -1,0 +1,352 @@
+//! Rate limits: attempts per client address and failed sign-ins per account, counted in
+//! Redis when it is configured (so every instance shares them), in process otherwise.
+//!
+//! A failing account is slowed down, never locked: past its limit, each further failure
+//! doubles the wait before the next attempt (up to 15 minutes), so guessing becomes
+//! useless while the owner can still get in after a pause.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::store::StoreError;
+
+/// The longest an account is slowed down after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(900);
+
+/// `N` events per period, written `30/min`, `10/h`, `5/s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u64,
+    pub per: Duration,
+}
+
+impl Rate {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let err = || format!("`{text}` is not a rate such as 30/min, 10/h or 5/s");
+        let (count, unit) = text.split_once('/').ok_or_else(err)?;
+        let count: u64 = count.trim().parse().map_err(|_| err())?;
+        let per = match unit.trim() {
+            "s" | "sec" => Duration::from_secs(1),
+            "min" | "m" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            _ => return Err(err()),
+        };
+        if count == 0 {
+            return Err("the count must be at least 1".into());
+        }
+        Ok(Self { count, per })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "min",
+            3600 => "h",
+            _ => "d",
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
+/// The configured limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub enabled: bool,
+    pub login_per_ip: Rate,
+    pub login_per_account: Rate,
+    pub register_per_ip: Rate,
+}
+
+/// Which limit stopped a request (a metrics label: never user data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    LoginPerIp,
+    LoginPerAccount,
+    RegisterPerIp,
+}
+
+impl LimitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginPerIp => "login_per_ip",
+            Self::LoginPerAccount => "login_per_account",
+            Self::RegisterPerIp => "register_per_ip",
+        }
+    }
+}
+
+/// A request that must wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    pub kind: LimitKind,
+    /// Seconds until it may try again (`Retry-After`).
+    pub retry_after: u64,
+}
+
+/// Counters that expire: the storage side of the limits.
+#[async_trait]
+pub trait RateCounters: Send + Sync {
+    /// Adds one to `key`, whose window starts at its first hit; returns the count and
+    /// the seconds left in the window. Race-free: concurrent hits all count.
+    async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError>;
+    /// Blocks `key` for `ttl` (it may only be extended).
+    async fn block(&self, key: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Seconds `key` stays blocked, if it is.
+    async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError>;
+    async fn clear(&self, keys: &[String]) -> Result<(), StoreError>;
+}
+
+/// Counters of one process, for deployments without Redis.
+#[derive(Default)]
+pub struct LocalCounters {
+    entries: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl LocalCounters {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u64, Instant)>, Instant) -> T) -> T {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if entries.len() > 100_000 {
+            entries.retain(|_, (_, until)| *until > now);
+        }
+        f(&mut entries, now)
+    }
+}
+
+fn seconds_until(until: Instant, now: Instant) -> u64 {
+    until.saturating_duration_since(now).as_secs_f64().ceil() as u64
+}
+
+#[async_trait]
+impl RateCounters for LocalCounters {
+    async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError> {
+        Ok(self.with(|entries, now| {
+            let entry = entries.entry(key.to_string()).or_insert((0, now + window));
+            if entry.1 <= now {
+                *entry = (0, now + window);
+            }
+            entry.0 += 1;
+            (entry.0, seconds_until(entry.1, now))
+        }))
+    }
+
+    async fn block(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.with(|entries, now| {
+            let until = now + ttl;
+            let entry = entries.entry(key.to_string()).or_insert((1, until));
+            entry.1 = entry.1.max(until);
+        });
+        Ok(())
+    }
+
+    async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.with(|entries, now| {
+            entries
+                .get(key)
+                .filter(|(_, until)| *until > now)
+                .map(|(_, until)| seconds_until(*until, now).max(1))
+        }))
+    }
+
+    async fn clear(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.with(|entries, _| {
+            for key in keys {
+                entries.remove(key);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Applies the limits.
+#[derive(Clone)]
+pub struct Limiter {
+    counters: Arc<dyn RateCounters>,
+    limits: Limits,
+}
+
+impl Limiter {
+    pub fn new(counters: Arc<dyn RateCounters>, limits: Limits) -> Self {
+        Self { counters, limits }
+    }
+
+    /// Counts an attempt from `ip` against the limit of `kind`.
+    pub async fn attempt_from(
+        &self,
+        kind: LimitKind,
+        ip: Option<IpAddr>,
+    ) -> Result<Result<(), Limited>, StoreError> {
+        let (Some(ip), true) = (ip, self.limits.enabled) else {
+            return Ok(Ok(()));
+        };
+        let rate = match kind {
+            LimitKind::RegisterPerIp => self.limits.register_per_ip,
+            _ => self.limits.login_per_ip,
+        };
+        let (count, left) = self
+            .counters
+            .hit(&format!("ip:{}:{ip}", kind.as_str()), rate.per)
+            .await?;
+        if count > rate.count {
+            return Ok(Err(Limited {
+                kind,
+                retry_after: left.max(1),
+            }));
+        }
+        Ok(Ok(()))
+    }
+
+    fn account_keys(account: &str) -> (String, String) {
+        let account = account.trim().to_lowercase();
+        (
+            format!("acct:fail:{account}"),
+            format!("acct:wait:{account}"),
+        )
+    }
+
+    /// Whether `account` (the email as typed) must wait before its next sign-in attempt.
+    pub async fn account_waiting(&self, account: &str) -> Result<Result<(), Limited>, StoreError> {
+        if !self.limits.enabled {
+            return Ok(Ok(()));
+        }
+        let (_, wait) = Self::account_keys(account);
+        Ok(match self.counters.blocked(&wait).await? {
+            Some(retry_after) => Err(Limited {
+                kind: LimitKind::LoginPerAccount,
+                retry_after,
+            }),
+            None => Ok(()),
+        })
+    }
+
+    /// Records a failed sign-in; past the limit, the account waits 2, 4, 8 … seconds.
+    /// Unknown accounts are counted the same way, so the limits reveal nothing.
+    pub async fn failed_sign_in(&self, account: &str) -> Result<(), StoreError> {
+        if !self.limits.enabled {
+            return Ok(());
+        }
+        let rate = self.limits.login_per_account;
+        let (fail, wait) = Self::account_keys(account);
+        // Failures are remembered long enough for the backoff to keep growing.
+        let (count, _) = self.counters.hit(&fail, rate.per.max(MAX_BACKOFF)).await?;
+        if count >= rate.count {
+            let excess = (count - rate.count).min(20) as u32;
+            let backoff = Duration::from_secs(2u64.saturating_pow(excess + 1)).min(MAX_BACKOFF);
+            self.counters.block(&wait, backoff).await?;
+        }
+        Ok(())
+    }
+
+    /// A successful sign-in forgets the account's failures.
+    pub async fn succeeded_sign_in(&self, account: &str) -> Result<(), StoreError> {
+        if !self.limits.enabled {
+            return Ok(());
+        }
+        let (fail, wait) = Self::account_keys(account);
+        self.counters.clear(&[fail, wait]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(enabled: bool) -> Limiter {
+        Limiter::new(
+            Arc::new(LocalCounters::default()),
+            Limits {
+                enabled,
+                login_per_ip: Rate::parse("3/min").unwrap(),
+                login_per_account: Rate::parse("2/min").unwrap(),
+                register_per_ip: Rate::parse("1/h").unwrap(),
+            },
+        )
+    }
+
+    #[test]
+    fn rates_read_as_written() {
+        assert_eq!(
+            Rate::parse("30/min").unwrap(),
+            Rate {
+                count: 30,
+                per: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(Rate::parse("10/h").unwrap().to_string(), "10/h");
+        for bad in ["", "30", "x/min", "5/week", "0/s"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_address_is_limited_past_its_count() {
+        let l = limiter(true);
+        let ip = Some("192.0.2.1".parse().unwrap());
+        for _ in 0..3 {
+            assert!(
+                l.attempt_from(LimitKind::LoginPerIp, ip)
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
+        }
+        let limited = l
+            .attempt_from(LimitKind::LoginPerIp, ip)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(limited.retry_after >= 1 && limited.retry_after <= 60);
+        let other = Some("192.0.2.2".parse().unwrap());
+        assert!(
+            l.attempt_from(LimitKind::LoginPerIp, other)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn failing_accounts_wait_longer_and_longer_but_are_never_locked() {
+        let l = limiter(true);
+        l.failed_sign_in("Ada@Example.com").await.unwrap();
+        assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+        l.failed_sign_in("ada@example.com").await.unwrap();
+        let first = l
+            .account_waiting("ada@example.com")
+            .await
+            .unwrap()
+            .unwrap_err();
+        l.failed_sign_in("ada@example.com").await.unwrap();
+        let second = l
+            .account_waiting("ada@example.com")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(second.retry_after > first.retry_after);
+        l.succeeded_sign_in("ada@example.com").await.unwrap();
+        assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn limits_can_be_switched_off() {
+        let l = limiter(false);
+        for _ in 0..10 {
+            assert!(
+                l.attempt_from(LimitKind::LoginPerIp, Some("192.0.2.1".parse().unwrap()))
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
+            l.failed_sign_in("a@example.com").await.unwrap();
+        }
+        assert!(l.account_waiting("a@example.com").await.unwrap().is_ok());
+    }
+}
