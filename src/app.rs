@@ -210,6 +210,14 @@ impl Application {
                 }
             })
         };
+        let metrics = crate::telemetry::metrics().clone();
+        let upkeep = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                ticker.tick().await;
+                metrics.run_upkeep();
+            }
+        });
         let reload = tokio::spawn(follow_key_folder(
             self.folder,
             self.state.keys.clone(),
@@ -222,6 +230,7 @@ impl Application {
             .await;
         purge.abort();
         reload.abort();
+        upkeep.abort();
         db.close().await;
         result
     }

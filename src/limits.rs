@@ -196,6 +196,8 @@ impl Limiter {
             .hit(&format!("ip:{}:{ip}", kind.as_str()), rate.per)
             .await?;
         if count > rate.count {
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
+                .increment(1);
             return Ok(Err(Limited {
                 kind,
                 retry_after: left.max(1),
@@ -219,9 +221,13 @@ impl Limiter {
         }
         let (_, wait) = Self::account_keys(account);
         Ok(match self.counters.blocked(&wait).await? {
-            Some(retry_after) => Err(Limited {
-                kind: LimitKind::LoginPerAccount,
-                retry_after,
+            Some(retry_after) => Err({
+                metrics::counter!("gatehouse_rate_limited_total", "limit" => LimitKind::LoginPerAccount.as_str())
+                    .increment(1);
+                Limited {
+                    kind: LimitKind::LoginPerAccount,
+                    retry_after,
+                }
             }),
             None => Ok(()),
         })

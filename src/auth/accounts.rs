@@ -88,6 +88,18 @@ impl Accounts {
     /// through one argon2 verification and give the same error; the account's state is
     /// revealed only to someone who knows the password.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<User, AuthError> {
+        let result = self.check_password(email, password).await;
+        let label = match &result {
+            Ok(_) => "success",
+            Err(AuthError::InvalidCredentials) => "invalid_credentials",
+            Err(AuthError::AccountDisabled) => "disabled",
+            Err(_) => "error",
+        };
+        metrics::counter!("gatehouse_logins_total", "result" => label).increment(1);
+        result
+    }
+
+    async fn check_password(&self, email: &str, password: &str) -> Result<User, AuthError> {
         let password = Password::for_verification(password);
         let credentials = match Email::parse(email) {
             Ok(email) => self.users.find_credentials(&email).await?,

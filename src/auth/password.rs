@@ -126,15 +126,18 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         use std::sync::atomic::Ordering;
-        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+        let depth = self.admitted.fetch_add(1, Ordering::AcqRel);
+        if depth >= self.capacity {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
             return Err(HashError::Busy);
         }
+        metrics::gauge!("gatehouse_password_hash_queue_depth").set((depth + 1) as f64);
         // Released however this ends, even if the caller gives up (a timeout).
         struct Admitted(Arc<std::sync::atomic::AtomicUsize>);
         impl Drop for Admitted {
             fn drop(&mut self) {
-                self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                let left = self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) - 1;
+                metrics::gauge!("gatehouse_password_hash_queue_depth").set(left as f64);
             }
         }
         let _admitted = Admitted(self.admitted.clone());
@@ -143,9 +146,15 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|e| HashError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = work();
+            metrics::histogram!("gatehouse_password_hash_seconds")
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+        .await
+        .map_err(|e| HashError::Internal(e.to_string()))
     }
 }
 

@@ -158,6 +158,9 @@ impl Sessions {
                 refresh_token: presented.open(&sealed),
             },
             Rotated::Reused(session) => {
+                metrics::counter!("gatehouse_refresh_reuse_detected_total").increment(1);
+                metrics::counter!("gatehouse_sessions_ended_total", "cause" => EndCause::RefreshReused.as_str())
+                    .increment(1);
                 tracing::warn!(
                     session_id = %session.id,
                     user_id = %session.user_id,
@@ -194,6 +197,8 @@ impl Sessions {
     pub async fn end(&self, id: &SessionId, cause: EndCause) -> Result<bool, StoreError> {
         let ended = self.store.end_session(id).await?;
         if ended {
+            metrics::counter!("gatehouse_sessions_ended_total", "cause" => cause.as_str())
+                .increment(1);
             tracing::info!(session_id = %id, cause = cause.as_str(), "session ended");
         }
         Ok(ended)
@@ -207,6 +212,8 @@ impl Sessions {
         cause: EndCause,
     ) -> Result<u64, StoreError> {
         let ended = self.store.end_user_sessions(user, keep).await?;
+        metrics::counter!("gatehouse_sessions_ended_total", "cause" => cause.as_str())
+            .increment(ended);
         tracing::info!(user_id = %user, count = ended, cause = cause.as_str(), "sessions ended");
         Ok(ended)
     }

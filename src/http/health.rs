@@ -7,6 +7,14 @@ use serde_json::json;
 
 use super::AppState;
 
+/// Prometheus metrics (text format).
+#[handler]
+pub fn metrics() -> impl IntoResponse {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::telemetry::metrics().render())
+}
+
 /// The process is up.
 #[handler]
 pub fn healthz() -> impl IntoResponse {

@@ -72,6 +72,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/.well-known/jwks.json", wellknown::jwks)
         .at("/healthz", health::healthz)
         .at("/readyz", health::readyz)
+        .at("/metrics", health::metrics)
         .at("/api/v1/openapi.json", spec)
         .at("/login", get(pages::login_form).post(pages::login_submit))
         .at(

@@ -127,6 +127,12 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id.0) {
             response.headers_mut().insert("x-request-id", value);
         }
+        let route = route_label(&path);
+        let status = response.status().as_u16().to_string();
+        metrics::counter!("gatehouse_http_requests_total", "method" => method.to_string(), "route" => route, "status" => status)
+            .increment(1);
+        metrics::histogram!("gatehouse_http_request_duration_seconds", "method" => method.to_string(), "route" => route)
+            .record(started.elapsed().as_secs_f64());
         tracing::info!(
             target: "gatehouse::http",
             request_id = %request_id.0,
@@ -171,6 +177,53 @@ impl<E> PipelineEndpoint<E> {
             Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(StatusCode::PAYLOAD_TOO_LARGE),
             Err(_) => Err(StatusCode::BAD_REQUEST),
         }
+    }
+}
+
+/// The route template of a path, for metric labels: ids never become label values, and
+/// unknown paths share one label so probes cannot create unbounded series.
+fn route_label(path: &str) -> &'static str {
+    const FIXED: &[&str] = &[
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/oauth2/authorize",
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/oauth2/introspect",
+        "/oauth2/userinfo",
+        "/oauth2/logout",
+        "/api/v1/auth/token",
+        "/api/v1/auth/register",
+        "/api/v1/auth/me",
+        "/api/v1/auth/password",
+        "/api/v1/auth/sessions",
+        "/api/v1/admin/users",
+        "/api/v1/openapi.json",
+        "/login",
+        "/register",
+        "/logout",
+        "/account",
+        "/account/profile",
+        "/account/password",
+        "/account/sessions/end",
+        "/account/sessions/end-others",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/static/gatehouse.css",
+    ];
+    if let Some(fixed) = FIXED.iter().find(|f| **f == path) {
+        return fixed;
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api", "v1", "auth", "sessions", _] => "/api/v1/auth/sessions/{sid}",
+        ["api", "v1", "admin", "users", _] => "/api/v1/admin/users/{id}",
+        ["api", "v1", "admin", "users", _, "sessions"] => "/api/v1/admin/users/{id}/sessions",
+        ["api", "v1", "admin", "sessions", _] => "/api/v1/admin/sessions/{sid}",
+        ["docs", ..] => "/docs",
+        _ => "other",
     }
 }
 

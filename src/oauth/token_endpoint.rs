@@ -146,7 +146,7 @@ impl TokenEndpoint {
                 format!("this client may not use the {} grant", grant.as_str()),
             ));
         }
-        match grant {
+        let issued = match grant {
             GrantType::Password => grants::password::grant(self, &client, &params, context).await,
             GrantType::RefreshToken => grants::refresh::grant(self, &client, &params).await,
             GrantType::ClientCredentials => {
@@ -155,7 +155,12 @@ impl TokenEndpoint {
             GrantType::AuthorizationCode => {
                 grants::authorization_code::grant(self, &client, &params, context).await
             }
+        };
+        if issued.is_ok() {
+            metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str())
+                .increment(1);
         }
+        issued
     }
 
     /// RFC 6749 §2.3: exactly one way of authenticating; no client named means the
