@@ -53,6 +53,7 @@ const KNOWN: &[&str] = &[
     "RATE_LIMIT_LOGIN_PER_ACCOUNT",
     "RATE_LIMIT_REGISTER_PER_IP",
     "PASSWORD_HASH_QUEUE",
+    "ALLOW_SQLITE",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -549,12 +550,26 @@ impl Config {
             register_per_ip: rate(&mut p, "RATE_LIMIT_REGISTER_PER_IP", "10/h"),
         };
 
+        let allow_sqlite = p.value("ALLOW_SQLITE", false, parse_bool);
         if production {
             if issuer.starts_with("http://") {
-                p.problem("ISSUER", "production requires an https:// issuer");
+                p.problem(
+                    "ISSUER",
+                    "production requires an https:// issuer (set GATEHOUSE_ISSUER=https://your.host)",
+                );
+            }
+            if database_url.starts_with("sqlite:") && !allow_sqlite {
+                p.problem(
+                    "DATABASE_URL",
+                    "production expects PostgreSQL (postgres://…); to run one instance on SQLite anyway, \
+                     set GATEHOUSE_ALLOW_SQLITE=true",
+                );
             }
             if cors_origins.iter().any(|o| o == "*") {
-                p.problem("CORS_ORIGINS", "production refuses the wildcard origin `*`");
+                p.problem(
+                    "CORS_ORIGINS",
+                    "production refuses the wildcard origin `*`; list the origins, e.g. https://app.example.com",
+                );
             }
             if argon2.memory_kib < defaults.memory_kib {
                 p.problem(
@@ -611,14 +626,36 @@ impl Config {
         if !self.is_production() {
             return Ok(());
         }
-        let has_key = std::fs::read_dir(&self.keys_dir)
+        let keys: Vec<PathBuf> = std::fs::read_dir(&self.keys_dir)
             .map(|entries| {
                 entries
                     .flatten()
-                    .any(|e| e.path().extension().is_some_and(|x| x == "pem"))
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+                    .collect()
             })
-            .unwrap_or(false);
-        if has_key {
+            .unwrap_or_default();
+        // Private keys readable by other users of the machine are refused.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let exposed: Vec<ConfigProblem> = keys
+                .iter()
+                .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o077 != 0))
+                .map(|p| ConfigProblem {
+                    variable: format!("{PREFIX}KEYS_DIR"),
+                    message: format!(
+                        "{} is readable by other users; run `chmod 600 {}`",
+                        p.display(),
+                        p.display()
+                    ),
+                })
+                .collect();
+            if !exposed.is_empty() {
+                return Err(ConfigError(exposed));
+            }
+        }
+        if !keys.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(vec![ConfigProblem {

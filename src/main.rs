@@ -209,6 +209,8 @@ fn load_config() -> Result<Config, String> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     if !config.is_production() {
         tracing::warn!("running in development mode; set GATEHOUSE_ENV=production for real use");
+    } else if !config.limits.enabled {
+        tracing::warn!("GATEHOUSE_RATE_LIMITS=off in production: sign-ins are not rate limited");
     }
     let app = Application::build(config).await?;
     app.run_until(gatehouse::app::shutdown_signal()).await?;

@@ -67,18 +67,72 @@ fn check_config_prints_effective_values_with_secrets_hidden() {
 }
 
 #[test]
-fn production_refuses_to_start_without_keys() {
+fn production_refusals_each_name_their_setting_and_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let output = gatehouse()
+    let check = |pairs: &[(&str, &str)]| {
+        let output = gatehouse()
+            .current_dir(dir.path())
+            .arg("check-config")
+            .env("GATEHOUSE_ENV", "production")
+            .envs(pairs.iter().copied())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let https = ("GATEHOUSE_ISSUER", "https://id.example.com");
+    let postgres = (
+        "GATEHOUSE_DATABASE_URL",
+        "postgres://gatehouse@db/gatehouse",
+    );
+
+    let (ok, stderr) = check(&[("GATEHOUSE_ISSUER", "http://id.example.com"), postgres]);
+    assert!(
+        !ok && stderr.contains("GATEHOUSE_ISSUER") && stderr.contains("https://"),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(&[https]);
+    assert!(
+        !ok && stderr.contains("GATEHOUSE_DATABASE_URL")
+            && stderr.contains("GATEHOUSE_ALLOW_SQLITE"),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(&[https, postgres, ("GATEHOUSE_CORS_ORIGINS", "*")]);
+    assert!(!ok && stderr.contains("GATEHOUSE_CORS_ORIGINS"), "{stderr}");
+    let (ok, stderr) = check(&[https, postgres]);
+    assert!(
+        !ok && stderr.contains("GATEHOUSE_KEYS_DIR") && stderr.contains("keys rotate"),
+        "{stderr}"
+    );
+
+    // A key readable by others is refused with the chmod that fixes it.
+    let keys = dir.path().join("keys");
+    let made = gatehouse()
         .current_dir(dir.path())
-        .arg("check-config")
-        .env("GATEHOUSE_ENV", "production")
-        .env("GATEHOUSE_ISSUER", "https://id.example.com")
+        .args(["keys", "rotate"])
         .output()
         .unwrap();
-
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("GATEHOUSE_KEYS_DIR"));
+    assert!(made.status.success());
+    let pem = std::fs::read_dir(&keys)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "pem"))
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (ok, stderr) = check(&[https, postgres]);
+        assert!(!ok && stderr.contains("chmod 600"), "{stderr}");
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (ok, stderr) = check(&[https, postgres]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = check(&[https, ("GATEHOUSE_ALLOW_SQLITE", "true")]);
+    assert!(ok, "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
