@@ -9,6 +9,7 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Server};
 
+use crate::audit::Audit;
 use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -33,6 +34,7 @@ pub struct Core {
     pub sessions: Sessions,
     pub clients: ClientRegistry,
     pub limiter: Limiter,
+    pub audit: Audit,
     pub clock: Arc<dyn Clock>,
     /// Whether sessions live in Redis (else in the database).
     pub redis: bool,
@@ -88,6 +90,7 @@ impl Core {
             None => Arc::new(LocalCounters::default()),
         };
         let limiter = Limiter::new(counters, config.limits);
+        let audit = Audit::new(Arc::new(db.clone()), clock.clone());
         Ok(Self {
             redis: config.redis_url.is_some(),
             config: Arc::new(config),
@@ -96,6 +99,7 @@ impl Core {
             sessions,
             clients,
             limiter,
+            audit,
             clock,
         })
     }
@@ -133,6 +137,7 @@ impl Application {
             sessions: core.sessions.clone(),
             clients: core.clients.clone(),
             limiter: core.limiter.clone(),
+            audit: core.audit.clone(),
             authorizations: Arc::new(core.db.clone()),
             signer: TokenSigner::new(keys.clone()),
             verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
@@ -151,6 +156,7 @@ impl Application {
             accounts: core.accounts,
             sessions: core.sessions,
             limiter: core.limiter,
+            audit: core.audit,
             redis: core.redis,
             tokens,
             keys,
@@ -192,6 +198,8 @@ impl Application {
         let purge = {
             let sessions = self.state.sessions.clone();
             let db = self.state.db.clone();
+            let audit = self.state.audit.clone();
+            let retention = self.state.config.audit_retention;
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(PURGE_INTERVAL);
                 loop {
@@ -199,7 +207,9 @@ impl Application {
                     let now = chrono::Utc::now();
                     let purged = async {
                         Ok::<u64, crate::store::StoreError>(
-                            sessions.purge_expired().await? + db.purge_codes(now).await?,
+                            sessions.purge_expired().await?
+                                + db.purge_codes(now).await?
+                                + audit.purge(retention).await?,
                         )
                     };
                     match purged.await {

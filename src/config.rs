@@ -54,6 +54,7 @@ const KNOWN: &[&str] = &[
     "RATE_LIMIT_REGISTER_PER_IP",
     "PASSWORD_HASH_QUEUE",
     "ALLOW_SQLITE",
+    "AUDIT_RETENTION",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -187,6 +188,8 @@ pub struct Config {
     /// Password checks that may wait for a hashing slot; more get 503 at once.
     pub password_hash_queue: usize,
     pub limits: crate::limits::Limits,
+    /// How long audit events are kept.
+    pub audit_retention: Duration,
 }
 
 /// One setting that could not be accepted, named by its variable.
@@ -551,6 +554,9 @@ impl Config {
         };
 
         let allow_sqlite = p.value("ALLOW_SQLITE", false, parse_bool);
+        let audit_retention = p.value("AUDIT_RETENTION", Duration::from_secs(90 * 86_400), |v| {
+            parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(86_400)))
+        });
         if production {
             if issuer.starts_with("http://") {
                 p.problem(
@@ -610,6 +616,7 @@ impl Config {
                 password_hash_concurrency,
                 password_hash_queue,
                 limits,
+                audit_retention,
             })
         } else {
             Err(ConfigError(p.problems))
@@ -728,6 +735,7 @@ impl Config {
             ("ARGON2_ITERATIONS", self.argon2.iterations.to_string()),
             ("ARGON2_PARALLELISM", self.argon2.parallelism.to_string()),
             ("PASSWORD_HASH_QUEUE", self.password_hash_queue.to_string()),
+            ("AUDIT_RETENTION", format_duration(self.audit_retention)),
             (
                 "RATE_LIMITS",
                 if self.limits.enabled { "on" } else { "off" }.to_string(),

@@ -4,6 +4,7 @@
 //! (`auth`, `oauth`), which use `token`, `store` and `domain`.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -4,6 +4,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use gatehouse::audit::{Event, EventType};
 use gatehouse::auth::{AuthError, Registration};
 use gatehouse::config::{Config, RawSettings};
 use gatehouse::domain::{
@@ -186,7 +187,7 @@ fn main() -> ExitCode {
             },
             Command::Client { command } => client(config, command).await,
             Command::Sessions { command } => sessions(config, command).await,
-            Command::Keys { command } => keys(&config, command),
+            Command::Keys { command } => keys(config, command).await,
         }
     });
     match result {
@@ -282,6 +283,14 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
     };
     match core.accounts.create(registration, roles).await {
         Ok(user) => {
+            core.audit
+                .record(
+                    Event::new(EventType::UserRegistered)
+                        .actor("cli")
+                        .user(user.id)
+                        .detail(serde_json::json!({"via": "cli", "roles": user.roles})),
+                )
+                .await;
             eprintln!("created user {} <{}>", user.id, user.email);
             if let Some(password) = generated {
                 println!("{password}");
@@ -314,6 +323,14 @@ async fn set_disabled(config: Config, email: &str, disabled: bool) -> anyhow::Re
     core.accounts
         .set_disabled(&core.sessions, user.id, disabled)
         .await?;
+    let kind = if disabled {
+        EventType::UserDisabled
+    } else {
+        EventType::UserEnabled
+    };
+    core.audit
+        .record(Event::new(kind).actor("cli").user(user.id))
+        .await;
     eprintln!(
         "{} {}",
         user.email,
@@ -347,6 +364,13 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             };
             match core.clients.create(new, core.clock.now()).await {
                 Ok(generated) => {
+                    core.audit
+                        .record(
+                            Event::new(EventType::ClientCreated)
+                                .actor("cli")
+                                .client(&args.id),
+                        )
+                        .await;
                     eprintln!("created client {}", args.id);
                     if let Some(secret) = generated {
                         println!("{}", secret.expose());
@@ -381,6 +405,13 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Delete { id } => match core.clients.delete(&id).await {
             Ok(true) => {
+                core.audit
+                    .record(
+                        Event::new(EventType::ClientDeleted)
+                            .actor("cli")
+                            .client(&id),
+                    )
+                    .await;
                 eprintln!("deleted client {id}");
                 Ok(())
             }
@@ -415,6 +446,14 @@ async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()
         } => {
             let sid = SessionId::parse(&sid).map_err(|e| anyhow::anyhow!("--session: {e}"))?;
             if core.sessions.end(&sid, EndCause::Admin).await? {
+                core.audit
+                    .record(
+                        Event::new(EventType::SessionEnded)
+                            .actor("cli")
+                            .session(&sid)
+                            .detail(serde_json::json!({"cause": "admin"})),
+                    )
+                    .await;
                 eprintln!("session {sid} ended");
                 Ok(())
             } else {
@@ -429,6 +468,14 @@ async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()
                 .sessions
                 .end_all(user.id, None, EndCause::Admin)
                 .await?;
+            core.audit
+                .record(
+                    Event::new(EventType::SessionEnded)
+                        .actor("cli")
+                        .user(user.id)
+                        .detail(serde_json::json!({"cause": "admin", "count": ended})),
+                )
+                .await;
             eprintln!("{ended} session(s) of {} ended", user.email);
             Ok(())
         }
@@ -436,7 +483,24 @@ async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()
     }
 }
 
-fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+/// Records a key event; the keys folder works without a database, so a database that
+/// cannot be reached only costs the audit record (with a warning).
+async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
+    match Core::open(config).await {
+        Ok(core) => {
+            core.audit
+                .record(
+                    Event::new(kind)
+                        .actor("cli")
+                        .detail(serde_json::json!({"kid": kid})),
+                )
+                .await
+        }
+        Err(e) => eprintln!("warning: not recorded in the audit log ({e:#})"),
+    }
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     use gatehouse::token::{KeyFolder, RotateOutcome};
     let folder = KeyFolder::new(&config.keys_dir, config.signing_key_bits);
     let now = chrono::Utc::now();
@@ -488,6 +552,7 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                         "new key {kid} published now; it signs from {}",
                         activate_at.to_rfc3339()
                     );
+                    audit_key_event(config.clone(), EventType::KeyRotated, &kid).await;
                 }
                 RotateOutcome::Pending { kid, activate_at } => {
                     eprintln!(
@@ -511,6 +576,7 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { kid } => {
             let promoted = folder.revoke(&kid, now)?;
+            audit_key_event(config.clone(), EventType::KeyRevoked, &kid).await;
             eprintln!("{kid} revoked: removed from the JWKS, its tokens rejected");
             if let Some(promoted) = promoted {
                 eprintln!("{promoted} signs from now on");

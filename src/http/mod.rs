@@ -33,6 +33,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub sessions: Sessions,
     pub limiter: crate::limits::Limiter,
+    pub audit: crate::audit::Audit,
     /// Whether sessions live in Redis (reported by readiness).
     pub redis: bool,
     pub tokens: TokenEndpoint,
@@ -54,6 +55,11 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect()),
     }
+}
+
+/// An audit event with the request's address and user agent.
+pub fn audit_event(kind: crate::audit::EventType, req: &poem::Request) -> crate::audit::Event {
+    crate::audit::Event::new(kind).from(&request_context(req))
 }
 
 /// The complete HTTP application.

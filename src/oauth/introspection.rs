@@ -144,6 +144,16 @@ impl TokenEndpoint {
                         .end(&session.id, EndCause::Revoked)
                         .await
                         .map_err(store)?;
+                    self.audit
+                        .record(
+                            crate::audit::Event::new(crate::audit::EventType::SessionEnded)
+                                .actor(format!("client:{}", client.id))
+                                .user(session.user_id)
+                                .client(&client.id)
+                                .session(&session.id)
+                                .detail(serde_json::json!({"cause": "refresh_token_revoked"})),
+                        )
+                        .await;
                     Ok(true)
                 }
                 _ => Ok(false),

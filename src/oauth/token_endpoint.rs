@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::audit::Audit;
 use crate::auth::{Accounts, RequestContext, Sessions};
 use crate::clock::Clock;
 use crate::domain::{Secret, Session, User};
@@ -72,6 +73,7 @@ pub struct TokenEndpointParts {
     pub sessions: Sessions,
     pub clients: ClientRegistry,
     pub limiter: Limiter,
+    pub audit: Audit,
     pub authorizations: Arc<dyn AuthorizationStore>,
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
@@ -86,6 +88,7 @@ pub struct TokenEndpoint {
     pub(super) sessions: Sessions,
     pub(super) clients: ClientRegistry,
     pub(super) limiter: Limiter,
+    pub(super) audit: Audit,
     pub(super) authorizations: Arc<dyn AuthorizationStore>,
     pub(super) signer: TokenSigner,
     pub(super) verifier: TokenVerifier,
@@ -100,6 +103,7 @@ impl TokenEndpoint {
             sessions: parts.sessions,
             clients: parts.clients,
             limiter: parts.limiter,
+            audit: parts.audit,
             authorizations: parts.authorizations,
             signer: parts.signer,
             verifier: parts.verifier,

@@ -29,6 +29,7 @@ fn keys_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     }
     command
         .env("GATEHOUSE_KEYS_DIR", &app.keys_dir)
+        .env("GATEHOUSE_DATABASE_URL", &app.database_url)
         .arg("keys")
         .args(args)
         .output()

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod audit;
 mod browser;
 mod chromium;
 mod cli;

@@ -10,10 +10,11 @@ use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
 use super::sessions::SessionList;
 use super::views::UserView;
+use crate::audit::{AuditQuery, EventType, EventType as EventKind};
 use crate::auth::AuthError;
 use crate::domain::{EndCause, Role, SessionId, User, UserId};
-use crate::http::AppState;
 use crate::http::problem::ApiError;
+use crate::http::{AppState, audit_event};
 
 /// The most users one page holds.
 const MAX_PAGE: u32 = 200;
@@ -26,6 +27,43 @@ pub struct UserList {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
+}
+
+/// A security event.
+#[derive(Debug, Object)]
+#[oai(rename = "AuditEvent")]
+pub struct AuditEventView {
+    pub id: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `user.registered`, `login.succeeded`, `login.failed`, `refresh.reused`,
+    /// `session.ended`, `password.changed`, `user.disabled`, `user.enabled`,
+    /// `user.roles_changed`, `client.created`, `client.deleted`, `key.rotated`, `key.revoked`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Who did it: `user:<id>`, `admin:<id>`, `client:<id>`, `cli` or `system`.
+    pub actor: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Value,
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Object)]
+#[oai(rename = "AuditEventList")]
+pub struct AuditEventList {
+    pub items: Vec<AuditEventView>,
+    /// Pass as `cursor` for older events; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum AuditEvents {
+    #[oai(status = 200)]
+    Ok(Json<AuditEventList>),
 }
 
 /// Changes to an account.
@@ -154,6 +192,7 @@ impl AdminApi {
     async fn update_user(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         auth: BearerAuth,
         id: Path<String>,
         body: JsonBody<AdminUserPatch>,
@@ -195,8 +234,18 @@ impl AdminApi {
             .find_user(id)
             .await?
             .ok_or_else(|| ApiError::not_found("no such user"))?;
+        let actor = format!("admin:{}", admin.id);
         if let Some(roles) = roles {
             user = found(state.accounts.set_roles(id, &roles).await)?;
+            state
+                .audit
+                .record(
+                    audit_event(EventType::UserRolesChanged, req)
+                        .actor(actor.clone())
+                        .user(id)
+                        .detail(serde_json::json!({"roles": user.roles})),
+                )
+                .await;
         }
         if let Some(disabled) = disabled {
             user = found(
@@ -206,7 +255,28 @@ impl AdminApi {
                     .await,
             )?;
         }
-        tracing::info!(admin = %admin.id, user_id = %id, "user changed by an administrator");
+        if let Some(disabled) = disabled {
+            let kind = if disabled {
+                EventType::UserDisabled
+            } else {
+                EventType::UserEnabled
+            };
+            state
+                .audit
+                .record(audit_event(kind, req).actor(actor.clone()).user(id))
+                .await;
+            if disabled {
+                state
+                    .audit
+                    .record(
+                        audit_event(EventType::SessionEnded, req)
+                            .actor(actor)
+                            .user(id)
+                            .detail(serde_json::json!({"cause": "user_disabled"})),
+                    )
+                    .await;
+            }
+        }
         Ok(OneUser::Ok(Json(user.into())))
     }
 
@@ -243,16 +313,101 @@ impl AdminApi {
     async fn end_user_sessions(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Done, ApiError> {
-        require_admin(&state, &auth).await?;
+        let admin = require_admin(&state, &auth).await?;
         let id = user_id(&id)?;
         if state.accounts.find_user(id).await?.is_none() {
             return Err(ApiError::not_found("no such user"));
         }
-        state.sessions.end_all(id, None, EndCause::Admin).await?;
+        let ended = state.sessions.end_all(id, None, EndCause::Admin).await?;
+        state
+            .audit
+            .record(
+                audit_event(EventType::SessionEnded, req)
+                    .actor(format!("admin:{}", admin.id))
+                    .user(id)
+                    .detail(serde_json::json!({"cause": "admin", "count": ended})),
+            )
+            .await;
         Ok(Done::NoContent)
+    }
+
+    /// Security events, newest first.
+    ///
+    /// Filter by `user` (id), `type`, and a time range (`since` inclusive, `until`
+    /// exclusive, RFC 3339); page with `cursor`.
+    #[oai(path = "/audit", method = "get", operation_id = "listAuditEvents")]
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        user: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        since: Query<Option<chrono::DateTime<chrono::Utc>>>,
+        until: Query<Option<chrono::DateTime<chrono::Utc>>>,
+        /// 1 to 200; 50 by default.
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<AuditEvents, ApiError> {
+        require_admin(&state, &auth).await?;
+        let limit = limit.0.unwrap_or(50);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let user = match user.0.as_deref() {
+            Some(u) => {
+                Some(UserId::parse(u).map_err(|_| ApiError::bad_request("user is not a user id"))?)
+            }
+            None => None,
+        };
+        let kind = match kind.0.as_deref() {
+            Some(k) => Some(
+                EventKind::parse(k).ok_or_else(|| ApiError::bad_request("unknown event type"))?,
+            ),
+            None => None,
+        };
+        let before = match cursor.0.as_deref() {
+            Some(c) => Some(
+                uuid::Uuid::parse_str(c).map_err(|_| ApiError::bad_request("invalid cursor"))?,
+            ),
+            None => None,
+        };
+        let events = state
+            .audit
+            .list(&AuditQuery {
+                user,
+                kind,
+                since: since.0,
+                until: until.0,
+                before,
+                limit,
+            })
+            .await?;
+        let next_cursor = (events.len() == limit as usize)
+            .then(|| events.last().map(|e| e.id.to_string()))
+            .flatten();
+        let items = events
+            .into_iter()
+            .map(|e| AuditEventView {
+                id: e.id.to_string(),
+                at: e.at,
+                kind: e.kind.as_str().to_string(),
+                actor: e.actor,
+                user_id: e.user_id.map(|u| u.to_string()),
+                client_id: e.client_id,
+                session_id: e.session_id,
+                ip: e.ip,
+                user_agent: e.user_agent,
+                detail: e.detail,
+            })
+            .collect();
+        Ok(AuditEvents::Ok(Json(AuditEventList { items, next_cursor })))
     }
 
     /// End one session.
@@ -264,13 +419,23 @@ impl AdminApi {
     async fn end_session(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         auth: BearerAuth,
         sid: Path<String>,
     ) -> Result<Done, ApiError> {
-        require_admin(&state, &auth).await?;
+        let admin = require_admin(&state, &auth).await?;
         let not_found = || ApiError::not_found("no such session");
         let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
+        let session = state.sessions.find(&sid).await?;
         if state.sessions.end(&sid, EndCause::Admin).await? {
+            let mut event = audit_event(EventType::SessionEnded, req)
+                .actor(format!("admin:{}", admin.id))
+                .session(&sid)
+                .detail(serde_json::json!({"cause": "admin"}));
+            if let Some(session) = session {
+                event = event.user(session.user_id).client(&session.client_id);
+            }
+            state.audit.record(event).await;
             Ok(Done::NoContent)
         } else {
             Err(not_found())

@@ -54,6 +54,15 @@ impl AuthApi {
         }
         let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.register(registration).await?;
+        state
+            .audit
+            .record(
+                crate::http::audit_event(crate::audit::EventType::UserRegistered, req)
+                    .actor(format!("user:{}", user.id))
+                    .user(user.id)
+                    .detail(serde_json::json!({"via": "api"})),
+            )
+            .await;
         tracing::info!(user_id = %user.id, "account registered");
         Ok(Registered::Created(Json(user.into())))
     }

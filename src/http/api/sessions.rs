@@ -7,10 +7,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
+use crate::audit::EventType;
 use crate::auth::AuthError;
 use crate::domain::{EndCause, Password, Session, SessionId};
-use crate::http::AppState;
 use crate::http::problem::{ApiError, FieldError};
+use crate::http::{AppState, audit_event};
 
 /// A session: one sign-in on one device or app. `id` is the `sid` claim.
 #[derive(Debug, Object)]
@@ -121,6 +122,7 @@ impl SessionsApi {
     async fn end(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         auth: BearerAuth,
         sid: Path<String>,
     ) -> Result<Done, ApiError> {
@@ -130,6 +132,17 @@ impl SessionsApi {
         match state.sessions.find(&sid).await? {
             Some(session) if session.user_id == user => {
                 state.sessions.end(&sid, EndCause::SelfService).await?;
+                state
+                    .audit
+                    .record(
+                        audit_event(EventType::SessionEnded, req)
+                            .actor(format!("user:{user}"))
+                            .user(user)
+                            .client(&session.client_id)
+                            .session(&sid)
+                            .detail(serde_json::json!({"cause": "self_service"})),
+                    )
+                    .await;
                 Ok(Done::NoContent)
             }
             _ => Err(not_found()),
@@ -141,6 +154,7 @@ impl SessionsApi {
     async fn change_password(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<Done, ApiError> {
@@ -160,7 +174,18 @@ impl SessionsApi {
             .change_password(&state.sessions, user, current, &new, keep.as_ref())
             .await
         {
-            Ok(()) => Ok(Done::NoContent),
+            Ok(()) => {
+                state
+                    .audit
+                    .record(
+                        audit_event(EventType::PasswordChanged, req)
+                            .actor(format!("user:{user}"))
+                            .user(user)
+                            .detail(serde_json::json!({"other_sessions_ended": true})),
+                    )
+                    .await;
+                Ok(Done::NoContent)
+            }
             Err(AuthError::InvalidCredentials) => Err(ApiError::validation(vec![FieldError {
                 field: "current_password".into(),
                 message: "is not the current password".into(),

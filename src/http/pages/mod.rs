@@ -15,7 +15,8 @@ use poem::{Body, IntoResponse, Request, Response, handler};
 use self::browser::{PageContext, safe_return_to, signed_in};
 use self::text::Text;
 use super::AppState;
-use super::request_context;
+use super::{audit_event, request_context};
+use crate::audit::EventType;
 use crate::auth::{AuthError, Registration};
 use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
 use crate::limits::LimitKind;
@@ -230,9 +231,33 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
     if recorded.is_err() {
         return unavailable(&ctx);
     }
+    if let Err(e @ (AuthError::InvalidCredentials | AuthError::AccountDisabled)) = &signed_in {
+        let reason = if matches!(e, AuthError::AccountDisabled) {
+            "disabled"
+        } else {
+            "invalid_credentials"
+        };
+        state
+            .audit
+            .record(
+                audit_event(EventType::LoginFailed, req)
+                    .client(BROWSER_CLIENT_ID)
+                    .detail(serde_json::json!({"username": email, "reason": reason})),
+            )
+            .await;
+    }
     match signed_in {
         Ok(user) => {
-            tracing::info!(user_id = %user.id, "signed in on the login page");
+            state
+                .audit
+                .record(
+                    audit_event(EventType::LoginSucceeded, req)
+                        .actor(format!("user:{}", user.id))
+                        .user(user.id)
+                        .client(BROWSER_CLIENT_ID)
+                        .detail(serde_json::json!({"method": "login_page"})),
+                )
+                .await;
             start_browser_session(&state, req, &user, &return_to).await
         }
         Err(AuthError::InvalidCredentials | AuthError::UnknownUser) => login_page(
@@ -355,7 +380,15 @@ pub async fn register_submit(state: Data<&AppState>, req: &Request, body: Body) 
     };
     match state.accounts.register(registration).await {
         Ok(user) => {
-            tracing::info!(user_id = %user.id, "account registered on the registration page");
+            state
+                .audit
+                .record(
+                    audit_event(EventType::UserRegistered, req)
+                        .actor(format!("user:{}", user.id))
+                        .user(user.id)
+                        .detail(serde_json::json!({"via": "register_page"})),
+                )
+                .await;
             start_browser_session(&state, req, &user, &return_to).await
         }
         Err(AuthError::EmailTaken) => {
@@ -400,6 +433,17 @@ async fn sign_out(
 ) -> Result<HeaderValue, crate::store::StoreError> {
     if let Some((session, _)) = signed_in(state, req).await? {
         state.sessions.end(&session.id, EndCause::Logout).await?;
+        state
+            .audit
+            .record(
+                audit_event(EventType::SessionEnded, req)
+                    .actor(format!("user:{}", session.user_id))
+                    .user(session.user_id)
+                    .client(&session.client_id)
+                    .session(&session.id)
+                    .detail(serde_json::json!({"cause": "logout"})),
+            )
+            .await;
     }
     Ok(browser::clear_session_cookie(state))
 }
@@ -661,7 +705,18 @@ pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body)
         )
         .await
     {
-        Ok(()) => redirect("/account?done=password"),
+        Ok(()) => {
+            state
+                .audit
+                .record(
+                    audit_event(EventType::PasswordChanged, req)
+                        .actor(format!("user:{}", user.id))
+                        .user(user.id)
+                        .detail(serde_json::json!({"other_sessions_ended": true})),
+                )
+                .await;
+            redirect("/account?done=password")
+        }
         Err(AuthError::InvalidCredentials) => {
             account_page(
                 &state,
@@ -692,7 +747,19 @@ pub async fn account_end_session(state: Data<&AppState>, req: &Request, body: Bo
     match state.sessions.find(&sid).await {
         Ok(Some(s)) if s.user_id == user.id => {
             match state.sessions.end(&sid, EndCause::SelfService).await {
-                Ok(_) => redirect("/account?done=ended"),
+                Ok(_) => {
+                    state
+                        .audit
+                        .record(
+                            audit_event(EventType::SessionEnded, req)
+                                .actor(format!("user:{}", user.id))
+                                .user(user.id)
+                                .session(&sid)
+                                .detail(serde_json::json!({"cause": "self_service"})),
+                        )
+                        .await;
+                    redirect("/account?done=ended")
+                }
                 Err(_) => unavailable(&ctx),
             }
         }
@@ -713,7 +780,18 @@ pub async fn account_end_others(state: Data<&AppState>, req: &Request, body: Bod
         .end_all(user.id, Some(&session.id), EndCause::SelfService)
         .await
     {
-        Ok(_) => redirect("/account?done=ended"),
+        Ok(count) => {
+            state
+                .audit
+                .record(
+                    audit_event(EventType::SessionEnded, req)
+                        .actor(format!("user:{}", user.id))
+                        .user(user.id)
+                        .detail(serde_json::json!({"cause": "self_service", "count": count})),
+                )
+                .await;
+            redirect("/account?done=ended")
+        }
         Err(_) => unavailable(&ctx),
     }
 }

@@ -52,6 +52,17 @@ pub async fn grant(
                     .await
                     .map_err(store)?;
                 tracing::warn!(session_id = %session, "authorization code reused; its session ended");
+                endpoint
+                    .audit
+                    .record(
+                        crate::audit::Event::new(crate::audit::EventType::SessionEnded)
+                            .actor("system")
+                            .client(&client.id)
+                            .session(&session)
+                            .from(context)
+                            .detail(serde_json::json!({"cause": "authorization_code_reused"})),
+                    )
+                    .await;
             }
             return Err(invalid("the code was already used"));
         }

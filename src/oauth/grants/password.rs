@@ -2,6 +2,7 @@
 
 use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
 use super::super::{Client, ErrorCode, OAuthError, Scopes};
+use crate::audit::{Event, EventType};
 use crate::auth::{AuthError, HashError, RequestContext};
 use crate::limits::{LimitKind, Limited};
 use crate::store::StoreError;
@@ -37,6 +38,22 @@ pub async fn grant(
     )?;
     within(limiter.account_waiting(username).await)?;
     let signed_in = endpoint.accounts.sign_in(username, password.expose()).await;
+    if let Err(e @ (AuthError::InvalidCredentials | AuthError::AccountDisabled)) = &signed_in {
+        let reason = if matches!(e, AuthError::AccountDisabled) {
+            "disabled"
+        } else {
+            "invalid_credentials"
+        };
+        endpoint
+            .audit
+            .record(
+                Event::new(EventType::LoginFailed)
+                    .client(&client.id)
+                    .from(context)
+                    .detail(serde_json::json!({"username": username, "reason": reason})),
+            )
+            .await;
+    }
     match &signed_in {
         Ok(_) => limiter.succeeded_sign_in(username).await,
         Err(AuthError::InvalidCredentials) => limiter.failed_sign_in(username).await,
@@ -65,13 +82,18 @@ pub async fn grant(
         .start(user.id, &client.id, &scope.to_string(), context)
         .await
         .map_err(|e| OAuthError::from_store(&e))?;
-    tracing::info!(
-        user_id = %user.id,
-        client_id = %client.id,
-        session_id = %session.id,
-        ip = ?context.ip,
-        "signed in with the password grant"
-    );
+    endpoint
+        .audit
+        .record(
+            Event::new(EventType::LoginSucceeded)
+                .actor(format!("user:{}", user.id))
+                .user(user.id)
+                .client(&client.id)
+                .session(&session.id)
+                .from(context)
+                .detail(serde_json::json!({"method": "password_grant"})),
+        )
+        .await;
     let refresh_token = client
         .allows(super::super::GrantType::RefreshToken)
         .then_some(refresh_token);

@@ -3,6 +3,7 @@
 
 use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
 use super::super::{Client, ErrorCode, OAuthError, Scopes};
+use crate::audit::{Event, EventType};
 use crate::auth::{AuthError, Refresh};
 use crate::domain::EndCause;
 use crate::token::RefreshToken;
@@ -48,7 +49,21 @@ pub async fn grant(
                 "a refresh cannot widen the scope of the session",
             ));
         }
-        Refresh::Reused(_) | Refresh::Invalid => return Err(invalid()),
+        Refresh::Reused(session) => {
+            endpoint
+                .audit
+                .record(
+                    Event::new(EventType::RefreshReused)
+                        .actor("system")
+                        .user(session.user_id)
+                        .client(&session.client_id)
+                        .session(&session.id)
+                        .detail(serde_json::json!({"session_ended": true})),
+                )
+                .await;
+            return Err(invalid());
+        }
+        Refresh::Invalid => return Err(invalid()),
     };
     // The account may have been disabled since the session began.
     let user = match endpoint.accounts.active_user(session.user_id).await {

@@ -1,6 +1,7 @@
 //! SQL storage. One enum over the two pools; SQL text is shared where the dialects agree
 //! (SQLite accepts `$1` placeholders) and split where they do not.
 
+mod audit;
 mod authorization;
 mod clients;
 mod sessions;

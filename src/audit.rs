@@ -1,0 +1,219 @@
+//! The audit log: security events (sign-ins, sessions ended, account and client changes,
+//! key changes) stored with who, whom, where and when, and written to the log as well.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::RequestContext;
+use crate::clock::Clock;
+use crate::domain::{SessionId, UserId};
+use crate::store::StoreError;
+
+/// The kinds of event (DESIGN: audit event types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    UserRegistered,
+    LoginSucceeded,
+    LoginFailed,
+    RefreshReused,
+    SessionEnded,
+    PasswordChanged,
+    UserDisabled,
+    UserEnabled,
+    UserRolesChanged,
+    ClientCreated,
+    ClientDeleted,
+    KeyRotated,
+    KeyRevoked,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 13] = [
+        Self::UserRegistered,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::RefreshReused,
+        Self::SessionEnded,
+        Self::PasswordChanged,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserRolesChanged,
+        Self::ClientCreated,
+        Self::ClientDeleted,
+        Self::KeyRotated,
+        Self::KeyRevoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRegistered => "user.registered",
+            Self::LoginSucceeded => "login.succeeded",
+            Self::LoginFailed => "login.failed",
+            Self::RefreshReused => "refresh.reused",
+            Self::SessionEnded => "session.ended",
+            Self::PasswordChanged => "password.changed",
+            Self::UserDisabled => "user.disabled",
+            Self::UserEnabled => "user.enabled",
+            Self::UserRolesChanged => "user.roles_changed",
+            Self::ClientCreated => "client.created",
+            Self::ClientDeleted => "client.deleted",
+            Self::KeyRotated => "key.rotated",
+            Self::KeyRevoked => "key.revoked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: EventType,
+    /// Who did it: `user:<id>`, `admin:<id>`, `cli`, or `system`.
+    pub actor: Option<String>,
+    /// Whom it concerns.
+    pub user_id: Option<UserId>,
+    pub client_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Value,
+}
+
+/// Which events to list.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub user: Option<UserId>,
+    pub kind: Option<EventType>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Events older than this id (newest first).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Records events; a failure to store one is logged, never fails the action itself.
+#[derive(Clone)]
+pub struct Audit {
+    store: Arc<dyn AuditStore>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Builds an event.
+pub struct Event {
+    kind: EventType,
+    actor: Option<String>,
+    user_id: Option<UserId>,
+    client_id: Option<String>,
+    session_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Value,
+}
+
+impl Event {
+    pub fn new(kind: EventType) -> Self {
+        Self {
+            kind,
+            actor: None,
+            user_id: None,
+            client_id: None,
+            session_id: None,
+            ip: None,
+            user_agent: None,
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    pub fn user(mut self, user: UserId) -> Self {
+        self.user_id = Some(user);
+        self
+    }
+
+    pub fn client(mut self, client: &str) -> Self {
+        self.client_id = Some(client.to_string());
+        self
+    }
+
+    pub fn session(mut self, session: &SessionId) -> Self {
+        self.session_id = Some(session.to_string());
+        self
+    }
+
+    pub fn from(mut self, context: &RequestContext) -> Self {
+        self.ip = context.ip.map(|ip| ip.to_string());
+        self.user_agent = context.user_agent.clone();
+        self
+    }
+
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+impl Audit {
+    pub fn new(store: Arc<dyn AuditStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub async fn record(&self, event: Event) {
+        let event = AuditEvent {
+            id: Uuid::now_v7(),
+            at: self.clock.now(),
+            kind: event.kind,
+            actor: event.actor,
+            user_id: event.user_id,
+            client_id: event.client_id,
+            session_id: event.session_id,
+            ip: event.ip,
+            user_agent: event.user_agent,
+            detail: event.detail,
+        };
+        tracing::info!(
+            target: "gatehouse::audit",
+            event = event.kind.as_str(),
+            actor = event.actor.as_deref(),
+            user_id = event.user_id.map(|u| u.to_string()),
+            client_id = event.client_id.as_deref(),
+            session_id = event.session_id.as_deref(),
+            ip = event.ip.as_deref(),
+            detail = %event.detail,
+            "audit"
+        );
+        if let Err(e) = self.store.record_event(&event).await {
+            tracing::error!(error = %e, event = event.kind.as_str(), "an audit event could not be stored");
+        }
+    }
+
+    pub async fn list(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.store.list_events(query).await
+    }
+
+    pub async fn purge(&self, retention: std::time::Duration) -> Result<u64, StoreError> {
+        let before = self.clock.now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        self.store.purge_events(before).await
+    }
+}

@@ -1,0 +1,101 @@
+//! The audit log in SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Database, on_pool};
+use crate::audit::{AuditEvent, AuditQuery, AuditStore, EventType};
+use crate::domain::UserId;
+use crate::store::StoreError;
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    #[sqlx(rename = "type")]
+    kind: String,
+    actor: Option<String>,
+    user_id: Option<Uuid>,
+    client_id: Option<String>,
+    session_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Json<Value>,
+}
+
+#[async_trait]
+impl AuditStore for Database {
+    async fn record_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO audit_events (id, at, type, actor, user_id, client_id, session_id, ip, \
+                 user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(event.id)
+            .bind(event.at)
+            .bind(event.kind.as_str())
+            .bind(&event.actor)
+            .bind(event.user_id.map(|u| u.as_uuid()))
+            .bind(&event.client_id)
+            .bind(&event.session_id)
+            .bind(&event.ip)
+            .bind(&event.user_agent)
+            .bind(Json(&event.detail))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn list_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows: Vec<EventRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, at, type, actor, user_id, client_id, session_id, ip, user_agent, detail \
+                 FROM audit_events WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR type = $2) \
+                 AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) AND ($5 IS NULL OR id < $5) \
+                 ORDER BY id DESC LIMIT $6",
+            )
+            .bind(query.user.map(|u| u.as_uuid()))
+            .bind(query.kind.map(EventType::as_str))
+            .bind(query.since)
+            .bind(query.until)
+            .bind(query.before)
+            .bind(i64::from(query.limit))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    kind: EventType::parse(&r.kind).ok_or_else(|| {
+                        StoreError::Internal(format!("unknown audit type {}", r.kind).into())
+                    })?,
+                    id: r.id,
+                    at: r.at,
+                    actor: r.actor,
+                    user_id: r.user_id.map(UserId::from_uuid),
+                    client_id: r.client_id,
+                    session_id: r.session_id,
+                    ip: r.ip,
+                    user_agent: r.user_agent,
+                    detail: r.detail.0,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM audit_events WHERE at < $1")
+                .bind(before)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+}

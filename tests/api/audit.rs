@@ -1,0 +1,201 @@
+//! The audit log: every security event lands there, and administrators can read it.
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::on_both_databases;
+
+on_both_databases!(security_events_are_recorded_and_can_be_filtered,);
+
+const PASSWORD: &str = "analytical engine";
+
+fn cli(app: &TestApp, args: &[&str]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
+        command.env_remove(key);
+    }
+    let output = command
+        .env("GATEHOUSE_DATABASE_URL", &app.database_url)
+        .env("GATEHOUSE_KEYS_DIR", &app.keys_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn security_events_are_recorded_and_can_be_filtered(backend: Backend) {
+    let app = spawn_app_with(backend, &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")]).await;
+    app.register_user("root@example.com", PASSWORD).await;
+    app.sql(
+        r#"UPDATE users SET roles = '["admin"]' WHERE email = $1"#,
+        &["root@example.com"],
+    )
+    .await;
+    let admin = app.access_token("root@example.com", PASSWORD).await;
+    let ada = app.register_user("ada@example.com", PASSWORD).await;
+    let ada_id = ada["id"].as_str().unwrap().to_string();
+
+    // Sign-ins, a failure, a replayed refresh token, a password change.
+    assert_eq!(
+        app.password_grant("ada@example.com", "not the password")
+            .await
+            .status(),
+        400
+    );
+    let tokens: Value = app
+        .password_grant("ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = tokens["refresh_token"].as_str().unwrap().to_string();
+    app.token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await;
+    let tokens: Value = app
+        .password_grant("ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/password"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .json(&json!({"current_password": PASSWORD, "new_password": "difference engine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    // Administration through the API and the CLI.
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url(&format!("/api/v1/admin/users/{ada_id}")))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    patch(json!({"roles": ["coach"]})).await.unwrap();
+    patch(json!({"disabled": true})).await.unwrap();
+    patch(json!({"disabled": false})).await.unwrap();
+    cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--id",
+            "audited",
+            "--public",
+            "--redirect-uri",
+            "https://a.example.com/cb",
+        ],
+    );
+    cli(&app, &["client", "delete", "audited"]);
+    cli(&app, &["keys", "rotate"]);
+    let listed = {
+        let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .env("GATEHOUSE_KEYS_DIR", &app.keys_dir)
+            .args(["keys", "list"])
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let next = listed
+        .lines()
+        .find(|l| l.contains("\tnext\t"))
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    cli(&app, &["keys", "revoke", &next]);
+
+    let read = |query: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let response = app
+                .client
+                .get(app.url(&format!("/api/v1/admin/audit{query}")))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let all = read("?limit=200".into()).await;
+    let text = all.to_string();
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("difference engine") && !text.contains(&first)
+    );
+    let types: HashSet<String> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    for expected in [
+        "user.registered",
+        "login.succeeded",
+        "login.failed",
+        "refresh.reused",
+        "session.ended",
+        "password.changed",
+        "user.roles_changed",
+        "user.disabled",
+        "user.enabled",
+        "client.created",
+        "client.deleted",
+        "key.rotated",
+        "key.revoked",
+    ] {
+        assert!(types.contains(expected), "no {expected} in {types:?}");
+    }
+    let failed = &read("?type=login.failed".into()).await["items"][0];
+    assert_eq!(failed["detail"]["username"], "ada@example.com");
+    assert_eq!(failed["ip"], "127.0.0.1");
+    let disabled = &read("?type=user.disabled".into()).await["items"][0];
+    assert_eq!(disabled["user_id"], ada_id.as_str());
+    assert!(disabled["actor"].as_str().unwrap().starts_with("admin:"));
+
+    // Filters and paging.
+    let adas = read(format!("?user={ada_id}&limit=200")).await;
+    assert!(
+        adas["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["user_id"] == ada_id.as_str())
+    );
+    let page = read("?limit=2".into()).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let older = read(format!("?limit=2&cursor={cursor}")).await;
+    assert_ne!(page["items"][0]["id"], older["items"][0]["id"]);
+    let future = read(format!(
+        "?since={}",
+        (chrono::Utc::now() + chrono::Duration::hours(1))
+            .to_rfc3339()
+            .replace('+', "%2B")
+    ))
+    .await;
+    assert_eq!(future["items"].as_array().unwrap().len(), 0);
+    let forbidden = app
+        .client
+        .get(app.url("/api/v1/admin/audit"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(forbidden.status() == 401 || forbidden.status() == 403);
+}
