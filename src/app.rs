@@ -13,6 +13,7 @@ use crate::audit::Audit;
 use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::http::connections::LimitedAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::{Limiter, LocalCounters, RateCounters};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
@@ -233,9 +234,15 @@ impl Application {
             self.state.keys.clone(),
             self.reload_interval,
         ));
+        let (max_connections, idle) = (
+            self.state.config.max_connections,
+            self.state.config.idle_timeout,
+        );
         let app = http::routes(self.state).boxed();
         tracing::info!(address = %self.local_addr, "listening");
-        let result = Server::new_with_acceptor(self.acceptor)
+        let acceptor = LimitedAcceptor::new(self.acceptor, max_connections);
+        let result = Server::new_with_acceptor(acceptor)
+            .idle_timeout(idle)
             .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
         purge.abort();

@@ -55,6 +55,8 @@ const KNOWN: &[&str] = &[
     "PASSWORD_HASH_QUEUE",
     "ALLOW_SQLITE",
     "AUDIT_RETENTION",
+    "MAX_CONNECTIONS",
+    "IDLE_TIMEOUT",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -190,6 +192,10 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// How long audit events are kept.
     pub audit_retention: Duration,
+    /// Open connections at most; more wait in the backlog.
+    pub max_connections: usize,
+    /// A keep-alive connection idle this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// One setting that could not be accepted, named by its variable.
@@ -554,6 +560,18 @@ impl Config {
         };
 
         let allow_sqlite = p.value("ALLOW_SQLITE", false, parse_bool);
+        let max_connections = p.value("MAX_CONNECTIONS", 4096, |v| {
+            parse_number(v).and_then(|n: usize| {
+                if (1..=1_000_000).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err("must be between 1 and 1000000".into())
+                }
+            })
+        });
+        let idle_timeout = p.value("IDLE_TIMEOUT", Duration::from_secs(60), |v| {
+            parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(1)))
+        });
         let audit_retention = p.value("AUDIT_RETENTION", Duration::from_secs(90 * 86_400), |v| {
             parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(86_400)))
         });
@@ -617,6 +635,8 @@ impl Config {
                 password_hash_queue,
                 limits,
                 audit_retention,
+                max_connections,
+                idle_timeout,
             })
         } else {
             Err(ConfigError(p.problems))
@@ -736,6 +756,8 @@ impl Config {
             ("ARGON2_PARALLELISM", self.argon2.parallelism.to_string()),
             ("PASSWORD_HASH_QUEUE", self.password_hash_queue.to_string()),
             ("AUDIT_RETENTION", format_duration(self.audit_retention)),
+            ("MAX_CONNECTIONS", self.max_connections.to_string()),
+            ("IDLE_TIMEOUT", format_duration(self.idle_timeout)),
             (
                 "RATE_LIMITS",
                 if self.limits.enabled { "on" } else { "off" }.to_string(),

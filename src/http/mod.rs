@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+pub mod connections;
 mod health;
 mod pages;
 mod pipeline;

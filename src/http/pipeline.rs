@@ -94,7 +94,15 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         req.extensions_mut().insert(request_id.clone());
         req.extensions_mut().insert(ClientIp(client_ip));
 
-        let mut response = match self.limit_body(&mut req).await {
+        // A client that sends its body slowly is cut off like a slow handler.
+        let body = tokio::time::timeout(self.settings.timeout, self.limit_body(&mut req)).await;
+        let mut response = match body.unwrap_or(Err(StatusCode::REQUEST_TIMEOUT)) {
+            Err(StatusCode::REQUEST_TIMEOUT) => error_response(
+                style,
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+                &request_id,
+            ),
             Err(status) => {
                 error_response(style, status, "the request body is too large", &request_id)
             }

@@ -427,3 +427,49 @@ async fn metrics_move_as_requests_are_made_and_carry_no_user_data() {
     assert!(after.contains(r#"route="/api/v1/admin/users/{id}""#));
     assert!(!after.contains(&id.to_string()) && !after.contains("ada@example.com"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_cannot_hold_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_MAX_CONNECTIONS", "2"),
+            ("GATEHOUSE_REQUEST_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+
+    // A body that never arrives is cut off.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /api/v1/auth/register HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut answer))
+        .await
+        .expect("the server answered the slow body")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 408"));
+    drop(slow);
+
+    // Two idle connections fill the server; a third waits until one closes.
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(
+        client.get(app.url("/healthz")).send().await.is_err(),
+        "served past the connection limit"
+    );
+    drop(first);
+    let served = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+}
