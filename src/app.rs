@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, OpensslTlsConfig, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
@@ -108,7 +108,7 @@ impl Core {
 
 /// A server bound to its address, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: BoxAcceptor,
     local_addr: SocketAddr,
     state: AppState,
     folder: KeyFolder,
@@ -164,10 +164,25 @@ impl Application {
             clock: core.clock,
         };
         let reload_interval = config.keys_reload_interval;
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("cannot listen on {} (GATEHOUSE_LISTEN)", config.listen))?;
+        let listener = TcpListener::bind(config.listen);
+        let acceptor: BoxAcceptor = match &config.tls {
+            None => listener.into_acceptor().await.map(AcceptorExt::boxed),
+            Some((cert, key)) => listener
+                .openssl_tls(
+                    OpensslTlsConfig::new()
+                        .cert_from_file(cert)
+                        .key_from_file(key),
+                )
+                .into_acceptor()
+                .await
+                .map(AcceptorExt::boxed),
+        }
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (GATEHOUSE_LISTEN, GATEHOUSE_TLS_*)",
+                config.listen
+            )
+        })?;
         let local_addr = acceptor
             .local_addr()
             .first()

@@ -57,6 +57,8 @@ const KNOWN: &[&str] = &[
     "AUDIT_RETENTION",
     "MAX_CONNECTIONS",
     "IDLE_TIMEOUT",
+    "TLS_CERT",
+    "TLS_KEY",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -196,6 +198,8 @@ pub struct Config {
     pub max_connections: usize,
     /// A keep-alive connection idle this long is closed.
     pub idle_timeout: Duration,
+    /// Serve HTTPS directly with this certificate chain and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// One setting that could not be accepted, named by its variable.
@@ -569,6 +573,32 @@ impl Config {
                 }
             })
         });
+        let readable = |v: &str| -> Result<Option<PathBuf>, String> {
+            let path = PathBuf::from(v);
+            std::fs::File::open(&path)
+                .map(|_| Some(path))
+                .map_err(|e| format!("cannot read {v}: {e}"))
+        };
+        let tls_cert = p.value("TLS_CERT", None, readable);
+        let tls_key = p.value("TLS_KEY", None, readable);
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                p.problem(
+                    "TLS_KEY",
+                    "GATEHOUSE_TLS_CERT is set: set GATEHOUSE_TLS_KEY too",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                p.problem(
+                    "TLS_CERT",
+                    "GATEHOUSE_TLS_KEY is set: set GATEHOUSE_TLS_CERT too",
+                );
+                None
+            }
+        };
         let idle_timeout = p.value("IDLE_TIMEOUT", Duration::from_secs(60), |v| {
             parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(1)))
         });
@@ -637,6 +667,7 @@ impl Config {
                 audit_retention,
                 max_connections,
                 idle_timeout,
+                tls,
             })
         } else {
             Err(ConfigError(p.problems))
@@ -758,6 +789,20 @@ impl Config {
             ("AUDIT_RETENTION", format_duration(self.audit_retention)),
             ("MAX_CONNECTIONS", self.max_connections.to_string()),
             ("IDLE_TIMEOUT", format_duration(self.idle_timeout)),
+            (
+                "TLS_CERT",
+                self.tls
+                    .as_ref()
+                    .map(|(c, _)| c.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "TLS_KEY",
+                self.tls
+                    .as_ref()
+                    .map(|(_, k)| k.display().to_string())
+                    .unwrap_or_default(),
+            ),
             (
                 "RATE_LIMITS",
                 if self.limits.enabled { "on" } else { "off" }.to_string(),

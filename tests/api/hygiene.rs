@@ -473,3 +473,71 @@ async fn slow_clients_cannot_hold_the_server() {
         .unwrap();
     assert_eq!(served.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_served_directly_with_a_certificate_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (cert_path, key_path) = (cert.display().to_string(), key.display().to_string());
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_TLS_CERT", &cert_path),
+            ("GATEHOUSE_TLS_KEY", &key_path),
+            ("GATEHOUSE_ISSUER", "https://127.0.0.1"),
+        ],
+    )
+    .await;
+    let url = app.url("/healthz").replace("http://", "https://");
+
+    let output = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            &cert_path,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{scheme}",
+            &url,
+        ])
+        .output()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "200 HTTPS",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plain = app.client.get(app.url("/healthz")).send().await;
+    assert!(
+        plain.is_err() || plain.unwrap().status() != 200,
+        "plain HTTP is not served on a TLS port"
+    );
+}
