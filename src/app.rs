@@ -249,15 +249,13 @@ impl Application {
             self.state.keys.clone(),
             self.reload_interval,
         ));
-        let (max_connections, idle) = (
-            self.state.config.max_connections,
-            self.state.config.idle_timeout,
-        );
+        let config = self.state.config.clone();
         let app = http::routes(self.state).boxed();
         tracing::info!(address = %self.local_addr, "listening");
-        let acceptor = LimitedAcceptor::new(self.acceptor, max_connections);
+        let acceptor =
+            LimitedAcceptor::new(self.acceptor, config.max_connections, config.header_timeout);
         let result = Server::new_with_acceptor(acceptor)
-            .idle_timeout(idle)
+            .idle_timeout(config.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
         purge.abort();

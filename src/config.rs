@@ -59,6 +59,7 @@ const KNOWN: &[&str] = &[
     "IDLE_TIMEOUT",
     "TLS_CERT",
     "TLS_KEY",
+    "HEADER_TIMEOUT",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -198,6 +199,8 @@ pub struct Config {
     pub max_connections: usize,
     /// A keep-alive connection idle this long is closed.
     pub idle_timeout: Duration,
+    /// A request's headers must arrive within this of its first byte.
+    pub header_timeout: Duration,
     /// Serve HTTPS directly with this certificate chain and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -599,6 +602,9 @@ impl Config {
                 None
             }
         };
+        let header_timeout = p.value("HEADER_TIMEOUT", Duration::from_secs(10), |v| {
+            parse_duration(v).and_then(|d| at_least(d, Duration::from_millis(100)))
+        });
         let idle_timeout = p.value("IDLE_TIMEOUT", Duration::from_secs(60), |v| {
             parse_duration(v).and_then(|d| at_least(d, Duration::from_secs(1)))
         });
@@ -667,6 +673,7 @@ impl Config {
                 audit_retention,
                 max_connections,
                 idle_timeout,
+                header_timeout,
                 tls,
             })
         } else {
@@ -789,6 +796,7 @@ impl Config {
             ("AUDIT_RETENTION", format_duration(self.audit_retention)),
             ("MAX_CONNECTIONS", self.max_connections.to_string()),
             ("IDLE_TIMEOUT", format_duration(self.idle_timeout)),
+            ("HEADER_TIMEOUT", format_duration(self.header_timeout)),
             (
                 "TLS_CERT",
                 self.tls

@@ -436,10 +436,43 @@ async fn slow_clients_cannot_hold_the_server() {
         &[
             ("GATEHOUSE_MAX_CONNECTIONS", "2"),
             ("GATEHOUSE_REQUEST_TIMEOUT", "1s"),
+            ("GATEHOUSE_HEADER_TIMEOUT", "500ms"),
         ],
     )
     .await;
     let addr = app.base.trim_start_matches("http://").to_string();
+
+    // Headers trickled a line at a time (slowloris) are cut off at the deadline.
+    let mut trickle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    trickle
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if trickle.write_all(b"x-pad: 1\r\n").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 64];
+        if let Ok(Ok(0)) = tokio::time::timeout(
+            std::time::Duration::from_millis(1),
+            trickle.read(&mut probe),
+        )
+        .await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a trickling client kept its connection for {:?}",
+        started.elapsed()
+    );
+    drop(trickle);
 
     // A body that never arrives is cut off.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
