@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, OpensslTlsConfig, TcpListener};
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
@@ -14,6 +14,7 @@ use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::connections::LimitedAcceptor;
+use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::{Limiter, LocalCounters, RateCounters};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
@@ -164,25 +165,20 @@ impl Application {
             clock: core.clock,
         };
         let reload_interval = config.keys_reload_interval;
-        let listener = TcpListener::bind(config.listen);
+        let tcp = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {} (GATEHOUSE_LISTEN)", config.listen))?;
         let acceptor: BoxAcceptor = match &config.tls {
-            None => listener.into_acceptor().await.map(AcceptorExt::boxed),
-            Some((cert, key)) => listener
-                .openssl_tls(
-                    OpensslTlsConfig::new()
-                        .cert_from_file(cert)
-                        .key_from_file(key),
-                )
-                .into_acceptor()
-                .await
-                .map(AcceptorExt::boxed),
-        }
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (GATEHOUSE_LISTEN, GATEHOUSE_TLS_*)",
-                config.listen
-            )
-        })?;
+            None => tcp.boxed(),
+            Some((cert, key)) => TlsAcceptor::new(tcp, cert, key)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot serve HTTPS (GATEHOUSE_TLS_CERT, GATEHOUSE_TLS_KEY): {e}"
+                    )
+                })?
+                .boxed(),
+        };
         let local_addr = acceptor
             .local_addr()
             .first()

@@ -11,6 +11,7 @@ mod health;
 mod pages;
 mod pipeline;
 mod problem;
+pub mod tls;
 mod wellknown;
 
 use std::net::IpAddr;
