@@ -226,6 +226,15 @@ impl Sessions {
         self.store.revoke_access_token(jti, until).await
     }
 
+    /// Whether `jti` was revoked, and the live session `sid` if any (one round trip on Redis).
+    pub async fn access_token_state(
+        &self,
+        jti: &str,
+        sid: Option<&SessionId>,
+    ) -> Result<(bool, Option<Session>), StoreError> {
+        self.store.access_token_state(jti, sid, self.now()).await
+    }
+
     pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         self.store.is_access_token_revoked(jti, self.now()).await
     }

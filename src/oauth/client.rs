@@ -154,11 +154,17 @@ pub enum ClientError {
     Store(#[from] StoreError),
 }
 
-/// Looks clients up and authenticates them.
+/// How long a client lookup is remembered. Changes made by this process apply at once;
+/// a client deleted elsewhere (the CLI, another instance) stops working within this.
+pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Looks clients up (through a small cache) and authenticates them.
 #[derive(Clone)]
 pub struct ClientRegistry {
     store: Arc<dyn ClientStore>,
     built_in: Arc<Client>,
+    /// Known and unknown ids alike, so a token request costs no database round trip.
+    cache: moka::future::Cache<String, Option<Arc<Client>>>,
 }
 
 impl ClientRegistry {
@@ -166,6 +172,10 @@ impl ClientRegistry {
         Self {
             store,
             built_in: Arc::new(Client::built_in()),
+            cache: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CLIENT_CACHE_TTL)
+                .build(),
         }
     }
 
@@ -173,7 +183,16 @@ impl ClientRegistry {
         if id == BUILT_IN_CLIENT_ID {
             return Ok(Some((*self.built_in).clone()));
         }
-        Ok(self.store.find_client(id).await?.map(Client::from_stored))
+        if let Some(cached) = self.cache.get(id).await {
+            return Ok(cached.map(|c| (*c).clone()));
+        }
+        let found = self
+            .store
+            .find_client(id)
+            .await?
+            .map(|c| Arc::new(Client::from_stored(c)));
+        self.cache.insert(id.to_string(), found.clone()).await;
+        Ok(found.map(|c| (*c).clone()))
     }
 
     /// RFC 6749 §2.3: a confidential client proves its secret; a public client sends none.
@@ -280,6 +299,8 @@ impl ClientRegistry {
                 StoreError::Conflict(_) => ClientError::Exists,
                 other => other.into(),
             })?;
+        // A lookup of this id made before it existed must not linger.
+        self.cache.invalidate(&stored.id).await;
         Ok(generated)
     }
 
@@ -302,7 +323,9 @@ impl ClientRegistry {
                 "the built-in client cannot be deleted".into(),
             ));
         }
-        Ok(self.store.delete_client(id).await?)
+        let deleted = self.store.delete_client(id).await?;
+        self.cache.invalidate(id).await;
+        Ok(deleted)
     }
 }
 

@@ -35,21 +35,19 @@ impl TokenEndpoint {
     /// still exists.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessError> {
         let claims = self.verifier.verify(token, self.clock.now())?;
-        if self.sessions.is_access_token_revoked(&claims.jti).await? {
+        let sid = match &claims.sid {
+            Some(sid) => Some(SessionId::parse(sid).map_err(|_| AccessError::SessionEnded)?),
+            None => None,
+        };
+        let (revoked, session) = self
+            .sessions
+            .access_token_state(&claims.jti, sid.as_ref())
+            .await?;
+        if revoked {
             return Err(AccessError::Revoked);
         }
-        if let Some(sid) = &claims.sid {
-            let live = match SessionId::parse(sid) {
-                Ok(sid) => self
-                    .sessions
-                    .find(&sid)
-                    .await?
-                    .is_some_and(|s| s.user_id.to_string() == claims.sub),
-                Err(_) => false,
-            };
-            if !live {
-                return Err(AccessError::SessionEnded);
-            }
+        if sid.is_some() && !session.is_some_and(|s| s.user_id.to_string() == claims.sub) {
+            return Err(AccessError::SessionEnded);
         }
         Ok(claims)
     }

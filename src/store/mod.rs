@@ -162,6 +162,23 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// What an access token's liveness depends on: whether its `jti` was revoked, and
+    /// its live session. Stores that can answer in one round trip do.
+    async fn access_token_state(
+        &self,
+        jti: &str,
+        session: Option<&SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(bool, Option<Session>), StoreError> {
+        if self.is_access_token_revoked(jti, now).await? {
+            return Ok((true, None));
+        }
+        match session {
+            Some(id) => Ok((false, self.find_session(id, now).await?)),
+            None => Ok((false, None)),
+        }
+    }
+
     /// Deletes what has expired (the SQL store; Redis expires keys itself).
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 

@@ -52,6 +52,23 @@ async fn relying_party() -> u16 {
     port
 }
 
+/// Waits (up to 10 s) until the browser's address satisfies `done`: a click starts a
+/// navigation that may not have finished when the click returns.
+async fn wait_for_url(
+    browser: &fantoccini::Client,
+    done: impl Fn(&url::Url) -> bool,
+) -> Result<url::Url, fantoccini::error::CmdError> {
+    let mut url = browser.current_url().await?;
+    for _ in 0..100 {
+        if done(&url) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        url = browser.current_url().await?;
+    }
+    Ok(url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
     if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists() {
@@ -124,10 +141,16 @@ async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
         browser.find(Locator::Css("#password")).await?.send_keys("compiler cobol").await?;
         browser.find(Locator::Css("#password_confirm")).await?.send_keys("compiler cobol").await?;
         browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
-        assert!(browser.current_url().await?.path().ends_with("/account"));
+        let url = wait_for_url(&browser, |u| u.path().ends_with("/account")).await?;
+        assert!(url.path().ends_with("/account"), "{url}");
         // Sign out.
         browser.goto(&app.url("/logout")).await?;
         browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        browser
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath("//h1[contains(., 'signed out')]"))
+            .await?;
 
         // An application sends the person here.
         let challenge = {
@@ -141,11 +164,13 @@ async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
             url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
         );
         browser.goto(&app.url(&authorize)).await?;
-        assert!(browser.current_url().await?.path().ends_with("/login"));
+        let url = wait_for_url(&browser, |u| u.path().ends_with("/login")).await?;
+        assert!(url.path().ends_with("/login"), "{url}");
         browser.find(Locator::Css("#email")).await?.send_keys("grace@example.com").await?;
         browser.find(Locator::Css("#password")).await?.send_keys("compiler cobol").await?;
         browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
         // Consent.
+        wait_for_url(&browser, |u| u.path().ends_with("/oauth2/authorize")).await?;
         let heading = browser.find(Locator::Css("h1")).await?.text().await?;
         assert_eq!(heading, "Allow access?");
         std::fs::write(
@@ -154,7 +179,7 @@ async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
         )
         .ok();
         browser.find(Locator::Css("button[value=allow]")).await?.click().await?;
-        let landed = browser.current_url().await?;
+        let landed = wait_for_url(&browser, |u| u.port() == Some(rp)).await?;
         assert_eq!(landed.port(), Some(rp));
         let params: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
         assert_eq!(params["state"], "s1");

@@ -460,6 +460,32 @@ impl SessionStore for RedisSessions {
         Ok(conn.exists(self.revoked_key(jti)).await?)
     }
 
+    async fn access_token_state(
+        &self,
+        jti: &str,
+        session: Option<&SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(bool, Option<Session>), StoreError> {
+        // One round trip for both questions.
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.exists(self.revoked_key(jti));
+        match session {
+            Some(id) => pipe.get(self.session_key(id)),
+            None => pipe.cmd("ECHO").arg(""),
+        };
+        let (revoked, raw): (bool, Option<Vec<u8>>) = pipe.query_async(&mut conn).await?;
+        if revoked {
+            return Ok((true, None));
+        }
+        match (session, raw) {
+            (Some(id), Some(raw)) if !raw.is_empty() => {
+                Ok((false, self.live(&Stored::decode(&raw)?, id, now)?))
+            }
+            _ => Ok((false, None)),
+        }
+    }
+
     async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(0)
     }
