@@ -46,7 +46,7 @@ impl TokenEndpoint {
         if revoked {
             return Err(AccessError::Revoked);
         }
-        if sid.is_some() && !session.is_some_and(|s| s.user_id.to_string() == claims.sub) {
+        if sid.is_some() && session.is_none_or(|s| s.user_id.to_string() != claims.sub) {
             return Err(AccessError::SessionEnded);
         }
         Ok(claims)
