@@ -166,6 +166,21 @@ impl RateCounters for LocalCounters {
     }
 }
 
+/// The unit an address is counted by: one IPv4 address, or one IPv6 /64 (what a single
+/// subscriber usually holds, so hopping between its addresses gains nothing).
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Applies the limits.
 #[derive(Clone)]
 pub struct Limiter {
@@ -193,7 +208,10 @@ impl Limiter {
         };
         let (count, left) = self
             .counters
-            .hit(&format!("ip:{}:{ip}", kind.as_str()), rate.per)
+            .hit(
+                &format!("ip:{}:{}", kind.as_str(), address_key(ip)),
+                rate.per,
+            )
             .await?;
         if count > rate.count {
             metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
@@ -339,6 +357,27 @@ mod tests {
         assert!(second.retry_after > first.retry_after);
         l.succeeded_sign_in("ada@example.com").await.unwrap();
         assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_subscriber_is_one_address() {
+        let l = limiter(true);
+        for i in 1..=3 {
+            let ip = Some(format!("2001:db8:1:2::{i}").parse().unwrap());
+            assert!(
+                l.attempt_from(LimitKind::LoginPerIp, ip)
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
+        }
+        let same_64 = Some("2001:db8:1:2:ffff::1".parse().unwrap());
+        assert!(
+            l.attempt_from(LimitKind::LoginPerIp, same_64)
+                .await
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -378,6 +378,9 @@ async fn the_code_flow_with_pkce_consent_and_an_id_token() {
         .await
         .unwrap();
     assert_eq!(userinfo["sub"], id["sub"]);
+    // A third-party application's token cannot act on the account through Gatehouse's API.
+    let own_api = app.me(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(own_api.status(), 403);
 
     // The code is single-use; a replay ends the session its first use started.
     let replay = exchange(&app, "webapp", &code, VERIFIER).await;
@@ -655,4 +658,36 @@ async fn cookies_are_host_bound_and_secure_behind_an_https_issuer() {
     let response = http.client.get(http.url("/login")).send().await.unwrap();
     let cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("gatehouse_csrf=") && !cookie.contains("Secure"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_persons_id_token_does_not_sign_this_browser_out_without_asking() {
+    let app = spawn_app(Backend::Sqlite).await;
+    client(&app, "webapp", true).await;
+    // The attacker's own ID token.
+    let attacker = Browser::new(&app);
+    attacker.register("mallory@example.com").await;
+    let page = attacker.get(&authorize_path("webapp", "")).await;
+    let code = query_of(&page.location.unwrap())["code"].clone();
+    let tokens: Value = exchange(&app, "webapp", &code, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap().to_string();
+    // The victim follows a link carrying it.
+    let victim = Browser::new(&app);
+    victim.register("ada@example.com").await;
+
+    let page = victim
+        .get(&format!("/oauth2/logout?id_token_hint={id_token}"))
+        .await;
+
+    assert_eq!(page.status, StatusCode::OK, "asks instead of signing out");
+    assert!(page.body.contains(r#"name="csrf""#));
+    assert_eq!(
+        victim.get("/account").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
 }

@@ -276,3 +276,31 @@ async fn a_password_flood_is_shed_and_does_not_slow_the_rest() {
         "JWKS and /me took {slowest:?} during the flood"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_the_current_password_is_slowed_down_too() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_RATE_LIMITS", "on"),
+            ("GATEHOUSE_RATE_LIMIT_LOGIN_PER_ACCOUNT", "2/min"),
+        ],
+    )
+    .await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let token = app.access_token("ada@example.com", PASSWORD).await;
+    let change = |current: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": current, "new_password": "difference engine"}))
+            .send()
+    };
+
+    assert_eq!(change("guess number one").await.unwrap().status(), 422);
+    assert_eq!(change("guess number two").await.unwrap().status(), 422);
+    let limited = change(PASSWORD).await.unwrap();
+
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+}

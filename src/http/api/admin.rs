@@ -104,7 +104,10 @@ enum Done {
 /// Checks the caller's current roles (not only those in the token, which may be up to
 /// an access-token lifetime old).
 async fn require_admin(state: &AppState, auth: &BearerAuth) -> Result<User, ApiError> {
-    let user = state.accounts.active_user(auth.user_id()?).await?;
+    let user = state
+        .accounts
+        .active_user(auth.own_user(state).await?)
+        .await?;
     if user.roles.iter().any(|r| r == Role::ADMIN) {
         Ok(user)
     } else {

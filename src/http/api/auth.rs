@@ -74,7 +74,10 @@ impl AuthApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<Me, ApiError> {
-        let user = state.accounts.active_user(auth.user_id()?).await?;
+        let user = state
+            .accounts
+            .active_user(auth.own_user(&state).await?)
+            .await?;
         Ok(Me::Ok(Json(user.into())))
     }
 
@@ -88,7 +91,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: JsonBody<UpdateMeRequest>,
     ) -> Result<Me, ApiError> {
-        let id = auth.user_id()?;
+        let id = auth.own_user(&state).await?;
         let (name, patch) = parse_update_me(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.update_profile(id, name, patch).await?;
         Ok(Me::Ok(Json(user.into())))

@@ -33,6 +33,23 @@ impl BearerAuth {
     }
 }
 
+impl BearerAuth {
+    /// The user, for Gatehouse's own account and admin API: only tokens of first-party
+    /// clients (the built-in one, or clients created with `--first-party`) are accepted,
+    /// so an application a person merely signed in to cannot act on their account here.
+    pub async fn own_user(&self, state: &AppState) -> Result<UserId, ApiError> {
+        let user = self.user_id()?;
+        let client = state.tokens.clients().find(&self.0.client_id).await?;
+        if client.is_some_and(|c| c.first_party) {
+            Ok(user)
+        } else {
+            Err(ApiError::insufficient_scope(
+                "this API accepts only tokens issued to first-party clients",
+            ))
+        }
+    }
+}
+
 async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
     let state = req
         .data::<AppState>()

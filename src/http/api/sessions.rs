@@ -103,7 +103,7 @@ impl SessionsApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<Sessions, ApiError> {
-        let user = auth.user_id()?;
+        let user = auth.own_user(&state).await?;
         let sessions = state.sessions.list(user).await?;
         Ok(Sessions::Ok(Json(SessionList::of(
             sessions,
@@ -126,7 +126,7 @@ impl SessionsApi {
         auth: BearerAuth,
         sid: Path<String>,
     ) -> Result<Done, ApiError> {
-        let user = auth.user_id()?;
+        let user = auth.own_user(&state).await?;
         let not_found = || ApiError::not_found("no such session");
         let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
         match state.sessions.find(&sid).await? {
@@ -158,7 +158,7 @@ impl SessionsApi {
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<Done, ApiError> {
-        let user = auth.user_id()?;
+        let user = auth.own_user(&state).await?;
         let mut fields = Fields::new(&body.object);
         let current = fields.required_str("current_password");
         let new = fields.required_str("new_password").and_then(|v| {
@@ -169,11 +169,21 @@ impl SessionsApi {
             return Err(ApiError::validation(fields.errors));
         };
         let keep = auth.0.sid.as_deref().and_then(|s| SessionId::parse(s).ok());
-        match state
+        // Guessing the current password with a stolen token is slowed down like sign-ins.
+        let account = format!("user:{user}");
+        if let Err(limited) = state.limiter.account_waiting(&account).await? {
+            return Err(ApiError::too_many(limited));
+        }
+        let changed = state
             .accounts
             .change_password(&state.sessions, user, current, &new, keep.as_ref())
-            .await
-        {
+            .await;
+        match &changed {
+            Ok(()) => state.limiter.succeeded_sign_in(&account).await?,
+            Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&account).await?,
+            Err(_) => {}
+        }
+        match changed {
             Ok(()) => {
                 state
                     .audit

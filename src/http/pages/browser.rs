@@ -143,10 +143,12 @@ impl PageContext {
 /// A `return_to` is only ever a path on this server: never another origin.
 pub fn safe_return_to(value: Option<&str>) -> Option<String> {
     let value = value?.trim();
+    // Browsers drop tabs and newlines inside URLs, so `/\t/evil.example` would become
+    // `//evil.example`: no control characters at all.
     let ok = value.starts_with('/')
         && !value.starts_with("//")
-        && !value.starts_with("/\\")
-        && !value.contains(['\\', '\r', '\n'])
+        && !value.contains('\\')
+        && !value.chars().any(char::is_control)
         && value.len() <= 4096;
     ok.then(|| value.to_string())
 }
@@ -166,6 +168,8 @@ mod tests {
             "https://evil.example",
             "//evil.example",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
             "javascript:alert(1)",
             "account",
         ] {

@@ -694,7 +694,14 @@ pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body)
             .await;
         }
     };
-    match state
+    // Guessing the current password from a stolen cookie is slowed down like sign-ins.
+    let limit_key = format!("user:{}", user.id);
+    match state.limiter.account_waiting(&limit_key).await {
+        Ok(Ok(())) => {}
+        Ok(Err(limited)) => return too_many(&ctx, limited),
+        Err(_) => return unavailable(&ctx),
+    }
+    let changed = state
         .accounts
         .change_password(
             &state.sessions,
@@ -703,8 +710,16 @@ pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body)
             &new,
             Some(&session.id),
         )
-        .await
-    {
+        .await;
+    let recorded = match &changed {
+        Ok(()) => state.limiter.succeeded_sign_in(&limit_key).await,
+        Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&limit_key).await,
+        Err(_) => Ok(()),
+    };
+    if recorded.is_err() {
+        return unavailable(&ctx);
+    }
+    match changed {
         Ok(()) => {
             state
                 .audit
@@ -886,8 +901,10 @@ pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Res
         if valid.prompt.none {
             return fail(valid.error(issuer, "login_required", "the person is not signed in"));
         }
-        // Sign in, then come back without `prompt=login` (it is satisfied by then).
+        // Sign in, then come back without `prompt=login` or `max_age`: the fresh sign-in
+        // satisfies both (and a second boundary crossed on the way must not loop).
         let mut back: Vec<(String, String)> = authorize_params(&fields);
+        back.retain(|(name, _)| name != "max_age");
         for (name, value) in back.iter_mut() {
             if name == "prompt" {
                 *value = value
@@ -1012,10 +1029,24 @@ pub async fn end_session(state: Data<&AppState>, req: &Request, body: Body) -> R
             }
         }
     };
-    // Without a hint, a plain link could sign anyone out: confirm with a CSRF-checked form.
-    if hint.is_none() && !(posted && ctx.csrf_matches(fields.get("csrf").map(String::as_str))) {
+    // A plain link could sign anyone out: without a hint naming this browser's own user,
+    // ask first, with a CSRF-checked form.
+    let browser_user = match signed_in(&state, req).await {
+        Ok(found) => found.map(|(_, user)| user.id.to_string()),
+        Err(_) => return unavailable(&ctx),
+    };
+    let hint_is_this_browser = hint
+        .as_ref()
+        .is_some_and(|h| browser_user.as_deref().is_none_or(|u| u == h.sub));
+    let confirmed = posted && ctx.csrf_matches(fields.get("csrf").map(String::as_str));
+    if !hint_is_this_browser && !confirmed {
         let mut params: Vec<(String, String)> = Vec::new();
-        for name in ["client_id", "post_logout_redirect_uri", "state"] {
+        for name in [
+            "id_token_hint",
+            "client_id",
+            "post_logout_redirect_uri",
+            "state",
+        ] {
             if let Some(v) = fields.get(name) {
                 params.push((name.to_string(), v.clone()));
             }

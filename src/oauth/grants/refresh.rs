@@ -33,6 +33,36 @@ pub async fn grant(
         }
         None => None,
     };
+    // The account is checked before the token is rotated: were the database down after
+    // rotating, the client would keep its old token (503 says so) and its retry, past the
+    // grace window, would look like a replay and end the session.
+    let Some(known) = endpoint
+        .sessions
+        .find(presented.session())
+        .await
+        .map_err(|e| OAuthError::from_store(&e))?
+    else {
+        return Err(invalid());
+    };
+    let user = {
+        let session = known;
+        match endpoint.accounts.active_user(session.user_id).await {
+            Ok(user) => user,
+            Err(AuthError::AccountDisabled | AuthError::UnknownUser) => {
+                endpoint
+                    .sessions
+                    .end(&session.id, EndCause::UserDisabled)
+                    .await
+                    .map_err(|e| OAuthError::from_store(&e))?;
+                return Err(invalid());
+            }
+            Err(AuthError::Store(e)) => return Err(OAuthError::from_store(&e)),
+            Err(e) => {
+                tracing::error!(error = %e, "refresh grant failed");
+                return Err(OAuthError::server_error());
+            }
+        }
+    };
     let refresh = endpoint
         .sessions
         .refresh(&presented, &client.id, asked.as_ref().map(Scopes::as_slice))
@@ -64,23 +94,6 @@ pub async fn grant(
             return Err(invalid());
         }
         Refresh::Invalid => return Err(invalid()),
-    };
-    // The account may have been disabled since the session began.
-    let user = match endpoint.accounts.active_user(session.user_id).await {
-        Ok(user) => user,
-        Err(AuthError::AccountDisabled | AuthError::UnknownUser) => {
-            endpoint
-                .sessions
-                .end(&session.id, EndCause::UserDisabled)
-                .await
-                .map_err(|e| OAuthError::from_store(&e))?;
-            return Err(invalid());
-        }
-        Err(AuthError::Store(e)) => return Err(OAuthError::from_store(&e)),
-        Err(e) => {
-            tracing::error!(error = %e, "refresh grant failed");
-            return Err(OAuthError::server_error());
-        }
     };
     let scope = asked.unwrap_or_else(|| Scopes::parse(&session.scope).unwrap_or_default());
     endpoint.issue(&user, client, &session, scope, Some(successor))
