@@ -438,3 +438,61 @@ async fn a_redis_session_with_its_refresh_token_stays_under_400_bytes() {
     eprintln!("MEMORY USAGE of one session with its refresh token: {bytes} bytes");
     assert!(bytes < 400, "{bytes} bytes");
 }
+
+mod older_tokens {
+    #[tokio::test]
+    async fn sqlite() {
+        super::replaying_an_older_token_ends_the_session(super::fixture("sqlite").await.unwrap())
+            .await;
+    }
+    #[tokio::test]
+    async fn postgres() {
+        match super::fixture("postgres").await {
+            Some(f) => super::replaying_an_older_token_ends_the_session(f).await,
+            None => eprintln!("not run: GATEHOUSE_TEST_DATABASE_URL is not set"),
+        }
+    }
+    #[tokio::test]
+    async fn redis() {
+        match super::fixture("redis").await {
+            Some(f) => super::replaying_an_older_token_ends_the_session(f).await,
+            None => eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set"),
+        }
+    }
+}
+
+/// A token stolen and used twice by an attacker leaves the real client holding an
+/// ancestor two rotations back; presenting it must still end the session.
+async fn replaying_an_older_token_ends_the_session(f: Fixture) {
+    let s = session(f.user, 0);
+    let mut tokens = vec![RefreshToken::generate(s.id.clone())];
+    f.store.create_session(&s, tokens[0].hash()).await.unwrap();
+    for i in 0..3 {
+        let next = RefreshToken::generate(s.id.clone());
+        let outcome = f
+            .store
+            .rotate_refresh_token(rotation(&s.id, &tokens[i], &next, 100 + i as i64 * 20))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Rotated::Rotated(_)), "{outcome:?}");
+        tokens.push(next);
+    }
+
+    let replay = RefreshToken::generate(s.id.clone());
+    let outcome = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &tokens[0], &replay, 200))
+        .await
+        .unwrap();
+
+    assert!(matches!(outcome, Rotated::Reused(_)), "{outcome:?}");
+    assert_eq!(f.store.find_session(&s.id, t(201)).await.unwrap(), None);
+    let stranger = RefreshToken::generate(s.id.clone());
+    assert_eq!(
+        f.store
+            .rotate_refresh_token(rotation(&s.id, &stranger, &replay, 202))
+            .await
+            .unwrap(),
+        Rotated::Refused
+    );
+}

@@ -3,6 +3,8 @@
 //! Layout, under a configurable prefix `P`:
 //! - `P:s:{sid}` — the session as a MessagePack array, expiring with it; rotation is one Lua
 //!   script on this one key (the `{sid}` hash tag keeps it in one cluster slot);
+//! - `P:h:{sid}` — the last 32 refresh-token hashes the session rotated past, so a replay
+//!   of any of them ends it (same slot as the session);
 //! - `P:u:{user}` — the set of a user's session ids, so all can be ended together;
 //! - `P:j:<jti>` — a revoked access token, until it would have expired.
 
@@ -231,6 +233,11 @@ impl RedisSessions {
         format!("{}:s:{{{}}}", self.prefix, id)
     }
 
+    /// Hashes a session rotated past; the same `{sid}` slot as the session.
+    fn history_key(&self, id: &SessionId) -> String {
+        format!("{}:h:{{{}}}", self.prefix, id)
+    }
+
     fn user_key(&self, user: UserId) -> String {
         format!("{}:u:{{{}}}", self.prefix, user)
     }
@@ -304,6 +311,7 @@ impl SessionStore for RedisSessions {
         let reply: Vec<Vec<u8>> = self
             .rotate
             .key(self.session_key(rotation.session))
+            .key(self.history_key(rotation.session))
             .arg(&rotation.presented.0[..])
             .arg(&rotation.successor.0[..])
             .arg(&rotation.sealed.0[..])
@@ -399,8 +407,10 @@ impl SessionStore for RedisSessions {
 
     async fn end_session(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
+        let (raw, _): (Option<Vec<u8>>, u64) = redis::pipe()
+            .cmd("GETDEL")
             .arg(self.session_key(id))
+            .del(self.history_key(id))
             .query_async(&mut conn)
             .await?;
         let Some(raw) = raw else {
@@ -431,6 +441,7 @@ impl SessionStore for RedisSessions {
         for id in &ending {
             if let Ok(id) = SessionId::parse(id) {
                 pipe.del(self.session_key(&id));
+                pipe.del(self.history_key(&id)).ignore();
             }
         }
         let deleted: Vec<u64> = pipe.query_async(&mut conn).await?;

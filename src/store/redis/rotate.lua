@@ -1,4 +1,6 @@
--- Rotates a refresh token atomically. KEYS[1]: the session, a MessagePack array:
+-- Rotates a refresh token atomically. KEYS[1]: the session; KEYS[2]: the hashes it has
+-- rotated past (beyond the previous one), newest first, at most 32. The session is a
+-- MessagePack array:
 -- 1 user, 2 client, 3 scope, 4 created, 5 last used (= last rotation), 6 absolute expiry,
 -- 7 auth time, 8 ip, 9 user agent, 10 current hash, 11 previous hash, 12 sealed successor.
 -- ARGV: presented hash, successor hash, sealed successor, client id, scope asked for
@@ -9,7 +11,7 @@ local s = cmsgpack.unpack(raw)
 local now = tonumber(ARGV[6])
 local idle = tonumber(ARGV[8])
 if now >= s[6] or now >= s[5] + idle then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
   return {'refused'}
 end
 if s[2] ~= ARGV[4] then return {'refused'} end
@@ -22,12 +24,20 @@ end
 local widened = ARGV[5] ~= '' and not within(s[3], ARGV[5])
 if s[10] == ARGV[1] then
   if widened then return {'widened'} end
+  if s[11] ~= '' then
+    redis.call('LPUSH', KEYS[2], s[11])
+    redis.call('LTRIM', KEYS[2], 0, 31)
+  end
   s[11] = s[10]
   s[10] = ARGV[2]
   s[12] = ARGV[3]
   s[5] = now
   raw = cmsgpack.pack(s)
-  redis.call('SET', KEYS[1], raw, 'EXAT', math.min(s[6], now + idle))
+  local expires = math.min(s[6], now + idle)
+  redis.call('SET', KEYS[1], raw, 'EXAT', expires)
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('EXPIREAT', KEYS[2], expires)
+  end
   return {'rotated', raw}
 end
 if s[11] ~= '' and s[11] == ARGV[1] then
@@ -35,7 +45,12 @@ if s[11] ~= '' and s[11] == ARGV[1] then
     if widened then return {'widened'} end
     return {'retried', raw}
   end
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {'reused', raw}
+end
+-- An older token of this session is a replay too; anything else is a guess.
+if redis.call('LPOS', KEYS[2], ARGV[1]) then
+  redis.call('DEL', KEYS[1], KEYS[2])
   return {'reused', raw}
 end
 return {'refused'}

@@ -72,6 +72,7 @@ enum Decision {
     Rotate,
     Retry(SealedSuccessor),
     Reuse,
+    Unmatched,
     ScopeWidened,
     Refuse { delete: bool },
 }
@@ -107,8 +108,12 @@ fn decide(row: &SessionRow, session: &Session, rotation: &Rotation<'_>) -> Decis
             _ => Decision::Reuse,
         };
     }
-    Decision::Refuse { delete: false }
+    // An older token of this session is a replay; anything else a guess.
+    Decision::Unmatched
 }
+
+/// How many superseded hashes (beyond the previous one) a session remembers.
+pub(crate) const HISTORY: i64 = 32;
 
 #[async_trait]
 impl SessionStore for Database {
@@ -163,6 +168,26 @@ impl SessionStore for Database {
             let session = row.session()?;
             let outcome = match decide(&row, &session, &rotation) {
                 Decision::Rotate => {
+                    if let Some(previous) = &row.previous_hash {
+                        sqlx::query(
+                            "INSERT INTO refresh_token_history (session_id, hash, rotated_at) \
+                             VALUES ($1, $2, $3) ON CONFLICT (session_id, hash) DO NOTHING",
+                        )
+                        .bind(rotation.session.as_str())
+                        .bind(&previous[..])
+                        .bind(rotation.now)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query(
+                            "DELETE FROM refresh_token_history WHERE session_id = $1 AND hash NOT IN \
+                             (SELECT hash FROM refresh_token_history WHERE session_id = $1 \
+                             ORDER BY rotated_at DESC LIMIT $2)",
+                        )
+                        .bind(rotation.session.as_str())
+                        .bind(HISTORY)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     let idle = idle_expiry(rotation.now, rotation.idle_ttl);
                     sqlx::query(
                         "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $2, \
@@ -183,6 +208,24 @@ impl SessionStore for Database {
                     })
                 }
                 Decision::Retry(sealed) => Rotated::Retried(session, sealed),
+                Decision::Unmatched => {
+                    let older: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "SELECT hash FROM refresh_token_history WHERE session_id = $1 AND hash = $2",
+                    )
+                    .bind(rotation.session.as_str())
+                    .bind(&rotation.presented.0[..])
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if older.is_some() {
+                        sqlx::query("DELETE FROM sessions WHERE id = $1")
+                            .bind(rotation.session.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        Rotated::Reused(session)
+                    } else {
+                        Rotated::Refused
+                    }
+                }
                 Decision::ScopeWidened => Rotated::ScopeWidened,
                 Decision::Reuse => {
                     sqlx::query("DELETE FROM sessions WHERE id = $1")
