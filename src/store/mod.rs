@@ -222,6 +222,9 @@ pub trait AuthorizationStore: Send + Sync {
         hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Redemption, StoreError>;
+    /// Makes a spent code usable again when its exchange failed on an outage before it
+    /// started a session (the client retries with the same code).
+    async fn unspend_code(&self, hash: &[u8; 32]) -> Result<(), StoreError>;
     /// Records the session a redeemed code started, so a replay can end it.
     async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError>;
     async fn consented_scope(

@@ -691,3 +691,48 @@ async fn another_persons_id_token_does_not_sign_this_browser_out_without_asking(
         "still signed in"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_during_the_code_exchange_leaves_the_code_usable() {
+    if crate::helpers::redis_url().is_none() {
+        eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
+        return;
+    }
+    let mut redis = crate::sessions::OwnRedis::start();
+    let url = redis.url();
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_REDIS_URL", &url),
+            ("GATEHOUSE_AUTH_CODE_TTL", "10m"),
+        ],
+    )
+    .await;
+    client(&app, "webapp", true).await;
+    let browser = Browser::new(&app);
+    browser.register("ada@example.com").await;
+    let page = browser.get(&authorize_path("webapp", "")).await;
+    let code = query_of(&page.location.unwrap())["code"].clone();
+
+    redis.stop();
+    let during = exchange(&app, "webapp", &code, VERIFIER).await;
+    assert_eq!(during.status(), 503);
+    assert_eq!(
+        during.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
+    redis.spawn();
+
+    let mut status = 0;
+    for _ in 0..50 {
+        status = exchange(&app, "webapp", &code, VERIFIER)
+            .await
+            .status()
+            .as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the retry after the outage was refused");
+}

@@ -940,14 +940,14 @@ async fn the_password_grant_without_refresh_for_clients_that_cannot_refresh() {
 
 /// A `redis-server` of the test's own, on a free port, keeping its data in an
 /// append-only file so a restart brings the sessions back.
-struct OwnRedis {
+pub(crate) struct OwnRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
 }
 
 impl OwnRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -962,7 +962,7 @@ impl OwnRedis {
         redis
     }
 
-    fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args([
@@ -988,14 +988,14 @@ impl OwnRedis {
         panic!("redis-server did not start");
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }

@@ -87,16 +87,25 @@ pub async fn grant(
             "the code_verifier does not match the code_challenge",
         ));
     }
+    // Until a session exists, an outage gives the code back: the client's retry (it was
+    // told 503) must not be taken for a replay.
+    let unspend = |e: crate::store::StoreError| async move {
+        let _ = endpoint.authorizations.unspend_code(&hash).await;
+        store(e)
+    };
     let user = match endpoint.accounts.active_user(code.user_id).await {
         Ok(user) => user,
-        Err(AuthError::Store(e)) => return Err(store(e)),
+        Err(AuthError::Store(e)) => return Err(unspend(e).await),
         Err(_) => return Err(invalid("the account is disabled")),
     };
-    let (session, refresh_token) = endpoint
+    let (session, refresh_token) = match endpoint
         .sessions
         .start_at(user.id, &client.id, &code.scope, context, code.auth_time)
         .await
-        .map_err(store)?;
+    {
+        Ok(started) => started,
+        Err(e) => return Err(unspend(e).await),
+    };
     endpoint
         .authorizations
         .attach_session(&hash, &session.id)

@@ -18,8 +18,6 @@ struct CodeRow {
     code_challenge: String,
     auth_time: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-    redeemed_at: Option<DateTime<Utc>>,
-    session_id: Option<String>,
 }
 
 #[async_trait]
@@ -51,51 +49,59 @@ impl AuthorizationStore for Database {
         hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Redemption, StoreError> {
-        // One conditional UPDATE spends the code: of concurrent redemptions, one wins.
-        let spent = on_pool!(self, |pool| {
-            sqlx::query("UPDATE auth_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL")
-                .bind(&hash[..])
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        let row: Option<CodeRow> = on_pool!(self, |pool| {
+        // One statement spends the code and returns it: of concurrent redemptions, one
+        // wins, and no failure can fall between spending and reading.
+        let spent: Option<CodeRow> = on_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT client_id, redirect_uri, user_id, scope, nonce, code_challenge, auth_time, \
-                 expires_at, redeemed_at, session_id FROM auth_codes WHERE code_hash = $1",
+                "UPDATE auth_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
+                 RETURNING client_id, redirect_uri, user_id, scope, nonce, code_challenge, auth_time, \
+                 expires_at",
             )
             .bind(&hash[..])
+            .bind(now)
             .fetch_optional(pool)
             .await
         })?;
-        let Some(row) = row else {
-            return Ok(Redemption::Unknown);
-        };
-        if spent == 0 {
-            let session = row
-                .session_id
-                .as_deref()
-                .and_then(|s| SessionId::parse(s).ok());
-            return Ok(if row.redeemed_at.is_some() {
-                Redemption::Reused(session)
-            } else {
-                Redemption::Unknown
-            });
+        if let Some(row) = spent {
+            if now >= row.expires_at {
+                return Ok(Redemption::Unknown);
+            }
+            return Ok(Redemption::Fresh(AuthCode {
+                client_id: row.client_id,
+                redirect_uri: row.redirect_uri,
+                user_id: UserId::from_uuid(row.user_id),
+                scope: row.scope,
+                nonce: row.nonce,
+                code_challenge: row.code_challenge,
+                auth_time: row.auth_time,
+                expires_at: row.expires_at,
+            }));
         }
-        if now >= row.expires_at {
-            return Ok(Redemption::Unknown);
-        }
-        Ok(Redemption::Fresh(AuthCode {
-            client_id: row.client_id,
-            redirect_uri: row.redirect_uri,
-            user_id: UserId::from_uuid(row.user_id),
-            scope: row.scope,
-            nonce: row.nonce,
-            code_challenge: row.code_challenge,
-            auth_time: row.auth_time,
-            expires_at: row.expires_at,
-        }))
+        let used: Option<(Option<String>,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT session_id FROM auth_codes WHERE code_hash = $1")
+                .bind(&hash[..])
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(match used {
+            Some((session,)) => {
+                Redemption::Reused(session.as_deref().and_then(|s| SessionId::parse(s).ok()))
+            }
+            None => Redemption::Unknown,
+        })
+    }
+
+    async fn unspend_code(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE auth_codes SET redeemed_at = NULL WHERE code_hash = $1 AND session_id IS NULL",
+            )
+            .bind(&hash[..])
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
     }
 
     async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError> {
