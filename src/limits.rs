@@ -99,8 +99,12 @@ pub trait RateCounters: Send + Sync {
     async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError>;
     /// Blocks `key` for `ttl` (it may only be extended).
     async fn block(&self, key: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Blocks `key` for `ttl` unless it is blocked already; true when this call did.
+    async fn try_block(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
     /// Seconds `key` stays blocked, if it is.
     async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError>;
+    /// The current count of `key` (0 when absent or expired).
+    async fn count(&self, key: &str) -> Result<u64, StoreError>;
     async fn clear(&self, keys: &[String]) -> Result<(), StoreError>;
 }
 
@@ -145,6 +149,25 @@ impl RateCounters for LocalCounters {
             entry.1 = entry.1.max(until);
         });
         Ok(())
+    }
+
+    async fn try_block(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self.with(|entries, now| match entries.get(key) {
+            Some((_, until)) if *until > now => false,
+            _ => {
+                entries.insert(key.to_string(), (1, now + ttl));
+                true
+            }
+        }))
+    }
+
+    async fn count(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(self.with(|entries, now| {
+            entries
+                .get(key)
+                .filter(|(_, until)| *until > now)
+                .map_or(0, |(count, _)| *count)
+        }))
     }
 
     async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError> {
@@ -227,44 +250,67 @@ impl Limiter {
     fn account_keys(account: &str) -> (String, String) {
         let account = account.trim().to_lowercase();
         (
-            format!("acct:fail:{account}"),
+            format!("acct:try:{account}"),
             format!("acct:wait:{account}"),
         )
     }
 
-    /// Whether `account` (the email as typed) must wait before its next sign-in attempt.
+    fn backoff(&self, count: u64) -> Duration {
+        let excess = count
+            .saturating_sub(self.limits.login_per_account.count)
+            .min(20) as u32;
+        Duration::from_secs(2u64.saturating_pow(excess + 1)).min(MAX_BACKOFF)
+    }
+
+    fn account_limited(retry_after: u64) -> Limited {
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => LimitKind::LoginPerAccount.as_str())
+            .increment(1);
+        Limited {
+            kind: LimitKind::LoginPerAccount,
+            retry_after,
+        }
+    }
+
+    /// Counts a sign-in attempt for `account` (the email as typed) before its password is
+    /// checked, and says whether it may go ahead. Counting first makes the limit hold
+    /// under concurrency: past it, exactly one attempt per waiting period goes through.
     pub async fn account_waiting(&self, account: &str) -> Result<Result<(), Limited>, StoreError> {
         if !self.limits.enabled {
             return Ok(Ok(()));
         }
-        let (_, wait) = Self::account_keys(account);
-        Ok(match self.counters.blocked(&wait).await? {
-            Some(retry_after) => Err({
-                metrics::counter!("gatehouse_rate_limited_total", "limit" => LimitKind::LoginPerAccount.as_str())
-                    .increment(1);
-                Limited {
-                    kind: LimitKind::LoginPerAccount,
-                    retry_after,
-                }
-            }),
-            None => Ok(()),
-        })
+        let rate = self.limits.login_per_account;
+        let (attempts, wait) = Self::account_keys(account);
+        if let Some(retry_after) = self.counters.blocked(&wait).await? {
+            return Ok(Err(Self::account_limited(retry_after)));
+        }
+        // Attempts are remembered long enough for the waits to keep growing.
+        let (count, _) = self
+            .counters
+            .hit(&attempts, rate.per.max(MAX_BACKOFF))
+            .await?;
+        if count > rate.count {
+            // Past the limit: whoever takes the next waiting period gets to try once.
+            let backoff = self.backoff(count);
+            if !self.counters.try_block(&wait, backoff).await? {
+                let retry_after = self.counters.blocked(&wait).await?.unwrap_or(1);
+                return Ok(Err(Self::account_limited(retry_after)));
+            }
+        }
+        Ok(Ok(()))
     }
 
-    /// Records a failed sign-in; past the limit, the account waits 2, 4, 8 … seconds.
-    /// Unknown accounts are counted the same way, so the limits reveal nothing.
+    /// Records that the attempt failed: from the limit on, the account waits 2, 4, 8 …
+    /// seconds before its next attempt. Unknown accounts are counted the same way, so the
+    /// limits reveal nothing.
     pub async fn failed_sign_in(&self, account: &str) -> Result<(), StoreError> {
         if !self.limits.enabled {
             return Ok(());
         }
         let rate = self.limits.login_per_account;
-        let (fail, wait) = Self::account_keys(account);
-        // Failures are remembered long enough for the backoff to keep growing.
-        let (count, _) = self.counters.hit(&fail, rate.per.max(MAX_BACKOFF)).await?;
+        let (attempts, wait) = Self::account_keys(account);
+        let count = self.counters.count(&attempts).await?;
         if count >= rate.count {
-            let excess = (count - rate.count).min(20) as u32;
-            let backoff = Duration::from_secs(2u64.saturating_pow(excess + 1)).min(MAX_BACKOFF);
-            self.counters.block(&wait, backoff).await?;
+            self.counters.block(&wait, self.backoff(count)).await?;
         }
         Ok(())
     }
@@ -337,26 +383,40 @@ mod tests {
         );
     }
 
+    /// One sign-in attempt that fails, if it may be made.
+    async fn failed_attempt(l: &Limiter, account: &str) -> Result<(), Limited> {
+        let verdict = l.account_waiting(account).await.unwrap();
+        if verdict.is_ok() {
+            l.failed_sign_in(account).await.unwrap();
+        }
+        verdict
+    }
+
     #[tokio::test]
-    async fn failing_accounts_wait_longer_and_longer_but_are_never_locked() {
+    async fn a_failing_account_waits_and_a_success_forgets() {
         let l = limiter(true);
-        l.failed_sign_in("Ada@Example.com").await.unwrap();
-        assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
-        l.failed_sign_in("ada@example.com").await.unwrap();
-        let first = l
-            .account_waiting("ada@example.com")
-            .await
-            .unwrap()
-            .unwrap_err();
-        l.failed_sign_in("ada@example.com").await.unwrap();
-        let second = l
-            .account_waiting("ada@example.com")
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(second.retry_after > first.retry_after);
+        assert!(failed_attempt(&l, "Ada@Example.com").await.is_ok());
+        assert!(failed_attempt(&l, "ada@example.com").await.is_ok());
+        let waiting = failed_attempt(&l, "ada@example.com").await.unwrap_err();
+        assert!((1..=2).contains(&waiting.retry_after), "{waiting:?}");
         l.succeeded_sign_in("ada@example.com").await.unwrap();
         assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn past_the_limit_concurrent_attempts_get_one_try() {
+        let l = limiter(true);
+        // Reach the limit without failures being recorded yet (all in flight at once).
+        assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+        assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+        let attempts =
+            futures_util::future::join_all((0..10).map(|_| l.account_waiting("ada@example.com")))
+                .await;
+        let allowed = attempts
+            .into_iter()
+            .filter(|r| matches!(r, Ok(Ok(()))))
+            .count();
+        assert_eq!(allowed, 1, "{allowed} attempts passed the limit at once");
     }
 
     #[tokio::test]

@@ -600,6 +600,25 @@ impl crate::limits::RateCounters for RedisCounters {
         Ok(())
     }
 
+    async fn try_block(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn count(&self, key: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let count: Option<u64> = conn.get(self.key(key)).await?;
+        Ok(count.unwrap_or(0))
+    }
+
     async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let mut conn = self.conn.clone();
         let ttl: i64 = redis::cmd("PTTL")
