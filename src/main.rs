@@ -71,9 +71,16 @@ enum KeysCommand {
         if_older_than: Option<std::time::Duration>,
     },
     /// Stop publishing a key once the tokens it signed have expired.
-    Retire { kid: String },
+    Retire {
+        /// A kid may start with `-` (it is base64url).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// Emergency: remove a key at once and reject every token it signed.
-    Revoke { kid: String },
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
@@ -97,7 +104,10 @@ enum ClientCommand {
     /// List clients, one per line.
     List,
     /// Delete a client.
-    Delete { id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -137,7 +147,13 @@ enum SessionsCommand {
     },
     /// End one session, or every session of a user.
     Revoke {
-        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        /// A session id may start with `-` (it is base64url).
+        #[arg(
+            long,
+            conflicts_with = "user",
+            required_unless_present = "user",
+            allow_hyphen_values = true
+        )]
         session: Option<String>,
         #[arg(long)]
         user: Option<String>,

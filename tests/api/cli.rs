@@ -486,3 +486,22 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         "no longer accepting"
     );
 }
+
+#[test]
+fn a_kid_starting_with_a_hyphen_is_a_kid_not_an_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gatehouse()
+        .current_dir(dir.path())
+        .args([
+            "keys",
+            "revoke",
+            "-rRJlL1Yigek35mDGb6_JyXRLetewFNA1HMg3HwOKh4",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no key -rRJlL1Yigek35mDGb6_JyXRLetewFNA1HMg3HwOKh4"),
+        "{stderr}"
+    );
+}
