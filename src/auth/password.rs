@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::config::Argon2Settings;
@@ -162,11 +162,76 @@ fn argon2id(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
+thread_local! {
+    /// argon2's working memory (19 MiB by default), kept by each hashing thread: allocating
+    /// it per hash costs page faults, and the allocator's growing mmap threshold would keep
+    /// each freed copy in the process (hundreds of MB under a burst of sign-ins).
+    static BLOCKS: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's argon2 memory, sized for `params`.
+fn with_blocks<T>(params: &Params, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let count = params.block_count();
+        if blocks.len() != count {
+            blocks.clear();
+            blocks.shrink_to_fit();
+            blocks.resize(count, Block::default());
+        }
+        f(&mut blocks)
+    })
+}
+
 fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
-    argon2id(params)
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| HashError::Internal(e.to_string()))
+    let internal = |e: &dyn std::fmt::Display| HashError::Internal(e.to_string());
+    let mut salt = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
+    let mut out = [0u8; 32];
+    with_blocks(params, |blocks| {
+        argon2id(params).hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut out,
+            blocks,
+        )
+    })
+    .map_err(|e| internal(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| internal(&e))?,
+        salt: Some(Salt::try_from(&salt[..]).map_err(|e| internal(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Checks an argon2 PHC hash with this thread's memory; any variant, version and costs.
+fn argon2_matches(password: &str, parsed: &PasswordHash) -> bool {
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm.as_str()),
+        Params::try_from(parsed),
+    ) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .unwrap_or(Version::V0x13);
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    let computed = with_blocks(&params, |blocks| {
+        Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            blocks,
+        )
+    });
+    computed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verification {
@@ -189,10 +254,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verificatio
         }
     };
     // The hash names its own algorithm and costs; any argon2 variant verifies.
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if !argon2_matches(password, &parsed) {
         return Verification::Mismatch;
     }
     Verification::Match {
@@ -268,6 +330,42 @@ mod tests {
         let bcrypt_hash = Secret::new(bcrypt::hash("correct horse", 4).unwrap());
         assert_eq!(
             current.verify(&pw, Some(&bcrypt_hash)).await.unwrap(),
+            Verification::Match { rehash: true }
+        );
+    }
+
+    #[test]
+    fn hashes_are_standard_phc_strings_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(64, 1, 1, None).unwrap();
+        // Ours verifies with the crate's own verifier…
+        let ours = hash_blocking(&params, "correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        // …and the crate's hashes (as stored before) verify with ours.
+        let theirs = argon2id(&params)
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            verify_blocking(&params, "correct horse", &theirs),
+            Verification::Match { rehash: false }
+        );
+        assert_eq!(
+            verify_blocking(&params, "wrong horse", &theirs),
+            Verification::Mismatch
+        );
+        // Other variants and costs verify too (and ask for a rehash).
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, params.clone())
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            verify_blocking(&params, "correct horse", &argon2i),
             Verification::Match { rehash: true }
         );
     }
