@@ -121,7 +121,8 @@ impl Application {
     /// development, creates) the signing keys and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.check_keys_present()?;
-        let folder = KeyFolder::new(&config.keys_dir, config.signing_key_bits);
+        let folder =
+            KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
         let now = chrono::Utc::now();
         if !config.is_production() {
             folder

@@ -60,6 +60,7 @@ const KNOWN: &[&str] = &[
     "TLS_CERT",
     "TLS_KEY",
     "HEADER_TIMEOUT",
+    "SIGNING_ALG",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -174,6 +175,8 @@ pub struct Config {
     pub keys_reload_interval: Duration,
     /// Size of keys that `keys rotate` (and development start-up) create.
     pub signing_key_bits: u32,
+    /// Algorithm of new keys (`RS256` or `ES256`).
+    pub signing_alg: crate::token::SigningAlg,
     pub audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_idle_ttl: Duration,
@@ -431,6 +434,9 @@ impl Config {
             }
             Ok(d)
         });
+        let signing_alg = p.value("SIGNING_ALG", crate::token::SigningAlg::Rs256, |v| {
+            crate::token::SigningAlg::parse(v).ok_or_else(|| "must be RS256 or ES256".to_string())
+        });
         let signing_key_bits = p.value("SIGNING_KEY_BITS", 2048, |v| match v {
             "2048" => Ok(2048),
             "3072" => Ok(3072),
@@ -652,6 +658,7 @@ impl Config {
                 jwks_max_age,
                 keys_reload_interval,
                 signing_key_bits,
+                signing_alg,
                 audience,
                 access_token_ttl,
                 refresh_token_idle_ttl,
@@ -759,6 +766,7 @@ impl Config {
                 format_duration(self.keys_reload_interval),
             ),
             ("SIGNING_KEY_BITS", self.signing_key_bits.to_string()),
+            ("SIGNING_ALG", self.signing_alg.as_str().to_string()),
             ("AUDIENCE", self.audience.clone()),
             ("ACCESS_TOKEN_TTL", format_duration(self.access_token_ttl)),
             (

@@ -518,7 +518,8 @@ async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
 
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     use gatehouse::token::{KeyFolder, RotateOutcome};
-    let folder = KeyFolder::new(&config.keys_dir, config.signing_key_bits);
+    let folder =
+        KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
     let now = chrono::Utc::now();
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());

@@ -5,6 +5,7 @@
 # signatures with `openssl speed`, argon2id hashes with the `argon2` tool).
 #
 #   examples/benchmark/run.sh            # DURATION=10 seconds per measurement by default
+#   SIGNING_ALG=ES256 examples/benchmark/run.sh   # the same with ECDSA P-256 keys
 #
 # Needs: wrk, argon2, openssl, curl, python3; for the second setup a PostgreSQL server
 # (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) and Redis
@@ -60,6 +61,7 @@ run_setup() {
   local name=$1; shift
   local dir; dir=$(mktemp -d)
   local env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
+             GATEHOUSE_SIGNING_ALG="${SIGNING_ALG:-RS256}"
              GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
   (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
   local secret; secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials --scope bench:read 2>/dev/null)

@@ -9,6 +9,7 @@ use super::AppState;
 
 fn metadata(state: &AppState) -> Value {
     let issuer = &state.config.issuer;
+    let algorithms = state.keys.current().algorithms(state.clock.now());
     let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
     if state.config.password_grant {
         grants.push("password");
@@ -31,8 +32,8 @@ fn metadata(state: &AppState) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ["openid", "profile", "email"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "access_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": algorithms,
+        "access_token_signing_alg_values_supported": algorithms,
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
                              "name", "email", "email_verified", "locale", "updated_at"],

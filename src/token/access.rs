@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{KeyError, KeyRing, Keys};
+use super::keys::{KeyError, KeyRing, Keys, SigningAlg};
 
 /// Tokens longer than this are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -57,7 +57,7 @@ impl Audience {
 pub enum TokenError {
     #[error("the token is malformed")]
     Malformed,
-    #[error("the token is not signed with RS256")]
+    #[error("the token is not signed with its key's algorithm")]
     WrongAlgorithm,
     #[error("the token is not an access token")]
     WrongType,
@@ -117,7 +117,7 @@ impl TokenSigner {
         let key = ring
             .signing_key(now)
             .ok_or_else(|| KeyError::Refused("no key is active".into()))?;
-        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": key.kid()});
+        let header = serde_json::json!({"alg": key.alg().as_str(), "typ": typ, "kid": key.kid()});
         let mut token = String::with_capacity(1024);
         URL_SAFE_NO_PAD.encode_string(header.to_string(), &mut token);
         token.push('.');
@@ -233,10 +233,11 @@ fn verify_signature(
     };
     let header: Header =
         serde_json::from_slice(&decode(header_b64)?).map_err(|_| TokenError::Malformed)?;
-    // RFC 8725 §3.1: the algorithm is ours to choose, never the token's.
-    if header.alg != "RS256" {
+    // RFC 8725 §3.1: the algorithm is ours to choose, never the token's: each key has
+    // exactly one, and the header must name it.
+    let Some(alg) = SigningAlg::parse(&header.alg) else {
         return Err(TokenError::WrongAlgorithm);
-    }
+    };
     // RFC 9068 §4 / RFC 8725 §3.11: an access token is typed `at+jwt`; an ID token `JWT`.
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))
@@ -253,6 +254,9 @@ fn verify_signature(
         .as_deref()
         .and_then(|kid| keys.verification_key(kid, now))
         .ok_or(TokenError::UnknownKey)?;
+    if key.alg() != alg {
+        return Err(TokenError::WrongAlgorithm);
+    }
     let signature = decode(signature_b64)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     if !key.verify(signing_input.as_bytes(), &signature) {

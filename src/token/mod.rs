@@ -9,6 +9,6 @@ pub use access::{
 };
 pub use keys::{
     KeyError, KeyFolder, KeyInfo, KeyRing, KeyState, Keys, MIN_KEY_BITS, RotateOutcome, Schedule,
-    SigningKey,
+    SigningAlg, SigningKey,
 };
 pub use refresh::{RefreshToken, SealedSuccessor, TokenHash};

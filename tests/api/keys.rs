@@ -253,3 +253,63 @@ async fn rotate_if_older_than_is_safe_to_run_daily() {
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(!keys_cli(&app, &["retire", "nope"]).status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es256_keys_sign_publish_and_verify() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_SIGNING_ALG", "ES256")]).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+
+    let token = app.access_token("ada@example.com", PASSWORD).await;
+
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(app.me(&token).await.status(), 200);
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = &jwks["keys"][0];
+    assert_eq!(jwk["kty"], "EC");
+    assert_eq!(jwk["crv"], "P-256");
+    assert!(
+        jwk.get("d").is_none(),
+        "the private part is never published"
+    );
+    // Verified with the published key alone.
+    let key = josekit::jwk::Jwk::from_bytes(jwk.to_string().as_bytes()).unwrap();
+    let verifier = josekit::jws::ES256.verifier_from_jwk(&key).unwrap();
+    assert!(josekit::jwt::decode_with_verifier(&token, &verifier).is_ok());
+    let discovery: Value = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    // A token claiming RS256 for this key is refused (the algorithm belongs to the key).
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged_header = URL_SAFE_NO_PAD.encode(
+        serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": header["kid"]}).to_string(),
+    );
+    let forged = format!("{forged_header}.{}.{}", parts[1], parts[2]);
+    assert_eq!(app.me(&forged).await.status(), 401);
+    // Rotation keeps the algorithm.
+    let listed = String::from_utf8(keys_cli(&app, &["list"]).stdout).unwrap();
+    assert!(listed.contains("\tES256\t256\t"), "{listed}");
+}

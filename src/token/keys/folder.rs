@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::key::{KeyError, SigningKey};
+use super::key::{KeyError, SigningAlg, SigningKey};
 use super::ring::{KeyRing, KeyState, Schedule};
 
 const STATE_FILE: &str = "keys.json";
@@ -67,6 +67,7 @@ pub struct KeyInfo {
 pub struct KeyFolder {
     dir: PathBuf,
     bits: u32,
+    alg: SigningAlg,
 }
 
 fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
@@ -85,7 +86,14 @@ impl KeyFolder {
         Self {
             dir: dir.into(),
             bits,
+            alg: SigningAlg::Rs256,
         }
+    }
+
+    /// New keys are made for `alg` (RSA of `bits` bits for RS256, P-256 for ES256).
+    pub fn with_alg(mut self, alg: SigningAlg) -> Self {
+        self.alg = alg;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -273,7 +281,7 @@ impl KeyFolder {
     }
 
     fn new_key(&self) -> Result<String, KeyError> {
-        let pem = SigningKey::generate_pem(self.bits)?;
+        let pem = SigningKey::generate_pem_for(self.alg, self.bits)?;
         let key = SigningKey::from_pem(&pem, &self.dir)?;
         write_private(&self.dir, &self.pem_path(key.kid()), &pem)?;
         Ok(key.kid().to_string())
@@ -428,17 +436,17 @@ impl KeyFolder {
             .into_iter()
             .map(|(s, path)| {
                 let state = s.state(now);
-                let (bits, problem) = if state.is_published() {
+                let (bits, algorithm, problem) = if state.is_published() {
                     match self.read_pem_at(&path, &s.kid) {
-                        Ok(key) => (Some(key.bits()), None),
-                        Err(e) => (None, Some(e.to_string())),
+                        Ok(key) => (Some(key.bits()), key.alg().as_str(), None),
+                        Err(e) => (None, "-", Some(e.to_string())),
                     }
                 } else {
-                    (None, None)
+                    (None, "-", None)
                 };
                 KeyInfo {
                     state: state.as_str(),
-                    algorithm: "RS256",
+                    algorithm,
                     bits,
                     kid: s.kid,
                     created_at: s.created_at,

@@ -9,5 +9,5 @@ mod key;
 mod ring;
 
 pub use folder::{KeyFolder, KeyInfo, RotateOutcome};
-pub use key::{KeyError, MIN_KEY_BITS, SigningKey};
+pub use key::{KeyError, MIN_KEY_BITS, SigningAlg, SigningKey};
 pub use ring::{KeyRing, KeyState, Keys, Schedule};

@@ -114,6 +114,19 @@ impl KeyRing {
         serde_json::json!({ "keys": keys }).to_string()
     }
 
+    /// The algorithms of the published keys (what verifiers must accept), sorted.
+    pub fn algorithms(&self, now: DateTime<Utc>) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = self
+            .keys
+            .iter()
+            .filter(|(s, _)| s.state(now).is_published())
+            .map(|(_, k)| k.alg().as_str())
+            .collect();
+        algs.sort_unstable();
+        algs.dedup();
+        algs
+    }
+
     pub fn schedules(&self) -> impl Iterator<Item = &Schedule> {
         self.keys.iter().map(|(s, _)| s)
     }
