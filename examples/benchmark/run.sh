@@ -18,7 +18,7 @@ CONNECTIONS=${CONNECTIONS:-8}
 PG=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 CORES=$(nproc)
-PORT=18080
+PORT=${PORT:-18080}
 BASE=http://127.0.0.1:$PORT
 
 cargo build --release --quiet
@@ -55,6 +55,7 @@ for line in sys.stdin:
     parts = line.split()
     if len(parts) == 2 and parts[0] == '$1%': print(parts[1])"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+stop() { kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
 rss() { awk "/^$2:/ {print \$2}" "/proc/$1/status"; }
 
 run_setup() {
@@ -65,11 +66,13 @@ run_setup() {
              GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
   (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
   local secret; secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials --scope bench:read 2>/dev/null)
-  local started; started=$(date +%s%N)
-  (cd "$dir" && exec "${env[@]}" "$BIN" serve >"$dir/log" 2>&1) &
-  local pid=$!
-  until curl -fs "$BASE/readyz" >/dev/null 2>&1; do sleep 0.002; done
-  local ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  # The first start generates the signing key; the second is an ordinary restart.
+  local pid first_ms ready_ms
+  read -r pid first_ms < <(cd "$dir" && "${env[@]}" python3 "$OLDPWD/$here/start.py" "$BIN" "$PORT" "$dir" "$dir/log")
+  [ -n "${pid:-}" ] || { echo "gatehouse did not start; see $dir/log" >&2; exit 1; }
+  stop "$pid"
+  read -r pid ready_ms < <(cd "$dir" && "${env[@]}" python3 "$OLDPWD/$here/start.py" "$BIN" "$PORT" "$dir" "$dir/log")
+  [ -n "${pid:-}" ] || { echo "gatehouse did not start; see $dir/log" >&2; exit 1; }
   sleep 1
   local idle_rss; idle_rss=$(rss "$pid" VmRSS)
 
@@ -108,13 +111,14 @@ run_setup() {
   echo "| JWKS latency p50 / p99 (2 connections, closed loop) | $(echo "$jwks" | percentile 50) / $(echo "$jwks" | percentile 99) | p99 < 1 ms |"
   echo "| idle RSS | $((idle_rss / 1024)) MB | < 30 MB |"
   echo "| peak RSS | $((peak_rss / 1024)) MB | |"
-  echo "| start to ready (migrations applied) | ${ready_ms} ms | < 100 ms |"
+  echo "| start to ready, first start (generates the signing key) | ${first_ms} ms | |"
+  echo "| start to ready, restart (migrations applied) | ${ready_ms} ms | < 100 ms |"
   if [ -n "${BENCH_REDIS_PREFIX:-}" ]; then
-    local key; key=$(redis-cli -u "$REDIS" --scan --pattern "$BENCH_REDIS_PREFIX:s:*" | head -1)
-    echo "| Redis bytes per session (MEMORY USAGE) | $(redis-cli -u "$REDIS" memory usage "$key") | < 400 |"
+    local key; key=$(redis-cli -u "$REDIS" --scan --pattern "$BENCH_REDIS_PREFIX:s:*" | awk 'NR == 1')
+    echo "| Redis bytes per session record, without its refresh token (MEMORY USAGE) | $(redis-cli -u "$REDIS" memory usage "$key") | < 400 |"
   fi
   echo
-  kill -TERM "$pid"; wait "$pid" || true
+  stop "$pid"
   rm -rf "$dir"
 }
 
@@ -125,5 +129,5 @@ prefix="bench-$$"
 BENCH_REDIS_PREFIX=$prefix run_setup "PostgreSQL + Redis" \
   GATEHOUSE_DATABASE_URL="$PG?options=-c%20search_path%3D$schema" \
   GATEHOUSE_REDIS_URL="$REDIS" GATEHOUSE_REDIS_KEY_PREFIX="$prefix"
-psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null
+psql "$PG" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >/dev/null
 redis-cli -u "$REDIS" --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$REDIS" del >/dev/null
