@@ -76,12 +76,12 @@ run_setup() {
   sleep 1
   local idle_rss; idle_rss=$(rss "$pid" VmRSS)
 
-  for i in $(seq 0 15); do
+  for i in $(seq 0 $((CONNECTIONS > 15 ? CONNECTIONS : 15))); do
     curl -fs -X POST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
       -d "{\"email\":\"bench$i@example.com\",\"name\":\"Bench\",\"password\":\"bench-password-123\"}" >/dev/null
   done
   local tokens="$dir/tokens"
-  for i in $(seq 0 1); do
+  for i in $(seq 1 "$CONNECTIONS"); do
     curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i@example.com" \
       -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' >>"$tokens"
   done
@@ -93,7 +93,7 @@ run_setup() {
   local cc; cc=$(echo "$out" | rate)
   local cc_requests; cc_requests=$(echo "$out" | awk '/requests in/ {print $1}')
   local cpu_us; cpu_us=$(python3 -c "print(round(($(cpu_ticks "$pid")-$before)/$(getconf CLK_TCK)*1e6/$cc_requests))")
-  local refresh; refresh=$(BENCH_TOKENS_FILE=$tokens wrk -t2 -c2 -d"${DURATION}s" -s $here/refresh.lua "$BASE" | rate)
+  local refresh; refresh=$(BENCH_TOKENS_FILE=$tokens wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s $here/refresh.lua "$BASE" | rate)
   local password; password=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s $here/password.lua "$BASE" | rate)
   local me; me=$(wrk -t1 -c2 -d"${DURATION}s" --latency -H "authorization: Bearer $access" "$BASE/api/v1/auth/me")
   local jwks; jwks=$(wrk -t1 -c2 -d"${DURATION}s" --latency "$BASE/.well-known/jwks.json")
@@ -104,7 +104,7 @@ run_setup() {
   echo "| measure | result | ceiling / target |"
   echo "| --- | --- | --- |"
   echo "| client_credentials grants/s | $cc | $(python3 -c "print(f'{$cc/$rsa:.0%} of $rsa RSA signatures/s (load generator on the same cores)')") |"
-  echo "| refresh grants/s (2 connections, each its own token chain) | $refresh | $(python3 -c "print(f'{$refresh/$rsa:.0%} of the RSA ceiling')") |"
+  echo "| refresh grants/s ($CONNECTIONS connections, each its own token chain) | $refresh | $(python3 -c "print(f'{$refresh/$rsa:.0%} of the RSA ceiling')") |"
   echo "| password grants/s | $password | $(python3 -c "print(f'{$password/$argon:.0%} of $argon argon2id hashes/s')") |"
   echo "| Gatehouse CPU per client_credentials grant | ${cpu_us} µs | one RSA signature ≈ $(python3 -c "print(round(1e6/($rsa/$CORES)))") µs |"
   echo "| /me latency p50 / p99 (2 connections, closed loop) | $(echo "$me" | percentile 50) / $(echo "$me" | percentile 99) | p99 < 2 ms |"
