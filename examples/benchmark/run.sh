@@ -10,6 +10,7 @@
 # Needs: wrk, argon2, openssl, curl, python3; for the second setup a PostgreSQL server
 # (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) and Redis
 # (BENCH_REDIS_URL, default redis://127.0.0.1:6379) plus psql and redis-cli.
+# Other settings: CONNECTIONS (default 8), PORT (default 18080, must be free).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=examples/benchmark
