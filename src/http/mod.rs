@@ -64,6 +64,37 @@ pub fn audit_event(kind: crate::audit::EventType, req: &poem::Request) -> crate:
     crate::audit::Event::new(kind).from(&request_context(req))
 }
 
+/// Ends one of `user`'s own sessions and records it; `Ok(false)` when the session does not
+/// exist or belongs to someone else, so that callers answer both the same way.
+pub async fn end_own_session(
+    state: &AppState,
+    req: &poem::Request,
+    user: crate::domain::UserId,
+    sid: &crate::domain::SessionId,
+) -> Result<bool, crate::store::StoreError> {
+    match state.sessions.find(sid).await? {
+        Some(session) if session.user_id == user => {
+            state
+                .sessions
+                .end(sid, crate::domain::EndCause::SelfService)
+                .await?;
+            state
+                .audit
+                .record(
+                    audit_event(crate::audit::EventType::SessionEnded, req)
+                        .actor(format!("user:{user}"))
+                        .user(user)
+                        .client(&session.client_id)
+                        .session(sid)
+                        .detail(serde_json::json!({"cause": "self_service"})),
+                )
+                .await;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// The complete HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state);

@@ -119,6 +119,15 @@ fn user_id(text: &str) -> Result<UserId, ApiError> {
     UserId::parse(text).map_err(|_| ApiError::not_found("no such user"))
 }
 
+/// The user an admin path names, or 404.
+async fn existing_user(state: &AppState, id: UserId) -> Result<User, ApiError> {
+    state
+        .accounts
+        .find_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))
+}
+
 fn found(result: Result<User, AuthError>) -> Result<User, ApiError> {
     match result {
         Err(AuthError::UnknownUser) => Err(ApiError::not_found("no such user")),
@@ -182,11 +191,7 @@ impl AdminApi {
         id: Path<String>,
     ) -> Result<OneUser, ApiError> {
         require_admin(&state, &auth).await?;
-        let user = state
-            .accounts
-            .find_user(user_id(&id)?)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such user"))?;
+        let user = existing_user(&state, user_id(&id)?).await?;
         Ok(OneUser::Ok(Json(user.into())))
     }
 
@@ -232,11 +237,7 @@ impl AdminApi {
         if !fields.errors.is_empty() {
             return Err(ApiError::validation(fields.errors));
         }
-        let mut user = state
-            .accounts
-            .find_user(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such user"))?;
+        let mut user = existing_user(&state, id).await?;
         let actor = format!("admin:{}", admin.id);
         if let Some(roles) = roles {
             user = found(state.accounts.set_roles(id, &roles).await)?;
@@ -297,9 +298,7 @@ impl AdminApi {
     ) -> Result<Sessions, ApiError> {
         require_admin(&state, &auth).await?;
         let id = user_id(&id)?;
-        if state.accounts.find_user(id).await?.is_none() {
-            return Err(ApiError::not_found("no such user"));
-        }
+        existing_user(&state, id).await?;
         let sessions = state.sessions.list(id).await?;
         Ok(Sessions::Ok(Json(SessionList::of(
             sessions,
@@ -322,9 +321,7 @@ impl AdminApi {
     ) -> Result<Done, ApiError> {
         let admin = require_admin(&state, &auth).await?;
         let id = user_id(&id)?;
-        if state.accounts.find_user(id).await?.is_none() {
-            return Err(ApiError::not_found("no such user"));
-        }
+        existing_user(&state, id).await?;
         let ended = state.sessions.end_all(id, None, EndCause::Admin).await?;
         state
             .audit

@@ -9,9 +9,9 @@ use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
 use crate::audit::EventType;
 use crate::auth::AuthError;
-use crate::domain::{EndCause, Password, Session, SessionId};
+use crate::domain::{Password, Session, SessionId};
 use crate::http::problem::{ApiError, FieldError};
-use crate::http::{AppState, audit_event};
+use crate::http::{AppState, audit_event, end_own_session};
 
 /// A session: one sign-in on one device or app. `id` is the `sid` claim.
 #[derive(Debug, Object)]
@@ -129,23 +129,10 @@ impl SessionsApi {
         let user = auth.own_user(&state).await?;
         let not_found = || ApiError::not_found("no such session");
         let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
-        match state.sessions.find(&sid).await? {
-            Some(session) if session.user_id == user => {
-                state.sessions.end(&sid, EndCause::SelfService).await?;
-                state
-                    .audit
-                    .record(
-                        audit_event(EventType::SessionEnded, req)
-                            .actor(format!("user:{user}"))
-                            .user(user)
-                            .client(&session.client_id)
-                            .session(&sid)
-                            .detail(serde_json::json!({"cause": "self_service"})),
-                    )
-                    .await;
-                Ok(Done::NoContent)
-            }
-            _ => Err(not_found()),
+        if end_own_session(&state, req, user, &sid).await? {
+            Ok(Done::NoContent)
+        } else {
+            Err(not_found())
         }
     }
 

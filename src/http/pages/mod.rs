@@ -15,7 +15,7 @@ use poem::{Body, IntoResponse, Request, Response, handler};
 use self::browser::{PageContext, safe_return_to, signed_in};
 use self::text::Text;
 use super::AppState;
-use super::{audit_event, request_context};
+use super::{audit_event, end_own_session, request_context};
 use crate::audit::EventType;
 use crate::auth::{AuthError, Registration};
 use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
@@ -759,26 +759,9 @@ pub async fn account_end_session(state: Data<&AppState>, req: &Request, body: Bo
     let Ok(sid) = SessionId::parse(form.get("sid").unwrap_or("")) else {
         return error_page(&ctx, StatusCode::NOT_FOUND, ctx.text.bad_form);
     };
-    match state.sessions.find(&sid).await {
-        Ok(Some(s)) if s.user_id == user.id => {
-            match state.sessions.end(&sid, EndCause::SelfService).await {
-                Ok(_) => {
-                    state
-                        .audit
-                        .record(
-                            audit_event(EventType::SessionEnded, req)
-                                .actor(format!("user:{}", user.id))
-                                .user(user.id)
-                                .session(&sid)
-                                .detail(serde_json::json!({"cause": "self_service"})),
-                        )
-                        .await;
-                    redirect("/account?done=ended")
-                }
-                Err(_) => unavailable(&ctx),
-            }
-        }
-        Ok(_) => error_page(&ctx, StatusCode::NOT_FOUND, ctx.text.bad_form),
+    match end_own_session(&state, req, user.id, &sid).await {
+        Ok(true) => redirect("/account?done=ended"),
+        Ok(false) => error_page(&ctx, StatusCode::NOT_FOUND, ctx.text.bad_form),
         Err(_) => unavailable(&ctx),
     }
 }

@@ -506,6 +506,16 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
     }
 
+    fn signing_kid(folder: &KeyFolder, at: DateTime<Utc>) -> String {
+        folder
+            .load(at)
+            .unwrap()
+            .signing_key(at)
+            .unwrap()
+            .kid()
+            .to_string()
+    }
+
     const AHEAD: Duration = Duration::from_secs(310);
     const LIFETIME: Duration = Duration::from_secs(900);
 
@@ -514,13 +524,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = KeyFolder::new(dir.path(), 2048);
         folder.ensure_key(t(0)).unwrap();
-        let first = folder
-            .load(t(0))
-            .unwrap()
-            .signing_key(t(0))
-            .unwrap()
-            .kid()
-            .to_string();
+        let first = signing_kid(&folder, t(0));
 
         let RotateOutcome::Rotated { kid, activate_at } =
             folder.rotate(t(100), AHEAD, LIFETIME, None).unwrap()
@@ -575,13 +579,7 @@ mod tests {
         else {
             panic!()
         };
-        let first = folder
-            .load(t(10))
-            .unwrap()
-            .signing_key(t(10))
-            .unwrap()
-            .kid()
-            .to_string();
+        let first = signing_kid(&folder, t(10));
 
         let promoted = folder.revoke(&first, t(20)).unwrap();
 
@@ -593,15 +591,7 @@ mod tests {
         assert!(!dir.path().join(format!("{first}.pem")).exists());
         // With no next key, a new one is made.
         let made = folder.revoke(&next, t(30)).unwrap().unwrap();
-        assert_eq!(
-            folder
-                .load(t(30))
-                .unwrap()
-                .signing_key(t(30))
-                .unwrap()
-                .kid(),
-            made
-        );
+        assert_eq!(signing_kid(&folder, t(30)), made);
     }
 
     #[test]
@@ -609,13 +599,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = KeyFolder::new(dir.path(), 2048);
         folder.ensure_key(t(0)).unwrap();
-        let first = folder
-            .load(t(0))
-            .unwrap()
-            .signing_key(t(0))
-            .unwrap()
-            .kid()
-            .to_string();
+        let first = signing_kid(&folder, t(0));
         assert!(matches!(
             folder.retire(&first, t(1), LIFETIME),
             Err(KeyError::Refused(_))
@@ -653,13 +637,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = KeyFolder::new(dir.path(), 2048);
         folder.ensure_key(t(0)).unwrap();
-        let kid = folder
-            .load(t(0))
-            .unwrap()
-            .signing_key(t(0))
-            .unwrap()
-            .kid()
-            .to_string();
+        let kid = signing_kid(&folder, t(0));
         let path = dir.path().join(format!("{kid}.pem"));
         let pem = fs::read(&path).unwrap();
         fs::write(&path, &pem[..pem.len() / 2]).unwrap();
