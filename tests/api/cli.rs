@@ -189,6 +189,8 @@ async fn user_create_makes_an_account_that_can_sign_in() {
         .wait_with_output()
         .unwrap();
     assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("already exists"), "{stderr}");
 }
 
 /// Runs `gatehouse ARGS` against the test's database, with `stdin` as standard input.
@@ -284,8 +286,12 @@ async fn clients_are_created_listed_and_deleted() {
         "",
     );
     assert!(!bad_uri.status.success());
+    let stderr = String::from_utf8(bad_uri.stderr).unwrap();
+    assert!(stderr.contains("--redirect-uri"), "{stderr}");
     let duplicate = run(&app, &["client", "create", "--id", "billing"], "");
     assert!(!duplicate.status.success());
+    let stderr = String::from_utf8(duplicate.stderr).unwrap();
+    assert!(stderr.contains("already exists"), "{stderr}");
 
     let list = String::from_utf8(run(&app, &["client", "list"], "").stdout).unwrap();
     let ids: Vec<&str> = list

@@ -251,7 +251,10 @@ async fn rotate_if_older_than_is_safe_to_run_daily() {
     }
     let listed = String::from_utf8(keys_cli(&app, &["list"]).stdout).unwrap();
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    assert!(!keys_cli(&app, &["retire", "nope"]).status.success());
+    let unknown = keys_cli(&app, &["retire", "nope"]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8(unknown.stderr).unwrap();
+    assert!(stderr.contains("no key nope"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -443,15 +443,18 @@ async fn people_see_and_end_only_their_own_sessions(backend: Backend) {
     let current: Vec<&Value> = items.iter().filter(|i| i["current"] == true).collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["id"], claims(&s(&laptop, "access_token"))["sid"]);
-    for field in [
-        "client_id",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "ip",
-        "user_agent",
-    ] {
-        assert!(items[0].get(field).is_some(), "{field}");
+    for item in items {
+        for field in [
+            "id",
+            "client_id",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+        ] {
+            assert!(item[field].is_string(), "{field}: {item}");
+        }
+        assert_eq!(item["ip"], "127.0.0.1", "{item}");
+        assert!(item.get("user_agent").is_some(), "{item}");
     }
     assert!(listed.get("next_cursor").is_none());
 
@@ -522,10 +525,14 @@ async fn a_password_change_ends_every_other_session(backend: Backend) {
             .await
             .unwrap();
     assert_eq!(wrong.status(), 422);
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(wrong["errors"][0]["field"], "current_password", "{wrong}");
     let weak = change(json!({"current_password": PASSWORD, "new_password": "short"}))
         .await
         .unwrap();
     assert_eq!(weak.status(), 422);
+    let weak: Value = weak.json().await.unwrap();
+    assert_eq!(weak["errors"][0]["field"], "new_password", "{weak}");
     assert_eq!(
         refresh(&app, &s(&other, "refresh_token"), &[])
             .await

@@ -361,6 +361,9 @@ async fn the_token_endpoint_answers_at_both_paths(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["access_token"].is_string(), "{path}: {body}");
+        assert_eq!(body["token_type"], "Bearer", "{path}");
     }
 }
 
