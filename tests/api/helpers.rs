@@ -267,6 +267,11 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A plain GET of one of the server's paths.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
     pub async fn register(&self, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url("/api/v1/auth/register"))

@@ -10,20 +10,12 @@ on_both_databases!(readiness_reports_the_database,);
 async fn readiness_reports_the_database(backend: Backend) {
     let app = spawn_app(backend).await;
 
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get("/readyz").await;
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["database"], "ok");
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
 #[tokio::test]
@@ -40,7 +32,7 @@ async fn responses_carry_security_headers() {
         "/.well-known/jwks.json",
         "/no-such-page",
     ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app.get(path).await;
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
@@ -63,7 +55,7 @@ async fn responses_carry_security_headers() {
 #[tokio::test]
 async fn an_http_issuer_gets_no_hsts() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get("/healthz").await;
     assert!(
         response
             .headers()
@@ -190,7 +182,7 @@ async fn discovery_describes_what_exists() {
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
     ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app.get(path).await;
         assert_eq!(response.status(), 200);
         let metadata: Value = response.json().await.unwrap();
         assert_eq!(metadata["issuer"], app.issuer.as_str());
@@ -220,15 +212,7 @@ async fn discovery_describes_what_exists() {
 async fn the_openapi_document_names_operations_for_sdks() {
     let app = spawn_app(Backend::Sqlite).await;
 
-    let doc: Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
 
     let op = |path: &str, method: &str| doc["paths"][path][method]["operationId"].clone();
     assert_eq!(op("/api/v1/auth/register", "post"), "register");
@@ -247,15 +231,7 @@ async fn the_openapi_document_names_operations_for_sdks() {
         &doc["paths"]["/api/v1/auth/register"]["post"]["responses"]["422"]["content"];
     assert!(register_errors.get("application/problem+json").is_some());
     assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
-    assert_eq!(
-        app.client
-            .get(app.url("/docs"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/docs").await.status(), 200);
 }
 
 #[tokio::test]
@@ -306,7 +282,7 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
 
     proxy.set_up(false);
 
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let grant = app
         .password_grant("ada@example.com", "analytical engine")
@@ -348,15 +324,7 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
         recovered,
         "the server did not recover when the database came back"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }
 
 #[tokio::test]
@@ -384,39 +352,22 @@ fn metric(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_as_requests_are_made_and_carry_no_user_data() {
     let app = spawn_app(Backend::Sqlite).await;
-    let scrape = || async {
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || async { app.get("/metrics").await.text().await.unwrap() };
     let requests = r#"gatehouse_http_requests_total{method="GET",route="/healthz",status="200"}"#;
     let logins = r#"gatehouse_logins_total{result="success"}"#;
     let issued = r#"gatehouse_tokens_issued_total{grant="password"}"#;
     let before = scrape().await;
 
     for _ in 0..3 {
-        app.client.get(app.url("/healthz")).send().await.unwrap();
+        app.get("/healthz").await;
     }
     app.register_user("ada@example.com", "analytical engine")
         .await;
     app.access_token("ada@example.com", "analytical engine")
         .await;
     let id = uuid::Uuid::new_v4();
-    app.client
-        .get(app.url(&format!("/api/v1/admin/users/{id}")))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .get(app.url("/no/such/path/ada@example.com"))
-        .send()
-        .await
-        .unwrap();
+    app.get(&format!("/api/v1/admin/users/{id}")).await;
+    app.get("/no/such/path/ada@example.com").await;
 
     let after = scrape().await;
     assert!(metric(&after, requests) >= metric(&before, requests) + 3.0);

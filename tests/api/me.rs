@@ -284,12 +284,7 @@ async fn me_refuses_every_kind_of_bad_token(backend: Backend) {
 async fn me_without_credentials_gets_a_bare_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
 
-    let response = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/api/v1/auth/me").await;
 
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -368,12 +363,7 @@ async fn userinfo_answers_by_scope() {
             .unwrap()
             .contains("insufficient_scope")
     );
-    let anonymous = app
-        .client
-        .get(app.url("/oauth2/userinfo"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.get("/oauth2/userinfo").await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
 }

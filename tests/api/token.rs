@@ -86,12 +86,7 @@ async fn an_issued_token_verifies_with_the_published_jwk_alone(backend: Backend)
         .access_token("ada@example.com", "analytical engine")
         .await;
 
-    let response = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/.well-known/jwks.json").await;
     assert!(
         response.headers()["cache-control"]
             .to_str()
@@ -381,11 +376,8 @@ async fn the_password_grant_can_be_turned_off() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");
     let discovery: Value = app
-        .client
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
+        .get("/.well-known/openid-configuration")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
