@@ -95,6 +95,45 @@ pub async fn end_own_session(
     }
 }
 
+/// Changes the signed-in person's password and records it; every session but `keep` ends.
+/// Attempts are throttled like sign-ins, so that a stolen token or cookie cannot be used
+/// to guess the current password. `Ok(Err(_))` when the account must wait.
+pub async fn change_own_password(
+    state: &AppState,
+    req: &poem::Request,
+    user: crate::domain::UserId,
+    current: &str,
+    new: &crate::domain::Password,
+    keep: Option<&crate::domain::SessionId>,
+) -> Result<Result<(), crate::limits::Limited>, crate::auth::AuthError> {
+    let account = format!("user:{user}");
+    if let Err(limited) = state.limiter.account_waiting(&account).await? {
+        return Ok(Err(limited));
+    }
+    let changed = state
+        .accounts
+        .change_password(&state.sessions, user, current, new, keep)
+        .await;
+    match &changed {
+        Ok(()) => state.limiter.succeeded_sign_in(&account).await?,
+        Err(crate::auth::AuthError::InvalidCredentials) => {
+            state.limiter.failed_sign_in(&account).await?
+        }
+        Err(_) => {}
+    }
+    changed?;
+    state
+        .audit
+        .record(
+            audit_event(crate::audit::EventType::PasswordChanged, req)
+                .actor(format!("user:{user}"))
+                .user(user)
+                .detail(serde_json::json!({"other_sessions_ended": true})),
+        )
+        .await;
+    Ok(Ok(()))
+}
+
 /// The complete HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state);

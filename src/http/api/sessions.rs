@@ -7,11 +7,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
-use crate::audit::EventType;
 use crate::auth::AuthError;
 use crate::domain::{Password, Session, SessionId};
 use crate::http::problem::{ApiError, FieldError};
-use crate::http::{AppState, audit_event, end_own_session};
+use crate::http::{AppState, change_own_password, end_own_session};
 
 /// A session: one sign-in on one device or app. `id` is the `sid` claim.
 #[derive(Debug, Object)]
@@ -156,33 +155,9 @@ impl SessionsApi {
             return Err(ApiError::validation(fields.errors));
         };
         let keep = auth.0.sid.as_deref().and_then(|s| SessionId::parse(s).ok());
-        // Guessing the current password with a stolen token is slowed down like sign-ins.
-        let account = format!("user:{user}");
-        if let Err(limited) = state.limiter.account_waiting(&account).await? {
-            return Err(ApiError::too_many(limited));
-        }
-        let changed = state
-            .accounts
-            .change_password(&state.sessions, user, current, &new, keep.as_ref())
-            .await;
-        match &changed {
-            Ok(()) => state.limiter.succeeded_sign_in(&account).await?,
-            Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&account).await?,
-            Err(_) => {}
-        }
-        match changed {
-            Ok(()) => {
-                state
-                    .audit
-                    .record(
-                        audit_event(EventType::PasswordChanged, req)
-                            .actor(format!("user:{user}"))
-                            .user(user)
-                            .detail(serde_json::json!({"other_sessions_ended": true})),
-                    )
-                    .await;
-                Ok(Done::NoContent)
-            }
+        match change_own_password(&state, req, user, current, &new, keep.as_ref()).await {
+            Ok(Ok(())) => Ok(Done::NoContent),
+            Ok(Err(limited)) => Err(ApiError::too_many(limited)),
             Err(AuthError::InvalidCredentials) => Err(ApiError::validation(vec![FieldError {
                 field: "current_password".into(),
                 message: "is not the current password".into(),

@@ -15,7 +15,7 @@ use poem::{Body, IntoResponse, Request, Response, handler};
 use self::browser::{PageContext, safe_return_to, signed_in};
 use self::text::Text;
 use super::AppState;
-use super::{audit_event, end_own_session, request_context};
+use super::{audit_event, change_own_password, end_own_session, request_context};
 use crate::audit::EventType;
 use crate::auth::{AuthError, Registration};
 use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
@@ -694,44 +694,10 @@ pub async fn account_password(state: Data<&AppState>, req: &Request, body: Body)
             .await;
         }
     };
-    // Guessing the current password from a stolen cookie is slowed down like sign-ins.
-    let limit_key = format!("user:{}", user.id);
-    match state.limiter.account_waiting(&limit_key).await {
-        Ok(Ok(())) => {}
-        Ok(Err(limited)) => return too_many(&ctx, limited),
-        Err(_) => return unavailable(&ctx),
-    }
-    let changed = state
-        .accounts
-        .change_password(
-            &state.sessions,
-            user.id,
-            form.get("current_password").unwrap_or(""),
-            &new,
-            Some(&session.id),
-        )
-        .await;
-    let recorded = match &changed {
-        Ok(()) => state.limiter.succeeded_sign_in(&limit_key).await,
-        Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&limit_key).await,
-        Err(_) => Ok(()),
-    };
-    if recorded.is_err() {
-        return unavailable(&ctx);
-    }
-    match changed {
-        Ok(()) => {
-            state
-                .audit
-                .record(
-                    audit_event(EventType::PasswordChanged, req)
-                        .actor(format!("user:{}", user.id))
-                        .user(user.id)
-                        .detail(serde_json::json!({"other_sessions_ended": true})),
-                )
-                .await;
-            redirect("/account?done=password")
-        }
+    let current = form.get("current_password").unwrap_or("");
+    match change_own_password(&state, req, user.id, current, &new, Some(&session.id)).await {
+        Ok(Ok(())) => redirect("/account?done=password"),
+        Ok(Err(limited)) => too_many(&ctx, limited),
         Err(AuthError::InvalidCredentials) => {
             account_page(
                 &state,

@@ -28,6 +28,12 @@ struct SessionRow {
     sealed_successor: Option<Vec<u8>>,
 }
 
+/// The session a row holds, unless it has expired.
+fn unexpired(row: Option<SessionRow>, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
+    let session = row.as_ref().map(SessionRow::session).transpose()?;
+    Ok(session.filter(|s| !s.is_expired(now)))
+}
+
 impl SessionRow {
     fn session(&self) -> Result<Session, StoreError> {
         Ok(Session {
@@ -260,13 +266,7 @@ impl SessionStore for Database {
                 .fetch_optional(pool)
                 .await
         })?;
-        match row {
-            Some(row) => {
-                let session = row.session()?;
-                Ok((!session.is_expired(now)).then_some(session))
-            }
-            None => Ok(None),
-        }
+        unexpired(row, now)
     }
 
     async fn find_session_by_refresh(
@@ -282,13 +282,7 @@ impl SessionStore for Database {
                 .fetch_optional(pool)
                 .await
         })?;
-        match row {
-            Some(row) => {
-                let session = row.session()?;
-                Ok((!session.is_expired(now)).then_some(session))
-            }
-            None => Ok(None),
-        }
+        unexpired(row, now)
     }
 
     async fn list_user_sessions(
