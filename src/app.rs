@@ -45,6 +45,15 @@ pub struct Core {
 impl Core {
     /// Connects to the database, applies migrations and prepares password hashing.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        // The dummy hash (one argon2 run) is computed while the database connects.
+        let hasher = tokio::task::spawn_blocking({
+            let (argon2, concurrency, queue) = (
+                config.argon2,
+                config.password_hash_concurrency,
+                config.password_hash_queue,
+            );
+            move || PasswordHasher::with_queue(argon2, concurrency, queue)
+        });
         let db = Database::connect(
             config.database_url.expose(),
             config.database_max_connections,
@@ -55,12 +64,7 @@ impl Core {
             .await
             .context("cannot apply database migrations")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let hasher = PasswordHasher::with_queue(
-            config.argon2,
-            config.password_hash_concurrency,
-            config.password_hash_queue,
-        )
-        .context("invalid argon2 settings")?;
+        let hasher = hasher.await?.context("invalid argon2 settings")?;
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone());
         let redis_sessions = match &config.redis_url {
             Some(url) => Some(

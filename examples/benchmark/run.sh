@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Gatehouse benchmark: starts the release build on SQLite, then on PostgreSQL + Redis, and
-# measures grants per second, latencies, CPU per request, memory, start-up time and Redis
-# bytes per session, each beside its ceiling measured on the same cores (RSA-2048
-# signatures with `openssl speed`, argon2id hashes with the `argon2` tool).
+# measures grants per second, latencies at a fixed rate, Gatehouse's CPU per request,
+# memory, start-up time and Redis bytes per session, each beside its ceiling measured in
+# the same run on the same cores (RSA-2048 and P-256 signatures, argon2id hashes, by
+# `examples/loadgen.rs` with the libraries Gatehouse uses). Grants are measured with RS256
+# and with ES256 keys.
 #
 #   examples/benchmark/run.sh            # DURATION=10 seconds per measurement by default
-#   SIGNING_ALG=ES256 examples/benchmark/run.sh   # the same with ECDSA P-256 keys
 #
-# Needs: wrk, argon2, openssl, curl, python3; for the second setup a PostgreSQL server
+# Needs: wrk, curl, python3 (Debian packages); for the second setup a PostgreSQL server
 # (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) and Redis
 # (BENCH_REDIS_URL, default redis://127.0.0.1:6379) plus psql and redis-cli.
 # Other settings: CONNECTIONS (default 8), PORT (default 18080, must be free).
@@ -19,107 +20,171 @@ CONNECTIONS=${CONNECTIONS:-8}
 PG=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 CORES=$(nproc)
+TCK=$(getconf CLK_TCK)
 PORT=${PORT:-18080}
 BASE=http://127.0.0.1:$PORT
 
-cargo build --release --quiet
+cargo build --release --quiet --bin gatehouse --example loadgen
 BIN=$PWD/target/release/gatehouse
+LOADGEN=$PWD/target/release/examples/loadgen
 
 echo "# Gatehouse benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores, ${DURATION}s per run, $CONNECTIONS connections"
 echo
 
-# Ceilings on the same cores.
-rsa=$(openssl speed -seconds 3 -multi "$CORES" rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $(NF-1)}')
-argon_start=$(date +%s%N)
-for _ in $(seq 1 "$CORES"); do
-  (for _ in $(seq 1 40); do echo -n bench-password-123 | argon2 saltsaltsalt -id -t 2 -k 19456 -p 1 -e >/dev/null; done) &
-done
-wait
-argon_end=$(date +%s%N)
-argon=$(python3 -c "print(round($CORES*40/(($argon_end-$argon_start)/1e9)))")
-echo "ceilings: RSA-2048 signatures/s = $rsa; argon2id (m=19456,t=2,p=1) hashes/s = $argon (the argon2 tool, process start-up included: a slight underestimate)"
+# Ceilings on the same cores, in process: ceiling_rsa2048_signatures_per_s,
+# ceiling_p256_signatures_per_s, ceiling_argon2id_hashes_per_s.
+eval "$("$LOADGEN" ceilings --seconds 3 | sed 's/^/ceiling_/')"
+rsa=$ceiling_rsa2048_signatures_per_s
+p256=$ceiling_p256_signatures_per_s
+argon=$ceiling_argon2id_hashes_per_s
+echo "Ceilings on $CORES cores: RSA-2048 $rsa signatures/s, P-256 $p256 signatures/s, argon2id (m=19456, t=2, p=1) $argon hashes/s."
 echo
 
-# Requests per second; refuses to report a run in which any answer was an error.
-rate() {
-  local out; out=$(cat)
-  if echo "$out" | grep -q "Non-2xx"; then
-    echo "ERROR: $(echo "$out" | awk '/Non-2xx/ {print $NF}') non-2xx answers" >&2
-    echo 0
-  else
-    echo "$out" | awk '/Requests\/sec/ {print int($2)}'
-  fi
-}
-percentile() { python3 -c "
-import sys
-for line in sys.stdin:
-    parts = line.split()
-    if len(parts) == 2 and parts[0] == '$1%': print(parts[1])"; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+py() { python3 -c "print($1)"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$pid/stat"; }
 stop() { kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
-rss() { awk "/^$2:/ {print \$2}" "/proc/$1/status"; }
+rss_mb() { awk "/^$1:/ {print int(\$2/1024)}" "/proc/$pid/status"; }
+
+# Runs a load command against the server `pid`; sets OUT (its output), RATE (answers/s; 0
+# and a message when any answer was an error) and CPU_US (Gatehouse CPU per request).
+load() {
+  local before; before=$(cpu_ticks)
+  OUT=$("$@")
+  local after; after=$(cpu_ticks)
+  local n
+  if echo "$OUT" | grep -q '^requests='; then
+    n=$(echo "$OUT" | awk -F= '/^requests=/ {print $2}')
+    RATE=$(echo "$OUT" | awk -F= '/^rate_per_s=/ {print $2}')
+  else
+    n=$(echo "$OUT" | awk '/requests in/ {print $1}')
+    RATE=$(echo "$OUT" | awk '/Requests\/sec/ {print int($2)}')
+    if echo "$OUT" | grep -q "Non-2xx"; then
+      echo "ERROR: $(echo "$OUT" | awk '/Non-2xx/ {print $NF}') non-2xx answers in: $*" >&2
+      RATE=0
+    fi
+  fi
+  CPU_US=$(py "round(($after-$before)/$TCK*1e6/max($n,1))")
+}
+at() { echo "$OUT" | awk -F= "/^$1=/ {print \$2}"; }
+
+# Starts the server (sets pid, READY_MS); settings in the array `env`.
+start() {
+  local line
+  line=$(cd "$dir" && "${env[@]}" python3 "$OLDPWD/$here/start.py" "$BIN" "$PORT" "$dir" "$dir/log") \
+    || { echo "gatehouse did not start; see $dir/log" >&2; exit 1; }
+  read -r pid READY_MS <<<"$line"
+}
+
+# Refresh tokens, one per connection, in $dir/tokens.
+sign_in() {
+  : >"$dir/tokens"
+  for i in $(seq 1 "$CONNECTIONS"); do
+    curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i@example.com" \
+      -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' >>"$dir/tokens"
+  done
+}
+
+# client_credentials and refresh grants: "<cc/s> <cc µs> <refresh/s> <refresh µs>".
+grants() {
+  load env BENCH_BASIC="$(printf 'bench:%s' "$secret" | base64 -w0)" \
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s $here/client_credentials.lua "$BASE/oauth2/token"
+  local cc=$RATE cc_us=$CPU_US
+  sign_in
+  load env BENCH_TOKENS_FILE="$dir/tokens" \
+    wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s $here/refresh.lua "$BASE"
+  echo "$cc $cc_us $RATE $CPU_US"
+}
+
+# A row for grants/s against a signature ceiling: rate, % of the ceiling, CPU per grant and
+# what share of it one signature is (the ceiling for the cores Gatehouse got).
+grant_row() {
+  local label=$1 rate=$2 us=$3 ceiling=$4
+  local signature_us; signature_us=$(py "round($CORES*1e6/$ceiling)")
+  echo "| $label | $rate | $(py "f'{$rate/$ceiling:.0%}'") | $us µs | $(py "f'{$signature_us/max($us,1):.0%}'") (one signature: $signature_us µs) |"
+}
+
+# Closed-loop maximum with wrk, then latency at half that rate, open loop.
+latency_row() {
+  local label=$1 url=$2; shift 2
+  load wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url"
+  local max=$RATE
+  local headers=(); [ $# -gt 0 ] && headers=(--header "$2")
+  load "$LOADGEN" rate "$url" --rate $((max / 2)) --seconds "$DURATION" "${headers[@]}"
+  echo "| $label | $max/s | $(at rate_per_s)/s | $(at p50_ms) / $(at p99_ms) / $(at max_ms) ms | $CPU_US µs |"
+}
 
 run_setup() {
   local name=$1; shift
-  local dir; dir=$(mktemp -d)
-  local env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
-             GATEHOUSE_SIGNING_ALG="${SIGNING_ALG:-RS256}"
-             GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
+  dir=$(mktemp -d)
+  env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
+       GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
   (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
-  local secret; secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials --scope bench:read 2>/dev/null)
+  secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials --scope bench:read 2>/dev/null)
   # The first start generates the signing key; the second is an ordinary restart.
-  local pid first_ms ready_ms
-  read -r pid first_ms < <(cd "$dir" && "${env[@]}" python3 "$OLDPWD/$here/start.py" "$BIN" "$PORT" "$dir" "$dir/log")
-  [ -n "${pid:-}" ] || { echo "gatehouse did not start; see $dir/log" >&2; exit 1; }
-  stop "$pid"
-  read -r pid ready_ms < <(cd "$dir" && "${env[@]}" python3 "$OLDPWD/$here/start.py" "$BIN" "$PORT" "$dir" "$dir/log")
-  [ -n "${pid:-}" ] || { echo "gatehouse did not start; see $dir/log" >&2; exit 1; }
+  start; local first_ms=$READY_MS; stop "$pid"
+  start; local ready_ms=$READY_MS
   sleep 1
-  local idle_rss; idle_rss=$(rss "$pid" VmRSS)
+  local idle_rss; idle_rss=$(rss_mb VmRSS)
 
   for i in $(seq 0 $((CONNECTIONS > 15 ? CONNECTIONS : 15))); do
     curl -fs -X POST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
       -d "{\"email\":\"bench$i@example.com\",\"name\":\"Bench\",\"password\":\"bench-password-123\"}" >/dev/null
   done
-  local tokens="$dir/tokens"
-  for i in $(seq 1 "$CONNECTIONS"); do
-    curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i@example.com" \
-      -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' >>"$tokens"
-  done
   local access; access=$(curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d username=bench0@example.com \
     -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
-  local before; before=$(cpu_ticks "$pid")
-  local out; out=$(BENCH_BASIC=$(printf 'bench:%s' "$secret" | base64 -w0) wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s $here/client_credentials.lua "$BASE/oauth2/token")
-  local cc; cc=$(echo "$out" | rate)
-  local cc_requests; cc_requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  local cpu_us; cpu_us=$(python3 -c "print(round(($(cpu_ticks "$pid")-$before)/$(getconf CLK_TCK)*1e6/$cc_requests))")
-  local refresh; refresh=$(BENCH_TOKENS_FILE=$tokens wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s $here/refresh.lua "$BASE" | rate)
-  local password; password=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s $here/password.lua "$BASE" | rate)
-  local me; me=$(wrk -t1 -c2 -d"${DURATION}s" --latency -H "authorization: Bearer $access" "$BASE/api/v1/auth/me")
-  local jwks; jwks=$(wrk -t1 -c2 -d"${DURATION}s" --latency "$BASE/.well-known/jwks.json")
-  local peak_rss; peak_rss=$(rss "$pid" VmHWM)
+  local rs256; rs256=$(grants)
+  load wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s $here/password.lua "$BASE"
+  local password=$RATE password_us=$CPU_US
+  local me; me=$(latency_row "/me" "$BASE/api/v1/auth/me" -H "authorization: Bearer $access")
+  local jwks; jwks=$(latency_row "JWKS" "$BASE/.well-known/jwks.json")
+  local peak_rss; peak_rss=$(rss_mb VmHWM)
+  local redis_rows=""
+  if [ -n "${BENCH_REDIS_PREFIX:-}" ]; then
+    redis_rows=$(python3 "$here/redis_bytes.py" "$REDIS" "$BENCH_REDIS_PREFIX")
+  fi
+  # Hashing threads end after 10 s without work, and their argon2 memory with them.
+  sleep 12
+  local idle_after; idle_after=$(rss_mb VmRSS)
+  stop "$pid"
 
+  # The same grants with ECDSA P-256 keys.
+  env+=(GATEHOUSE_SIGNING_ALG=ES256 GATEHOUSE_KEYS_DIR="$dir/keys-es256")
+  start
+  local es256; es256=$(grants)
+  stop "$pid"
+
+  local cc cc_us refresh refresh_us
   echo "## $name"
   echo
-  echo "| measure | result | ceiling / target |"
+  echo "| grants | per second | of the $CORES-core ceiling | Gatehouse CPU per grant | one signature's share of it (target ≥ 85 %) |"
+  echo "| --- | --- | --- | --- | --- |"
+  read -r cc cc_us refresh refresh_us <<<"$rs256"
+  grant_row "client_credentials, RS256" "$cc" "$cc_us" "$rsa"
+  grant_row "refresh ($CONNECTIONS token chains), RS256" "$refresh" "$refresh_us" "$rsa"
+  read -r cc cc_us refresh refresh_us <<<"$es256"
+  grant_row "client_credentials, ES256" "$cc" "$cc_us" "$p256"
+  grant_row "refresh ($CONNECTIONS token chains), ES256" "$refresh" "$refresh_us" "$p256"
+  echo
+  echo "| password grants | per second | of the argon2id ceiling (target ≥ 90 %) | Gatehouse CPU per grant | one hash's share of it |"
+  echo "| --- | --- | --- | --- | --- |"
+  local hash_us; hash_us=$(py "round($CORES*1e6/$argon)")
+  echo "| password, RS256 | $password | $(py "f'{$password/$argon:.0%}'") | $password_us µs | $(py "f'{$hash_us/max($password_us,1):.0%}'") (one hash: $hash_us µs) |"
+  echo
+  echo "| latency | closed-loop maximum | fixed rate (half the maximum) | p50 / p99 / max at that rate | Gatehouse CPU per request |"
+  echo "| --- | --- | --- | --- | --- |"
+  echo "$me"
+  echo "$jwks"
+  echo
+  echo "| measure | result | target |"
   echo "| --- | --- | --- |"
-  echo "| client_credentials grants/s | $cc | $(python3 -c "print(f'{$cc/$rsa:.0%} of $rsa RSA signatures/s (load generator on the same cores)')") |"
-  echo "| refresh grants/s ($CONNECTIONS connections, each its own token chain) | $refresh | $(python3 -c "print(f'{$refresh/$rsa:.0%} of the RSA ceiling')") |"
-  echo "| password grants/s | $password | $(python3 -c "print(f'{$password/$argon:.0%} of $argon argon2id hashes/s')") |"
-  echo "| Gatehouse CPU per client_credentials grant | ${cpu_us} µs | one RSA signature ≈ $(python3 -c "print(round(1e6/($rsa/$CORES)))") µs |"
-  echo "| /me latency p50 / p99 (2 connections, closed loop) | $(echo "$me" | percentile 50) / $(echo "$me" | percentile 99) | p99 < 2 ms |"
-  echo "| JWKS latency p50 / p99 (2 connections, closed loop) | $(echo "$jwks" | percentile 50) / $(echo "$jwks" | percentile 99) | p99 < 1 ms |"
-  echo "| idle RSS | $((idle_rss / 1024)) MB | < 30 MB |"
-  echo "| peak RSS | $((peak_rss / 1024)) MB | |"
+  echo "| idle RSS, 1 s after start | $idle_rss MB | < 30 MB |"
+  echo "| idle RSS, 12 s after the load | $idle_after MB | |"
+  echo "| peak RSS | $peak_rss MB | |"
   echo "| start to ready, first start (generates the signing key) | ${first_ms} ms | |"
   echo "| start to ready, restart (migrations applied) | ${ready_ms} ms | < 100 ms |"
-  if [ -n "${BENCH_REDIS_PREFIX:-}" ]; then
-    local key; key=$(redis-cli -u "$REDIS" --scan --pattern "$BENCH_REDIS_PREFIX:s:*" | awk 'NR == 1')
-    echo "| Redis bytes per session record, without its refresh token (MEMORY USAGE) | $(redis-cli -u "$REDIS" memory usage "$key") | < 400 |"
-  fi
+  [ -z "$redis_rows" ] || echo "$redis_rows"
   echo
-  stop "$pid"
   rm -rf "$dir"
 }
 

@@ -42,6 +42,7 @@ pub struct PasswordHasher {
     /// Verified when an account does not exist, so the answer takes as long as for a
     /// wrong password.
     dummy_hash: Arc<str>,
+    memory: Memory,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -73,22 +74,25 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Internal(e.to_string()))?;
-        let dummy_hash = hash_blocking(&params, "gatehouse-dummy-password")?;
+        // With memory of its own, freed at once: a server that has not checked a password
+        // yet keeps no 19 MiB buffer.
+        let dummy_hash = hash_blocking(&Memory::default(), &params, "gatehouse-dummy-password")?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             admitted: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             capacity: concurrency.max(1).saturating_add(queue),
             dummy_hash: dummy_hash.into(),
+            memory: Memory::default(),
         })
     }
 
     /// A new argon2id PHC string for `password`.
     pub async fn hash(&self, password: &Password) -> Result<Secret<String>, HashError> {
-        let params = self.params.clone();
+        let (params, memory) = (self.params.clone(), self.memory.clone());
         let password = password.clone();
         let hash = self
-            .run(move || hash_blocking(&params, password.expose()))
+            .run(move || hash_blocking(&memory, &params, password.expose()))
             .await??;
         Ok(Secret::new(hash))
     }
@@ -104,10 +108,10 @@ impl PasswordHasher {
         let hash = stored
             .map(|s| s.expose().clone())
             .unwrap_or_else(|| self.dummy_hash.to_string());
-        let params = self.params.clone();
+        let (params, memory) = (self.params.clone(), self.memory.clone());
         let password = password.clone();
         let verification = self
-            .run(move || verify_blocking(&params, password.expose(), &hash))
+            .run(move || verify_blocking(&memory, &params, password.expose(), &hash))
             .await?;
         Ok(if exists {
             verification
@@ -162,41 +166,46 @@ fn argon2id(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
-thread_local! {
-    /// argon2's working memory (19 MiB by default), kept by each hashing thread: allocating
-    /// it per hash costs page faults, and the allocator's growing mmap threshold would keep
-    /// each freed copy in the process (hundreds of MB under a burst of sign-ins).
-    static BLOCKS: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// argon2's working memory (19 MiB per hash by default), reused from hash to hash:
+/// allocating it per hash costs page faults, and the allocator's growing mmap threshold
+/// would keep each freed copy in the process (hundreds of MB under a burst of sign-ins).
+/// Hashes run at most `concurrency` at a time, so the pool never holds more buffers than
+/// that, whichever blocking threads run them.
+#[derive(Clone, Default)]
+struct Memory(Arc<std::sync::Mutex<Vec<Vec<Block>>>>);
 
-/// Runs `f` with this thread's argon2 memory, sized for `params`.
-fn with_blocks<T>(params: &Params, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    BLOCKS.with(|cell| {
-        let mut blocks = cell.borrow_mut();
+impl Memory {
+    /// Runs `f` with a buffer sized for `params`.
+    fn with<T>(&self, params: &Params, f: impl FnOnce(&mut [Block]) -> T) -> T {
+        let taken = self.0.lock().map(|mut pool| pool.pop()).unwrap_or_default();
+        let mut blocks = taken.unwrap_or_default();
         let count = params.block_count();
         if blocks.len() != count {
-            blocks.clear();
-            blocks.shrink_to_fit();
-            blocks.resize(count, Block::default());
+            blocks = vec![Block::default(); count];
         }
-        f(&mut blocks)
-    })
+        let result = f(&mut blocks);
+        if let Ok(mut pool) = self.0.lock() {
+            pool.push(blocks);
+        }
+        result
+    }
 }
 
-fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+fn hash_blocking(memory: &Memory, params: &Params, password: &str) -> Result<String, HashError> {
     let internal = |e: &dyn std::fmt::Display| HashError::Internal(e.to_string());
     let mut salt = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
     let mut out = [0u8; 32];
-    with_blocks(params, |blocks| {
-        argon2id(params).hash_password_into_with_memory(
-            password.as_bytes(),
-            &salt,
-            &mut out,
-            blocks,
-        )
-    })
-    .map_err(|e| internal(&e))?;
+    memory
+        .with(params, |blocks| {
+            argon2id(params).hash_password_into_with_memory(
+                password.as_bytes(),
+                &salt,
+                &mut out,
+                blocks,
+            )
+        })
+        .map_err(|e| internal(&e))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -208,7 +217,7 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
 }
 
 /// Checks an argon2 PHC hash with this thread's memory; any variant, version and costs.
-fn argon2_matches(password: &str, parsed: &PasswordHash) -> bool {
+fn argon2_matches(memory: &Memory, password: &str, parsed: &PasswordHash) -> bool {
     let (Ok(algorithm), Ok(params)) = (
         Algorithm::try_from(parsed.algorithm.as_str()),
         Params::try_from(parsed),
@@ -223,7 +232,7 @@ fn argon2_matches(password: &str, parsed: &PasswordHash) -> bool {
         return false;
     };
     let mut out = vec![0u8; expected.as_bytes().len()];
-    let computed = with_blocks(&params, |blocks| {
+    let computed = memory.with(&params, |blocks| {
         Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
             password.as_bytes(),
             salt.as_ref(),
@@ -234,7 +243,7 @@ fn argon2_matches(password: &str, parsed: &PasswordHash) -> bool {
     computed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
-fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verification {
+fn verify_blocking(memory: &Memory, params: &Params, password: &str, stored: &str) -> Verification {
     if is_bcrypt(stored) {
         // The old service's hashes: right password → replace with argon2id.
         return match bcrypt::verify(password, stored) {
@@ -254,7 +263,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verificatio
         }
     };
     // The hash names its own algorithm and costs; any argon2 variant verifies.
-    if !argon2_matches(password, &parsed) {
+    if !argon2_matches(memory, password, &parsed) {
         return Verification::Mismatch;
     }
     Verification::Match {
@@ -339,7 +348,7 @@ mod tests {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let params = Params::new(64, 1, 1, None).unwrap();
         // Ours verifies with the crate's own verifier…
-        let ours = hash_blocking(&params, "correct horse").unwrap();
+        let ours = hash_blocking(&Memory::default(), &params, "correct horse").unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
             Argon2::default()
@@ -352,11 +361,11 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            verify_blocking(&params, "correct horse", &theirs),
+            verify_blocking(&Memory::default(), &params, "correct horse", &theirs),
             Verification::Match { rehash: false }
         );
         assert_eq!(
-            verify_blocking(&params, "wrong horse", &theirs),
+            verify_blocking(&Memory::default(), &params, "wrong horse", &theirs),
             Verification::Mismatch
         );
         // Other variants and costs verify too (and ask for a rehash).
@@ -365,9 +374,26 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            verify_blocking(&params, "correct horse", &argon2i),
+            verify_blocking(&Memory::default(), &params, "correct horse", &argon2i),
             Verification::Match { rehash: true }
         );
+    }
+
+    #[tokio::test]
+    async fn argon2_memory_is_kept_once_per_concurrent_hash() {
+        let hasher = PasswordHasher::new(cheap(), 2).unwrap();
+        assert_eq!(
+            hasher.memory.0.lock().unwrap().len(),
+            0,
+            "the dummy hash keeps none"
+        );
+        let pw = Password::parse("correct horse").unwrap();
+        let checks = (0..16).map(|_| hasher.hash(&pw));
+        for hash in futures_util::future::join_all(checks).await {
+            hash.unwrap();
+        }
+        let kept = hasher.memory.0.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "{kept} buffers kept");
     }
 
     #[tokio::test]

@@ -439,35 +439,17 @@ async fn a_redis_session_with_its_refresh_token_stays_under_400_bytes() {
     assert!(bytes < 400, "{bytes} bytes");
 }
 
-mod older_tokens {
-    #[tokio::test]
-    async fn sqlite() {
-        super::replaying_an_older_token_ends_the_session(super::fixture("sqlite").await.unwrap())
-            .await;
-    }
-    #[tokio::test]
-    async fn postgres() {
-        match super::fixture("postgres").await {
-            Some(f) => super::replaying_an_older_token_ends_the_session(f).await,
-            None => eprintln!("not run: GATEHOUSE_TEST_DATABASE_URL is not set"),
-        }
-    }
-    #[tokio::test]
-    async fn redis() {
-        match super::fixture("redis").await {
-            Some(f) => super::replaying_an_older_token_ends_the_session(f).await,
-            None => eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set"),
-        }
-    }
-}
+on_every_store!(
+    replaying_an_older_token_ends_the_session,
+    the_history_keeps_the_32_tokens_before_the_previous_one,
+);
 
-/// A token stolen and used twice by an attacker leaves the real client holding an
-/// ancestor two rotations back; presenting it must still end the session.
-async fn replaying_an_older_token_ends_the_session(f: Fixture) {
+/// A new session rotated `times` times, 20 s apart from t(100); all its tokens, oldest first.
+async fn rotated_session(f: &Fixture, times: usize) -> (Session, Vec<RefreshToken>) {
     let s = session(f.user, 0);
     let mut tokens = vec![RefreshToken::generate(s.id.clone())];
     f.store.create_session(&s, tokens[0].hash()).await.unwrap();
-    for i in 0..3 {
+    for i in 0..times {
         let next = RefreshToken::generate(s.id.clone());
         let outcome = f
             .store
@@ -477,6 +459,37 @@ async fn replaying_an_older_token_ends_the_session(f: Fixture) {
         assert!(matches!(outcome, Rotated::Rotated(_)), "{outcome:?}");
         tokens.push(next);
     }
+    (s, tokens)
+}
+
+/// After 40 rotations the current token is the 40th successor; the previous one and the
+/// 32 before it are recognised as replays, anything older only refused.
+async fn the_history_keeps_the_32_tokens_before_the_previous_one(f: Fixture) {
+    let (s, tokens) = rotated_session(&f, 40).await;
+    let now = 100 + 40 * 20;
+    let replay = RefreshToken::generate(s.id.clone());
+
+    let forgotten = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &tokens[6], &replay, now))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, Rotated::Refused);
+    assert!(f.store.find_session(&s.id, t(now)).await.unwrap().is_some());
+
+    let remembered = f
+        .store
+        .rotate_refresh_token(rotation(&s.id, &tokens[7], &replay, now))
+        .await
+        .unwrap();
+    assert!(matches!(remembered, Rotated::Reused(_)), "{remembered:?}");
+    assert_eq!(f.store.find_session(&s.id, t(now)).await.unwrap(), None);
+}
+
+/// A token stolen and used twice by an attacker leaves the real client holding an
+/// ancestor two rotations back; presenting it must still end the session.
+async fn replaying_an_older_token_ends_the_session(f: Fixture) {
+    let (s, tokens) = rotated_session(&f, 3).await;
 
     let replay = RefreshToken::generate(s.id.clone());
     let outcome = f

@@ -36,22 +36,21 @@ pub async fn grant(
     // The account is checked before the token is rotated: were the database down after
     // rotating, the client would keep its old token (503 says so) and its retry, past the
     // grace window, would look like a replay and end the session.
-    let Some(known) = endpoint
+    let Some(owner) = endpoint
         .sessions
-        .find(presented.session())
+        .owner(presented.session())
         .await
         .map_err(|e| OAuthError::from_store(&e))?
     else {
         return Err(invalid());
     };
     let user = {
-        let session = known;
-        match endpoint.accounts.active_user(session.user_id).await {
+        match endpoint.accounts.active_user(owner).await {
             Ok(user) => user,
             Err(AuthError::AccountDisabled | AuthError::UnknownUser) => {
                 endpoint
                     .sessions
-                    .end(&session.id, EndCause::UserDisabled)
+                    .end(presented.session(), EndCause::UserDisabled)
                     .await
                     .map_err(|e| OAuthError::from_store(&e))?;
                 return Err(invalid());

@@ -8,6 +8,7 @@ mod sessions;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -20,7 +21,7 @@ use super::StoreError;
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::store::sql::Database::Sqlite($pool) => $body,
+            $crate::store::sql::Database::Sqlite($pool, _) => $body,
             $crate::store::sql::Database::Postgres($pool) => $body,
         }
     };
@@ -30,7 +31,10 @@ pub(crate) use on_pool;
 /// The SQL database, chosen by the scheme of its URL.
 #[derive(Clone, Debug)]
 pub enum Database {
-    Sqlite(SqlitePool),
+    /// With the lock its hot writers (session rotation and creation) queue on: SQLite has
+    /// one writer at a time, and a writer that finds the database locked sleeps in SQLite's
+    /// busy handler (1, 2, 5, 10 … ms), where a queue in the process wastes no time.
+    Sqlite(SqlitePool, Arc<tokio::sync::Mutex<()>>),
     Postgres(PgPool),
 }
 
@@ -60,7 +64,7 @@ impl Database {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(pool, Arc::default()))
         } else {
             let options =
                 PgConnectOptions::from_str(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
@@ -76,13 +80,21 @@ impl Database {
     /// Applies the migrations of this dialect that are not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let result = match self {
-            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Self::Sqlite(pool, _) => sqlx::migrate!("migrations/sqlite").run(pool).await,
             Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
         };
         result.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
             other => StoreError::Internal(Box::new(other)),
         })
+    }
+
+    /// Holds SQLite's writers in line while the guard lives; nothing for PostgreSQL.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self {
+            Self::Sqlite(_, writers) => Some(writers.lock().await),
+            Self::Postgres(_) => None,
+        }
     }
 
     /// A round trip, for readiness.
@@ -96,7 +108,7 @@ impl Database {
 
     pub fn dialect(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "sqlite",
+            Self::Sqlite(..) => "sqlite",
             Self::Postgres(_) => "postgres",
         }
     }

@@ -56,9 +56,9 @@ impl SessionRow {
 macro_rules! select_sessions_where {
     ($condition:literal) => {
         concat!(
-            "SELECT id, user_id, client_id, scope, created_at, last_used_at, absolute_expires_at, \
-             idle_expires_at, auth_time, ip, user_agent, refresh_hash, previous_hash, rotated_at, \
-             sealed_successor FROM sessions WHERE ",
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE ",
             $condition
         )
     };
@@ -118,8 +118,14 @@ fn decide(row: &SessionRow, session: &Session, rotation: &Rotation<'_>) -> Decis
     Decision::Unmatched
 }
 
-/// How many superseded hashes (beyond the previous one) a session remembers.
-pub(crate) const HISTORY: i64 = 32;
+/// The session columns, in `SessionRow` order.
+macro_rules! session_columns {
+    () => {
+        "id, user_id, client_id, scope, created_at, last_used_at, absolute_expires_at, \
+         idle_expires_at, auth_time, ip, user_agent, refresh_hash, previous_hash, rotated_at, \
+         sealed_successor"
+    };
+}
 
 #[async_trait]
 impl SessionStore for Database {
@@ -128,6 +134,7 @@ impl SessionStore for Database {
         session: &Session,
         refresh: TokenHash,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, \
@@ -154,10 +161,39 @@ impl SessionStore for Database {
     }
 
     async fn rotate_refresh_token(&self, rotation: Rotation<'_>) -> Result<Rotated, StoreError> {
+        // The usual case, the current token of a live session with no scope asked for, is
+        // one statement (a trigger keeps the history); anything else is decided below from
+        // the locked row.
+        let _turn = self.write_turn().await;
+        if rotation.scope.is_none() {
+            let idle = idle_expiry(rotation.now, rotation.idle_ttl);
+            let rotated: Option<SessionRow> = on_pool!(self, |pool| {
+                sqlx::query_as(concat!(
+                    "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $2, \
+                     sealed_successor = $3, rotated_at = $4, last_used_at = $4, \
+                     idle_expires_at = $5 WHERE id = $1 AND refresh_hash = $6 \
+                     AND client_id = $7 AND absolute_expires_at > $4 AND idle_expires_at > $4 \
+                     RETURNING ",
+                    session_columns!()
+                ))
+                .bind(rotation.session.as_str())
+                .bind(&rotation.successor.0[..])
+                .bind(&rotation.sealed.0[..])
+                .bind(rotation.now)
+                .bind(idle)
+                .bind(&rotation.presented.0[..])
+                .bind(rotation.client_id)
+                .fetch_optional(pool)
+                .await
+            })?;
+            if let Some(row) = rotated {
+                return Ok(Rotated::Rotated(row.session()?));
+            }
+        }
         // SQLite: take the write lock at BEGIN, so two rotations cannot both read the
         // old state. PostgreSQL: lock the row.
         let (begin, select) = match self {
-            Database::Sqlite(_) => ("BEGIN IMMEDIATE", select_sessions_where!("id = $1")),
+            Database::Sqlite(..) => ("BEGIN IMMEDIATE", select_sessions_where!("id = $1")),
             Database::Postgres(_) => ("BEGIN", select_sessions_where!("id = $1 FOR UPDATE")),
         };
         on_pool!(self, |pool| {
@@ -174,26 +210,6 @@ impl SessionStore for Database {
             let session = row.session()?;
             let outcome = match decide(&row, &session, &rotation) {
                 Decision::Rotate => {
-                    if let Some(previous) = &row.previous_hash {
-                        sqlx::query(
-                            "INSERT INTO refresh_token_history (session_id, hash, rotated_at) \
-                             VALUES ($1, $2, $3) ON CONFLICT (session_id, hash) DO NOTHING",
-                        )
-                        .bind(rotation.session.as_str())
-                        .bind(&previous[..])
-                        .bind(rotation.now)
-                        .execute(&mut *tx)
-                        .await?;
-                        sqlx::query(
-                            "DELETE FROM refresh_token_history WHERE session_id = $1 AND hash NOT IN \
-                             (SELECT hash FROM refresh_token_history WHERE session_id = $1 \
-                             ORDER BY rotated_at DESC LIMIT $2)",
-                        )
-                        .bind(rotation.session.as_str())
-                        .bind(HISTORY)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
                     let idle = idle_expiry(rotation.now, rotation.idle_ttl);
                     sqlx::query(
                         "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $2, \

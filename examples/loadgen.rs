@@ -1,0 +1,278 @@
+//! The benchmark's own measurements, for what `wrk` cannot do (see `examples/benchmark`).
+//!
+//! ```sh
+//! # Ceilings on this machine's cores, in process, with the libraries Gatehouse signs and
+//! # hashes with: RSA-2048 and P-256 signatures/s (OpenSSL), argon2id hashes/s.
+//! cargo run --release --example loadgen -- ceilings --seconds 3
+//! # GETs at a fixed rate over keep-alive connections, latency counted from when each
+//! # request was due (as wrk2 does), with percentiles.
+//! cargo run --release --example loadgen -- rate http://127.0.0.1:8080/.well-known/jwks.json \
+//!     --rate 2000 --seconds 10
+//! ```
+//!
+//! Results are printed as `key=value` lines, for scripts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use clap::{Parser, Subcommand};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::sign::Signer;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Parser)]
+#[command(about = "Gatehouse benchmark measurements")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signatures and password hashes per second on every core.
+    Ceilings {
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Threads; all cores by default.
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 19456)]
+        argon2_memory_kib: u32,
+        #[arg(long, default_value_t = 2)]
+        argon2_iterations: u32,
+        #[arg(long, default_value_t = 1)]
+        argon2_parallelism: u32,
+    },
+    /// GET `url` at a fixed rate and report latency percentiles.
+    Rate {
+        url: String,
+        /// Requests per second.
+        #[arg(long)]
+        rate: u32,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Requests in the first second are sent but not counted (connections warm up).
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Keep-alive connections, each sending its share of the requests in turn.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+        /// `name: value`, repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ceilings {
+            seconds,
+            threads,
+            argon2_memory_kib,
+            argon2_iterations,
+            argon2_parallelism,
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            let seconds = Duration::from_secs_f64(seconds);
+            let rsa = PKey::from_rsa(Rsa::generate(2048)?)?;
+            let p256 = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            let ec = PKey::from_ec_key(EcKey::generate(&p256)?)?;
+            let params = Params::new(
+                argon2_memory_kib,
+                argon2_iterations,
+                argon2_parallelism,
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+            println!("threads={threads}");
+            let rate = on_threads(threads, seconds, || signer(&rsa));
+            println!("rsa2048_signatures_per_s={rate:.0}");
+            let rate = on_threads(threads, seconds, || signer(&ec));
+            println!("p256_signatures_per_s={rate:.0}");
+            let rate = on_threads(threads, seconds, || hasher(&params));
+            println!("argon2id_hashes_per_s={rate:.1}");
+            Ok(())
+        }
+        Command::Rate {
+            url,
+            rate,
+            seconds,
+            warmup,
+            connections,
+            headers,
+        } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(fixed_rate(url, rate, seconds, warmup, connections, headers)),
+    }
+}
+
+/// What a JWT's signing input looks like: a header and a claims set, base64url-encoded.
+const SIGNING_INPUT: &[u8] = &[b'e'; 600];
+
+fn signer(key: &PKey<Private>) -> impl FnMut() + use<> {
+    let key = key.clone();
+    move || {
+        let mut signer = Signer::new(MessageDigest::sha256(), &key).expect("signer");
+        signer.update(SIGNING_INPUT).expect("sign");
+        std::hint::black_box(signer.sign_to_vec().expect("sign"));
+    }
+}
+
+fn hasher(params: &Params) -> impl FnMut() + use<> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut blocks = vec![Block::default(); params.block_count()];
+    move || {
+        let mut out = [0u8; 32];
+        argon2
+            .hash_password_into_with_memory(
+                b"bench-password-123",
+                b"saltsaltsaltsalt",
+                &mut out,
+                &mut blocks,
+            )
+            .expect("argon2");
+        std::hint::black_box(out);
+    }
+}
+
+/// Runs the operation `make` builds on `threads` threads for `duration`; operations per second.
+fn on_threads<F: FnMut() + Send>(
+    threads: usize,
+    duration: Duration,
+    make: impl Fn() -> F + Sync,
+) -> f64 {
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut operation = make();
+                let mut count = 0;
+                while started.elapsed() < duration {
+                    operation();
+                    count += 1;
+                }
+                done.fetch_add(count, Ordering::Relaxed);
+            });
+        }
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// wrk2's model: `connections` keep-alive connections, connection `k` owning the send
+/// times `start + (k + j·connections) / rate`. A connection still waiting for an answer
+/// sends late, and then the latency counts from the time the request was due, so a slow
+/// answer shows in the percentiles instead of quietly lowering the rate.
+async fn fixed_rate(
+    url: String,
+    rate: u32,
+    seconds: f64,
+    warmup: f64,
+    connections: u32,
+    headers: Vec<String>,
+) -> anyhow::Result<()> {
+    let url = url::Url::parse(&url)?;
+    anyhow::ensure!(url.scheme() == "http", "only http:// URLs");
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let mut request = format!(
+        "GET {} HTTP/1.1\r\nhost: {host}:{port}\r\n",
+        &url[url::Position::BeforePath..]
+    );
+    for header in &headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--header wants `name: value`, got {header:?}"))?;
+        request.push_str(&format!("{}: {}\r\n", name.trim(), value.trim()));
+    }
+    request.push_str("\r\n");
+    let request: Arc<[u8]> = request.into_bytes().into();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let total = ((warmup + seconds) * f64::from(rate)) as u64;
+    let counted_from = (warmup * f64::from(rate)) as u64;
+    let started = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for k in 0..u64::from(connections.max(1)) {
+        let request = request.clone();
+        let address = (host.clone(), port);
+        let step = u64::from(connections.max(1));
+        tasks.push(tokio::spawn(async move {
+            let mut stream = BufReader::new(TcpStream::connect(address).await?);
+            stream.get_ref().set_nodelay(true)?;
+            let mut latencies = Vec::new();
+            let mut slot = k;
+            let mut free_since = started;
+            while slot < total {
+                let due = started + interval * slot as u32;
+                tokio::time::sleep_until(due).await;
+                // Late because the last answer was: count from when this one was due. Late
+                // because the timer woke up late (its tick is 1 ms): count from now.
+                let from = if free_since > due {
+                    due
+                } else {
+                    tokio::time::Instant::now()
+                };
+                stream.get_mut().write_all(&request).await?;
+                read_response(&mut stream).await?;
+                free_since = tokio::time::Instant::now();
+                if slot >= counted_from {
+                    latencies.push((free_since - from).as_micros() as u32);
+                }
+                slot += step;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity((total - counted_from) as usize);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64() - warmup;
+    latencies.sort_unstable();
+    let at = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |&us| f64::from(us) / 1000.0)
+    };
+    println!("requests={}", latencies.len());
+    println!("rate_per_s={:.0}", latencies.len() as f64 / elapsed);
+    println!("p50_ms={:.3}", at(0.50));
+    println!("p90_ms={:.3}", at(0.90));
+    println!("p99_ms={:.3}", at(0.99));
+    println!("max_ms={:.3}", at(1.0));
+    Ok(())
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body; anything but 200 is an error.
+async fn read_response(stream: &mut BufReader<TcpStream>) -> anyhow::Result<()> {
+    let mut line = String::new();
+    stream.read_line(&mut line).await?;
+    anyhow::ensure!(line.starts_with("HTTP/1.1 200"), "answer: {}", line.trim());
+    let mut length = 0;
+    loop {
+        line.clear();
+        anyhow::ensure!(stream.read_line(&mut line).await? > 0, "connection closed");
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse()?;
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await?;
+    Ok(())
+}
