@@ -4,6 +4,8 @@
 //! # Ceilings on this machine's cores, in process, with the libraries Gatehouse signs and
 //! # hashes with: RSA-2048 and P-256 signatures/s (OpenSSL), argon2id hashes/s.
 //! cargo run --release --example loadgen -- ceilings --seconds 3
+//! # The latency floor: a server that only answers `200 ok`, to run `rate` against.
+//! cargo run --release --example loadgen -- serve --port 18099
 //! # GETs at a fixed rate over keep-alive connections, latency counted from when each
 //! # request was due (as wrk2 does), with percentiles.
 //! cargo run --release --example loadgen -- rate http://127.0.0.1:8080/.well-known/jwks.json \
@@ -49,6 +51,12 @@ enum Command {
         argon2_iterations: u32,
         #[arg(long, default_value_t = 1)]
         argon2_parallelism: u32,
+    },
+    /// Answer every request on 127.0.0.1:`port` with 200 and two bytes, from one thread:
+    /// the latency floor of this machine and of `rate` itself, to read the others against.
+    Serve {
+        #[arg(long)]
+        port: u16,
     },
     /// GET `url` at a fixed rate and report latency percentiles.
     Rate {
@@ -102,6 +110,10 @@ fn main() -> anyhow::Result<()> {
             println!("argon2id_hashes_per_s={rate:.1}");
             Ok(())
         }
+        Command::Serve { port } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(serve(port)),
         Command::Rate {
             url,
             rate,
@@ -251,6 +263,31 @@ async fn fixed_rate(
     println!("p99_ms={:.3}", at(0.99));
     println!("max_ms={:.3}", at(1.0));
     Ok(())
+}
+
+async fn serve(port: u16) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        tokio::spawn(async move {
+            let mut stream = BufReader::new(stream);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match stream.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line == "\r\n" => {
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.get_mut().write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        });
+    }
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length body; anything but 200 is an error.

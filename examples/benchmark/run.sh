@@ -11,7 +11,9 @@
 # Needs: wrk, curl, python3 (Debian packages); for the second setup a PostgreSQL server
 # (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) and Redis
 # (BENCH_REDIS_URL, default redis://127.0.0.1:6379) plus psql and redis-cli.
-# Other settings: CONNECTIONS (default 8), PORT (default 18080, must be free).
+# Other settings: CONNECTIONS (default 8), PORT (default 18080; it and PORT+1, where the
+# latency floor server listens, must be free), LOW_RATE (default 1000 requests/s, the
+# second fixed rate for latency).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=examples/benchmark
@@ -23,6 +25,8 @@ CORES=$(nproc)
 TCK=$(getconf CLK_TCK)
 PORT=${PORT:-18080}
 BASE=http://127.0.0.1:$PORT
+LOW_RATE=${LOW_RATE:-1000}
+FLOOR=http://127.0.0.1:$((PORT + 1))/
 
 cargo build --release --quiet --bin gatehouse --example loadgen
 BIN=$PWD/target/release/gatehouse
@@ -34,6 +38,9 @@ echo
 # Ceilings on the same cores, in process: ceiling_rsa2048_signatures_per_s,
 # ceiling_p256_signatures_per_s, ceiling_argon2id_hashes_per_s.
 eval "$("$LOADGEN" ceilings --seconds 3 | sed 's/^/ceiling_/')"
+"$LOADGEN" serve --port $((PORT + 1)) &
+floor_pid=$!
+trap 'kill $floor_pid 2>/dev/null || true' EXIT
 rsa=$ceiling_rsa2048_signatures_per_s
 p256=$ceiling_p256_signatures_per_s
 argon=$ceiling_argon2id_hashes_per_s
@@ -103,14 +110,28 @@ grant_row() {
   echo "| $label | $rate | $(py "f'{$rate/$ceiling:.0%}'") | $us µs | $(py "f'{$signature_us/max($us,1):.0%}'") (one signature: $signature_us µs) |"
 }
 
-# Closed-loop maximum with wrk, then latency at half that rate, open loop.
+# p50 / p99 / max of `loadgen rate` at a rate, with the p99 of the latency floor (a server
+# that only answers 200) at the same rate in brackets; Gatehouse's CPU per request goes to
+# $dir/cpu_us.
+at_rate() {
+  local url=$1 rate=$2; shift 2
+  load "$LOADGEN" rate "$url" --rate "$rate" --seconds "$DURATION" "$@"
+  echo "$CPU_US" >"$dir/cpu_us"
+  local result; result="$(at p50_ms) / $(at p99_ms) / $(at max_ms) ms"
+  OUT=$("$LOADGEN" rate "$FLOOR" --rate "$rate" --seconds "$DURATION")
+  echo "$result (floor p99 $(at p99_ms) ms)"
+}
+
+# Closed-loop maximum with wrk, then latency at half that rate and at LOW_RATE, open loop.
 latency_row() {
   local label=$1 url=$2; shift 2
   load wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url"
   local max=$RATE
   local headers=(); [ $# -gt 0 ] && headers=(--header "$2")
-  load "$LOADGEN" rate "$url" --rate $((max / 2)) --seconds "$DURATION" "${headers[@]}"
-  echo "| $label | $max/s | $(at rate_per_s)/s | $(at p50_ms) / $(at p99_ms) / $(at max_ms) ms | $CPU_US µs |"
+  local half; half=$(at_rate "$url" $((max / 2)) "${headers[@]}")
+  local cpu; cpu=$(cat "$dir/cpu_us")
+  local low; low=$(at_rate "$url" "$LOW_RATE" "${headers[@]}")
+  echo "| $label | $max/s | $((max / 2))/s: $half | $LOW_RATE/s: $low | $cpu µs |"
 }
 
 run_setup() {
@@ -171,7 +192,7 @@ run_setup() {
   local hash_us; hash_us=$(py "round($CORES*1e6/$argon)")
   echo "| password, RS256 | $password | $(py "f'{$password/$argon:.0%}'") | $password_us µs | $(py "f'{$hash_us/max($password_us,1):.0%}'") (one hash: $hash_us µs) |"
   echo
-  echo "| latency | closed-loop maximum | fixed rate (half the maximum) | p50 / p99 / max at that rate | Gatehouse CPU per request |"
+  echo "| latency | closed-loop maximum | p50 / p99 / max at half the maximum (target p99: /me < 2 ms, JWKS < 1 ms) | p50 / p99 / max at a low rate | Gatehouse CPU per request (at half the maximum) |"
   echo "| --- | --- | --- | --- | --- |"
   echo "$me"
   echo "$jwks"

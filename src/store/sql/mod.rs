@@ -62,6 +62,7 @@ impl Database {
                 // An in-memory database exists once per connection.
                 .max_connections(if in_memory { 1 } else { max_connections })
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Self::Sqlite(pool, Arc::default()))
@@ -71,6 +72,9 @@ impl Database {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                // A ping before each query doubles the round trips; a broken connection
+                // fails its query instead (503), and the pool drops it.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Self::Postgres(pool))
