@@ -17,6 +17,7 @@ use crate::http::connections::LimitedAcceptor;
 use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::{Limiter, LocalCounters, RateCounters};
+use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
 use crate::store::redis::RedisSessions;
 use crate::store::{AuthorizationStore, Database, SessionStore};
@@ -157,7 +158,17 @@ impl Application {
                 password_grant: config.password_grant,
             },
         });
+        let mailer = Mailer::start(MailSettings::from_config(&config)?)?;
+        if config.smtp_url.is_none() {
+            let message = "no GATEHOUSE_SMTP_URL: mail is written to files, not sent";
+            if config.is_production() {
+                tracing::warn!(folder = mailer.destination(), "{message}");
+            } else {
+                tracing::info!(folder = mailer.destination(), "{message}");
+            }
+        }
         let state = AppState {
+            mailer,
             config: config.clone(),
             db: core.db,
             accounts: core.accounts,

@@ -61,6 +61,9 @@ const KNOWN: &[&str] = &[
     "TLS_KEY",
     "HEADER_TIMEOUT",
     "SIGNING_ALG",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "MAIL_DIR",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -169,6 +172,12 @@ pub struct Config {
     /// Sessions and refresh tokens live in Redis when set, else in the database.
     pub redis_url: Option<Secret<String>>,
     pub redis_key_prefix: String,
+    /// Outgoing mail: SMTP when set, else `.eml` files in `mail_dir`.
+    pub smtp_url: Option<Secret<String>>,
+    /// The sender, `Name <address>` or an address; by default `Gatehouse <no-reply@HOST>`
+    /// with the issuer's host.
+    pub mail_from: String,
+    pub mail_dir: PathBuf,
     pub keys_dir: PathBuf,
     pub jwks_max_age: Duration,
     /// How often a running instance looks for key changes.
@@ -425,6 +434,24 @@ impl Config {
                 Err("use at most 64 letters, digits, '-', '_', ':' or '.'".into())
             }
         });
+        let smtp_url = p.value("SMTP_URL", None, |v| {
+            if v.starts_with("smtp://") || v.starts_with("smtps://") {
+                Ok(Some(Secret::new(v.to_string())))
+            } else {
+                Err(
+                    "must start with `smtp://` or `smtps://`, e.g. smtps://user:pass@host:465"
+                        .into(),
+                )
+            }
+        });
+        let mail_from = p.value("MAIL_FROM", None, |v| {
+            v.parse::<lettre::message::Mailbox>()
+                .map(|_| Some(v.to_string()))
+                .map_err(|e| format!("not a mailbox ({e}); use `Name <address>` or an address"))
+        });
+        let mail_dir = p.value("MAIL_DIR", PathBuf::from("data/mail"), |v| {
+            Ok(PathBuf::from(v))
+        });
         let keys_dir = p.value("KEYS_DIR", PathBuf::from("keys"), |v| Ok(PathBuf::from(v)));
         let jwks_max_age = p.value("JWKS_MAX_AGE", Duration::from_secs(300), parse_duration);
         let keys_reload_interval = p.value("KEYS_RELOAD_INTERVAL", Duration::from_secs(10), |v| {
@@ -645,6 +672,13 @@ impl Config {
             }
         }
 
+        let mail_from = mail_from.unwrap_or_else(|| {
+            let host = Url::parse(&issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "localhost".into());
+            format!("Gatehouse <no-reply@{host}>")
+        });
         if p.problems.is_empty() {
             Ok(Self {
                 env,
@@ -654,6 +688,9 @@ impl Config {
                 database_max_connections,
                 redis_url,
                 redis_key_prefix,
+                smtp_url,
+                mail_from,
+                mail_dir,
                 keys_dir,
                 jwks_max_age,
                 keys_reload_interval,
@@ -760,6 +797,15 @@ impl Config {
                 self.database_max_connections.to_string(),
             ),
             ("KEYS_DIR", self.keys_dir.display().to_string()),
+            (
+                "SMTP_URL",
+                self.smtp_url
+                    .as_ref()
+                    .map(|u| redact_url(u.expose()))
+                    .unwrap_or_default(),
+            ),
+            ("MAIL_FROM", self.mail_from.clone()),
+            ("MAIL_DIR", self.mail_dir.display().to_string()),
             ("JWKS_MAX_AGE", format_duration(self.jwks_max_age)),
             (
                 "KEYS_RELOAD_INTERVAL",

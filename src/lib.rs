@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod limits;
+pub mod mail;
 pub mod oauth;
 pub mod store;
 pub mod telemetry;

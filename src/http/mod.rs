@@ -41,6 +41,8 @@ pub struct AppState {
     pub tokens: TokenEndpoint,
     pub keys: Keys,
     pub clock: Arc<dyn Clock>,
+    /// Outgoing mail, sent in the background.
+    pub mailer: crate::mail::Mailer,
 }
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.

@@ -171,6 +171,10 @@ pub async fn spawn_app_through(
         ("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into()),
         ("GATEHOUSE_DATABASE_URL".into(), db.url.clone()),
         ("GATEHOUSE_KEYS_DIR".into(), keys_dir.display().to_string()),
+        (
+            "GATEHOUSE_MAIL_DIR".into(),
+            db.dir.path().join("mail").display().to_string(),
+        ),
         ("GATEHOUSE_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
         // Most tests sign in many times from one address; the limits have tests of their own.
         ("GATEHOUSE_RATE_LIMITS".into(), "off".into()),

@@ -9,6 +9,7 @@ mod cli;
 mod hygiene;
 mod keys;
 mod limits;
+mod mail;
 mod me;
 mod registration;
 mod sessions;
