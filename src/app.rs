@@ -10,7 +10,7 @@ use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
-use crate::auth::{Accounts, PasswordHasher, SessionSettings, Sessions};
+use crate::auth::{Accounts, EmailLinks, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::connections::LimitedAcceptor;
@@ -20,7 +20,7 @@ use crate::limits::{Limiter, LocalCounters, RateCounters};
 use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
 use crate::store::redis::RedisSessions;
-use crate::store::{AuthorizationStore, Database, SessionStore};
+use crate::store::{AuthorizationStore, Database, EmailTokenStore, SessionStore};
 use crate::token::{KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -167,8 +167,14 @@ impl Application {
                 tracing::info!(folder = mailer.destination(), "{message}");
             }
         }
+        let email_links = EmailLinks::new(
+            Arc::new(core.db.clone()),
+            core.clock.clone(),
+            config.email_verification_ttl,
+        );
         let state = AppState {
             mailer,
+            email_links,
             config: config.clone(),
             db: core.db,
             accounts: core.accounts,
@@ -237,6 +243,7 @@ impl Application {
                         Ok::<u64, crate::store::StoreError>(
                             sessions.purge_expired().await?
                                 + db.purge_codes(now).await?
+                                + db.purge_email_tokens(now).await?
                                 + audit.purge(retention).await?,
                         )
                     };

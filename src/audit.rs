@@ -29,10 +29,11 @@ pub enum EventType {
     ClientDeleted,
     KeyRotated,
     KeyRevoked,
+    EmailVerified,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -46,6 +47,7 @@ impl EventType {
         Self::ClientDeleted,
         Self::KeyRotated,
         Self::KeyRevoked,
+        Self::EmailVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +65,7 @@ impl EventType {
             Self::ClientDeleted => "client.deleted",
             Self::KeyRotated => "key.rotated",
             Self::KeyRevoked => "key.revoked",
+            Self::EmailVerified => "email.verified",
         }
     }
 

@@ -64,6 +64,7 @@ const KNOWN: &[&str] = &[
     "SMTP_URL",
     "MAIL_FROM",
     "MAIL_DIR",
+    "EMAIL_VERIFICATION_TTL",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -192,6 +193,8 @@ pub struct Config {
     pub refresh_token_max_ttl: Duration,
     pub refresh_reuse_grace: Duration,
     pub auth_code_ttl: Duration,
+    /// How long an address-verification link works.
+    pub email_verification_ttl: Duration,
     pub password_grant: bool,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -495,6 +498,14 @@ impl Config {
             }
             Ok(d)
         });
+        let email_verification_ttl =
+            p.value("EMAIL_VERIFICATION_TTL", Duration::from_secs(86_400), |v| {
+                let d = parse_duration(v)?;
+                if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 86_400) {
+                    return Err("must be between 1s and 30d".into());
+                }
+                Ok(d)
+            });
         let auth_code_ttl = p.value("AUTH_CODE_TTL", Duration::from_secs(60), |v| {
             let d = parse_duration(v)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(600) {
@@ -702,6 +713,7 @@ impl Config {
                 refresh_token_max_ttl,
                 refresh_reuse_grace,
                 auth_code_ttl,
+                email_verification_ttl,
                 password_grant,
                 cors_origins,
                 log_format,
@@ -828,6 +840,10 @@ impl Config {
                 format_duration(self.refresh_reuse_grace),
             ),
             ("AUTH_CODE_TTL", format_duration(self.auth_code_ttl)),
+            (
+                "EMAIL_VERIFICATION_TTL",
+                format_duration(self.email_verification_ttl),
+            ),
             ("PASSWORD_GRANT", self.password_grant.to_string()),
             ("CORS_ORIGINS", self.cors_origins.join(",")),
             ("LOG_FORMAT", log_format.into()),

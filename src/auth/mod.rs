@@ -1,9 +1,11 @@
 //! Accounts and sign-in: registration, password checks, profile changes, sessions.
 
 mod accounts;
+mod email;
 mod password;
 mod sessions;
 
 pub use accounts::{Accounts, AuthError, Registration};
+pub use email::EmailLinks;
 pub use password::{HashError, PasswordHasher, Verification};
 pub use sessions::{Refresh, RequestContext, SessionSettings, Sessions};

@@ -43,6 +43,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Outgoing mail, sent in the background.
     pub mailer: crate::mail::Mailer,
+    pub email_links: crate::auth::EmailLinks,
 }
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.
@@ -62,6 +63,29 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
 }
 
 /// An audit event with the request's address and user agent.
+/// Mails a link that verifies the account's address. Never fails the request: a problem
+/// is logged, and delivery is retried by the mailer.
+pub async fn send_verification(state: &AppState, user: &crate::domain::User) {
+    let token = match state.email_links.issue_verification(user).await {
+        Ok((token, _)) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, user_id = %user.id, "no verification mail: the link could not be stored");
+            return;
+        }
+    };
+    let link = format!(
+        "{}/verify-email?token={}",
+        state.config.issuer,
+        token.expose()
+    );
+    match crate::mail::messages::verification(user, &link, state.email_links.verify_ttl()) {
+        Ok(message) => {
+            state.mailer.send(message);
+        }
+        Err(e) => tracing::error!(error = %e, "the verification message could not be built"),
+    }
+}
+
 pub fn audit_event(kind: crate::audit::EventType, req: &poem::Request) -> crate::audit::Event {
     crate::audit::Event::new(kind).from(&request_context(req))
 }
@@ -164,6 +188,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(pages::logout_form).post(pages::logout_submit),
         )
         .at("/account", get(pages::account))
+        .at("/verify-email", get(pages::verify_email))
         .at("/account/profile", poem::post(pages::account_profile))
         .at("/account/password", poem::post(pages::account_password))
         .at(

@@ -212,6 +212,7 @@ fn route_label(path: &str) -> &'static str {
         "/register",
         "/logout",
         "/account",
+        "/verify-email",
         "/account/profile",
         "/account/password",
         "/account/sessions/end",

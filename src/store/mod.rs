@@ -242,6 +242,55 @@ pub trait AuthorizationStore: Send + Sync {
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// What a mailed link is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailPurpose {
+    Verify,
+    Reset,
+}
+
+impl EmailPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verify => "verify",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+/// A single-use link's token as stored: the SHA-256 of the token, never the token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailToken {
+    pub hash: [u8; 32],
+    pub user_id: UserId,
+    pub purpose: EmailPurpose,
+    /// The address the link was sent to; it counts only while the account still has it.
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Tokens of mailed links.
+#[async_trait]
+pub trait EmailTokenStore: Send + Sync {
+    async fn create_email_token(&self, token: &EmailToken) -> Result<(), StoreError>;
+    /// Spends a token atomically (of concurrent redemptions one gets it) and returns it,
+    /// expired or not; `None` when unknown or already spent.
+    async fn redeem_email_token(
+        &self,
+        hash: &[u8; 32],
+        purpose: EmailPurpose,
+    ) -> Result<Option<EmailToken>, StoreError>;
+    /// Marks the address verified if the account still has it; whether it did.
+    async fn set_email_verified(
+        &self,
+        user: UserId,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn purge_email_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
 /// A registered OAuth client as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredClient {

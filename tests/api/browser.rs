@@ -558,11 +558,7 @@ async fn the_openidconnect_crate_completes_the_flow() {
     };
 
     // The issuer must be the address the library reaches, so pick the port first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let listen = format!("127.0.0.1:{port}");
     let issuer = format!("http://127.0.0.1:{port}");
     let app = spawn_app_with(

@@ -8,16 +8,10 @@ use std::time::Duration;
 use gatehouse::domain::Secret;
 use gatehouse::mail::{MailSettings, Mailer, Outgoing};
 
+use crate::helpers::free_port;
+
 /// Debian's interpreter, which has the `python3-aiosmtpd` package.
 const PYTHON: &str = "/usr/bin/python3";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn aiosmtpd_installed() -> bool {
     Command::new(PYTHON)

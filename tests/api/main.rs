@@ -6,6 +6,7 @@ mod audit;
 mod browser;
 mod chromium;
 mod cli;
+mod email;
 mod hygiene;
 mod keys;
 mod limits;

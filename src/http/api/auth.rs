@@ -32,8 +32,9 @@ enum Me {
 impl AuthApi {
     /// Create an account.
     ///
-    /// The account starts with no roles and an unverified email. An email that differs
-    /// from an existing one only in case is taken (409).
+    /// The account starts with no roles and an unverified email; a link that verifies it
+    /// is mailed to the address (in the account's `preferred_language`, English or
+    /// French). An email that differs from an existing one only in case is taken (409).
     #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -54,6 +55,7 @@ impl AuthApi {
         }
         let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.register(registration).await?;
+        crate::http::send_verification(&state, &user).await;
         state
             .audit
             .record(

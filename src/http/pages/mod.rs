@@ -389,6 +389,7 @@ pub async fn register_submit(state: Data<&AppState>, req: &Request, body: Body) 
                         .detail(serde_json::json!({"via": "register_page"})),
                 )
                 .await;
+            crate::http::send_verification(&state, &user).await;
             start_browser_session(&state, req, &user, &return_to).await
         }
         Err(AuthError::EmailTaken) => {
@@ -589,6 +590,52 @@ async fn account_post(
         return Err(refused_form(&ctx));
     }
     Ok((session, user, ctx, form))
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct NoticePage<'a> {
+    t: &'static Text,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// `GET /verify-email?token=…`: the link of the verification mail.
+#[handler]
+pub async fn verify_email(state: Data<&AppState>, req: &Request) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let token = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    match state.email_links.verify(&token).await {
+        Ok(Some(user)) => {
+            state
+                .audit
+                .record(
+                    audit_event(EventType::EmailVerified, req)
+                        .actor(format!("user:{user}"))
+                        .user(user),
+                )
+                .await;
+            tracing::info!(user_id = %user, "email address verified");
+            page(
+                &ctx,
+                StatusCode::OK,
+                NoticePage {
+                    t: ctx.text,
+                    title: ctx.text.email_verified_title,
+                    message: ctx.text.email_verified,
+                }
+                .render(),
+            )
+        }
+        Ok(None) => error_page(&ctx, StatusCode::BAD_REQUEST, ctx.text.verify_link_invalid),
+        Err(e) => {
+            tracing::warn!(error = %e, "verifying an email address failed");
+            unavailable(&ctx)
+        }
+    }
 }
 
 /// `GET /account`

@@ -4,6 +4,7 @@
 mod audit;
 mod authorization;
 mod clients;
+mod email_tokens;
 mod sessions;
 mod users;
 

@@ -2,6 +2,8 @@
 //! `GATEHOUSE_MAIL_DIR`. Messages go out from a background queue with retries, so a
 //! request never waits for a mail server and never fails because of one.
 
+pub mod messages;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,88 @@
+//! Tokens of mailed links (verification, password reset), as hashes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Database, on_pool};
+use crate::domain::UserId;
+use crate::store::{EmailPurpose, EmailToken, EmailTokenStore, StoreError};
+
+#[async_trait]
+impl EmailTokenStore for Database {
+    async fn create_email_token(&self, token: &EmailToken) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO email_tokens (hash, user_id, purpose, email, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&token.hash[..])
+            .bind(token.user_id.as_uuid())
+            .bind(token.purpose.as_str())
+            .bind(&token.email)
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    async fn redeem_email_token(
+        &self,
+        hash: &[u8; 32],
+        purpose: EmailPurpose,
+    ) -> Result<Option<EmailToken>, StoreError> {
+        let row: Option<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "DELETE FROM email_tokens WHERE hash = $1 AND purpose = $2 \
+                 RETURNING user_id, email, created_at, expires_at",
+            )
+            .bind(&hash[..])
+            .bind(purpose.as_str())
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|(user, email, created_at, expires_at)| EmailToken {
+            hash: *hash,
+            user_id: UserId::from_uuid(user),
+            purpose,
+            email,
+            created_at,
+            expires_at,
+        }))
+    }
+
+    async fn set_email_verified(
+        &self,
+        user: UserId,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE users SET email_verified = TRUE, updated_at = $3 \
+                 WHERE id = $1 AND email = $2",
+            )
+            .bind(user.as_uuid())
+            .bind(email)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(updated == 1)
+    }
+
+    async fn purge_email_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM email_tokens WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+}
