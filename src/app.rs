@@ -171,6 +171,7 @@ impl Application {
             Arc::new(core.db.clone()),
             core.clock.clone(),
             config.email_verification_ttl,
+            config.password_reset_ttl,
         );
         let state = AppState {
             mailer,

@@ -30,10 +30,11 @@ pub enum EventType {
     KeyRotated,
     KeyRevoked,
     EmailVerified,
+    PasswordReset,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -48,6 +49,7 @@ impl EventType {
         Self::KeyRotated,
         Self::KeyRevoked,
         Self::EmailVerified,
+        Self::PasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl EventType {
             Self::KeyRotated => "key.rotated",
             Self::KeyRevoked => "key.revoked",
             Self::EmailVerified => "email.verified",
+            Self::PasswordReset => "password.reset",
         }
     }
 

@@ -52,6 +52,9 @@ const KNOWN: &[&str] = &[
     "RATE_LIMIT_LOGIN_PER_IP",
     "RATE_LIMIT_LOGIN_PER_ACCOUNT",
     "RATE_LIMIT_REGISTER_PER_IP",
+    "RATE_LIMIT_RESET_PER_IP",
+    "RATE_LIMIT_RESET_PER_ADDRESS",
+    "PASSWORD_RESET_TTL",
     "PASSWORD_HASH_QUEUE",
     "ALLOW_SQLITE",
     "AUDIT_RETENTION",
@@ -195,6 +198,8 @@ pub struct Config {
     pub auth_code_ttl: Duration,
     /// How long an address-verification link works.
     pub email_verification_ttl: Duration,
+    /// How long a password-reset link works.
+    pub password_reset_ttl: Duration,
     pub password_grant: bool,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -506,6 +511,13 @@ impl Config {
                 }
                 Ok(d)
             });
+        let password_reset_ttl = p.value("PASSWORD_RESET_TTL", Duration::from_secs(1800), |v| {
+            let d = parse_duration(v)?;
+            if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
+                return Err("must be between 1s and 24h".into());
+            }
+            Ok(d)
+        });
         let auth_code_ttl = p.value("AUTH_CODE_TTL", Duration::from_secs(60), |v| {
             let d = parse_duration(v)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(600) {
@@ -608,6 +620,8 @@ impl Config {
             login_per_ip: rate(&mut p, "RATE_LIMIT_LOGIN_PER_IP", "30/min"),
             login_per_account: rate(&mut p, "RATE_LIMIT_LOGIN_PER_ACCOUNT", "10/min"),
             register_per_ip: rate(&mut p, "RATE_LIMIT_REGISTER_PER_IP", "10/h"),
+            reset_per_ip: rate(&mut p, "RATE_LIMIT_RESET_PER_IP", "10/h"),
+            reset_per_address: rate(&mut p, "RATE_LIMIT_RESET_PER_ADDRESS", "3/h"),
         };
 
         let allow_sqlite = p.value("ALLOW_SQLITE", false, parse_bool);
@@ -714,6 +728,7 @@ impl Config {
                 refresh_reuse_grace,
                 auth_code_ttl,
                 email_verification_ttl,
+                password_reset_ttl,
                 password_grant,
                 cors_origins,
                 log_format,
@@ -896,6 +911,18 @@ impl Config {
             (
                 "RATE_LIMIT_REGISTER_PER_IP",
                 self.limits.register_per_ip.to_string(),
+            ),
+            (
+                "RATE_LIMIT_RESET_PER_IP",
+                self.limits.reset_per_ip.to_string(),
+            ),
+            (
+                "RATE_LIMIT_RESET_PER_ADDRESS",
+                self.limits.reset_per_address.to_string(),
+            ),
+            (
+                "PASSWORD_RESET_TTL",
+                format_duration(self.password_reset_ttl),
             ),
             (
                 "PASSWORD_HASH_CONCURRENCY",

@@ -63,6 +63,9 @@ pub struct Limits {
     pub login_per_ip: Rate,
     pub login_per_account: Rate,
     pub register_per_ip: Rate,
+    /// Password-reset requests per client IP and per address asked about.
+    pub reset_per_ip: Rate,
+    pub reset_per_address: Rate,
 }
 
 /// Which limit stopped a request (a metrics label: never user data).
@@ -71,6 +74,8 @@ pub enum LimitKind {
     LoginPerIp,
     LoginPerAccount,
     RegisterPerIp,
+    ResetPerIp,
+    ResetPerAddress,
 }
 
 impl LimitKind {
@@ -79,6 +84,8 @@ impl LimitKind {
             Self::LoginPerIp => "login_per_ip",
             Self::LoginPerAccount => "login_per_account",
             Self::RegisterPerIp => "register_per_ip",
+            Self::ResetPerIp => "reset_per_ip",
+            Self::ResetPerAddress => "reset_per_address",
         }
     }
 }
@@ -227,6 +234,7 @@ impl Limiter {
         };
         let rate = match kind {
             LimitKind::RegisterPerIp => self.limits.register_per_ip,
+            LimitKind::ResetPerIp => self.limits.reset_per_ip,
             _ => self.limits.login_per_ip,
         };
         let (count, left) = self
@@ -236,6 +244,30 @@ impl Limiter {
                 rate.per,
             )
             .await?;
+        if count > rate.count {
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
+                .increment(1);
+            return Ok(Err(Limited {
+                kind,
+                retry_after: left.max(1),
+            }));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Counts one password-reset request for `address` (lower-cased), whether or not an
+    /// account has it, so the limit tells nothing about accounts.
+    pub async fn reset_requested_for(
+        &self,
+        address: &str,
+    ) -> Result<Result<(), Limited>, StoreError> {
+        if !self.limits.enabled {
+            return Ok(Ok(()));
+        }
+        let kind = LimitKind::ResetPerAddress;
+        let rate = self.limits.reset_per_address;
+        let key = format!("addr:{}:{}", kind.as_str(), address.trim().to_lowercase());
+        let (count, left) = self.counters.hit(&key, rate.per).await?;
         if count > rate.count {
             metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
                 .increment(1);
@@ -337,6 +369,8 @@ mod tests {
                 login_per_ip: Rate::parse("3/min").unwrap(),
                 login_per_account: Rate::parse("2/min").unwrap(),
                 register_per_ip: Rate::parse("1/h").unwrap(),
+                reset_per_ip: Rate::parse("5/h").unwrap(),
+                reset_per_address: Rate::parse("2/h").unwrap(),
             },
         )
     }

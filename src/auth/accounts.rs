@@ -219,6 +219,36 @@ impl Accounts {
         Ok(())
     }
 
+    /// Sets a new password without the old one (a password-reset link was followed) and
+    /// ends every session of the account.
+    pub async fn reset_password(
+        &self,
+        sessions: &Sessions,
+        id: UserId,
+        new: &Password,
+    ) -> Result<(), AuthError> {
+        let user = self.active_user(id).await?;
+        let stored = self
+            .users
+            .password_hash(id)
+            .await?
+            .ok_or(AuthError::UnknownUser)?;
+        let new_hash = self.hasher.hash(new).await?;
+        if !self
+            .users
+            .replace_password_hash(id, &stored, &new_hash, self.clock.now())
+            .await?
+        {
+            // Changed concurrently (another reset, a change): this link lost the race.
+            return Err(AuthError::InvalidCredentials);
+        }
+        sessions
+            .end_all(user.id, None, EndCause::PasswordChanged)
+            .await?;
+        tracing::info!(user_id = %user.id, "password reset");
+        Ok(())
+    }
+
     /// Disables or enables an account; disabling ends all its sessions at once.
     pub async fn set_disabled(
         &self,

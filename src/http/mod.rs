@@ -63,26 +63,66 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
 }
 
 /// An audit event with the request's address and user agent.
-/// Mails a link that verifies the account's address. Never fails the request: a problem
-/// is logged, and delivery is retried by the mailer.
-pub async fn send_verification(state: &AppState, user: &crate::domain::User) {
-    let token = match state.email_links.issue_verification(user).await {
-        Ok((token, _)) => token,
+/// Asks for a password-reset link for `email`, rate-limited per client IP and per address.
+/// The lookup and the mail happen in the background, so the answer and its timing are the
+/// same whether or not an account has the address.
+pub async fn request_password_reset(
+    state: &AppState,
+    req: &poem::Request,
+    email: crate::domain::Email,
+) -> Result<Result<(), crate::limits::Limited>, crate::store::StoreError> {
+    use crate::limits::LimitKind;
+    let ip = req.extensions().get::<ClientIp>().and_then(|ip| ip.0);
+    if let Err(limited) = state
+        .limiter
+        .attempt_from(LimitKind::ResetPerIp, ip)
+        .await?
+    {
+        return Ok(Err(limited));
+    }
+    if let Err(limited) = state.limiter.reset_requested_for(email.as_str()).await? {
+        return Ok(Err(limited));
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        match state.accounts.find_by_email(&email).await {
+            Ok(Some(user)) if !user.disabled => {
+                send_link(&state, &user, crate::store::EmailPurpose::Reset).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "a password-reset request could not be served"),
+        }
+    });
+    Ok(Ok(()))
+}
+
+/// Mails a single-use link for `purpose` to the account's address. Never fails the
+/// request: a problem is logged, and delivery is retried by the mailer.
+pub async fn send_link(
+    state: &AppState,
+    user: &crate::domain::User,
+    purpose: crate::store::EmailPurpose,
+) {
+    use crate::mail::messages;
+    use crate::store::EmailPurpose;
+    let token = match state.email_links.issue(user, purpose).await {
+        Ok(token) => token,
         Err(e) => {
-            tracing::warn!(error = %e, user_id = %user.id, "no verification mail: the link could not be stored");
+            tracing::warn!(error = %e, user_id = %user.id, purpose = purpose.as_str(), "no mail: the link could not be stored");
             return;
         }
     };
-    let link = format!(
-        "{}/verify-email?token={}",
-        state.config.issuer,
-        token.expose()
-    );
-    match crate::mail::messages::verification(user, &link, state.email_links.verify_ttl()) {
+    let (path, build): (&str, fn(_, &str, _) -> _) = match purpose {
+        EmailPurpose::Verify => ("verify-email", messages::verification),
+        EmailPurpose::Reset => ("reset-password", messages::password_reset),
+    };
+    // From the issuer, never from the request's Host header.
+    let link = format!("{}/{path}?token={}", state.config.issuer, token.expose());
+    match build(user, &link, state.email_links.ttl(purpose)) {
         Ok(message) => {
             state.mailer.send(message);
         }
-        Err(e) => tracing::error!(error = %e, "the verification message could not be built"),
+        Err(e) => tracing::error!(error = %e, "a message could not be built"),
     }
 }
 
@@ -189,6 +229,14 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/account", get(pages::account))
         .at("/verify-email", get(pages::verify_email))
+        .at(
+            "/forgot-password",
+            get(pages::forgot_password_form).post(pages::forgot_password_submit),
+        )
+        .at(
+            "/reset-password",
+            get(pages::reset_password_form).post(pages::reset_password_submit),
+        )
         .at("/account/profile", poem::post(pages::account_profile))
         .at("/account/password", poem::post(pages::account_password))
         .at(

@@ -16,8 +16,13 @@ pub struct MailText {
     pub verify_intro: &'static str,
     pub verify_action: &'static str,
     pub verify_not_you: &'static str,
-    /// "This link expires in {hours} hours." with `{}` for the number.
+    pub reset_subject: &'static str,
+    pub reset_intro: &'static str,
+    pub reset_action: &'static str,
+    pub reset_not_you: &'static str,
+    /// "This link expires in {} hours." with `{}` for the number.
     expires_hours: &'static str,
+    expires_minutes: &'static str,
 }
 
 const EN: MailText = MailText {
@@ -27,7 +32,12 @@ const EN: MailText = MailText {
     verify_intro: "Please confirm that this is your email address by opening this link:",
     verify_action: "Confirm my email address",
     verify_not_you: "If you did not create an account, ignore this message: nothing will happen.",
+    reset_subject: "Reset your password",
+    reset_intro: "Someone asked to reset the password of your account. To choose a new password, open this link:",
+    reset_action: "Choose a new password",
+    reset_not_you: "If you did not ask for this, ignore this message: your password stays as it is.",
     expires_hours: "This link works once and expires in {} hours.",
+    expires_minutes: "This link works once and expires in {} minutes.",
 };
 
 const FR: MailText = MailText {
@@ -37,7 +47,12 @@ const FR: MailText = MailText {
     verify_intro: "Merci de confirmer que cette adresse e-mail est bien la vôtre en ouvrant ce lien :",
     verify_action: "Confirmer mon adresse e-mail",
     verify_not_you: "Si vous n'avez pas créé de compte, ignorez ce message : il ne se passera rien.",
+    reset_subject: "Réinitialisez votre mot de passe",
+    reset_intro: "Quelqu'un a demandé à réinitialiser le mot de passe de votre compte. Pour en choisir un nouveau, ouvrez ce lien :",
+    reset_action: "Choisir un nouveau mot de passe",
+    reset_not_you: "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.",
     expires_hours: "Ce lien ne sert qu'une fois et expire dans {} heures.",
+    expires_minutes: "Ce lien ne sert qu'une fois et expire dans {} minutes.",
 };
 
 /// The texts for a language tag (`fr`, `fr-CA` → French; anything else → English).
@@ -50,8 +65,13 @@ pub fn text_for(language: Option<&str>) -> &'static MailText {
 
 impl MailText {
     fn expires(&self, ttl: Duration) -> String {
-        let hours = ttl.as_secs().div_ceil(3600).max(1);
-        self.expires_hours.replace("{}", &hours.to_string())
+        if ttl < Duration::from_secs(2 * 3600) {
+            let minutes = ttl.as_secs().div_ceil(60).max(1);
+            self.expires_minutes.replace("{}", &minutes.to_string())
+        } else {
+            let hours = ttl.as_secs().div_ceil(3600);
+            self.expires_hours.replace("{}", &hours.to_string())
+        }
     }
 }
 
@@ -73,32 +93,79 @@ struct VerifyHtml<'a> {
     expires: String,
 }
 
-/// "Confirm your email address", with the link `link` valid for `ttl`.
-pub fn verification(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
-    let t = text_for(user.profile.preferred_language.as_deref());
+/// The account's name and address as a mailbox.
+fn recipient(user: &User) -> Result<lettre::message::Mailbox, askama::Error> {
     let to = format!(
         "{} <{}>",
         user.name.replace(['<', '>', '"'], ""),
         user.email.as_str()
     );
+    to.parse()
+        .or_else(|_| user.email.as_str().parse())
+        .map_err(|_| askama::Error::Custom("the account's address is not a mailbox".into()))
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset_password.txt")]
+struct ResetText<'a> {
+    t: &'static MailText,
+    name: &'a str,
+    link: &'a str,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset_password.html")]
+struct ResetHtml<'a> {
+    t: &'static MailText,
+    name: &'a str,
+    link: &'a str,
+    expires: String,
+}
+
+/// "Confirm your email address", with the link `link` valid for `ttl`.
+pub fn verification(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
+    let t = text_for(user.profile.preferred_language.as_deref());
+    let (name, expires) = (&user.name, t.expires(ttl));
     Ok(Outgoing {
-        to: to
-            .parse()
-            .or_else(|_| user.email.as_str().parse())
-            .map_err(|_| askama::Error::Custom("the account's address is not a mailbox".into()))?,
+        to: recipient(user)?,
         subject: t.verify_subject.to_string(),
         text: VerifyText {
             t,
-            name: &user.name,
+            name,
             link,
-            expires: t.expires(ttl),
+            expires: expires.clone(),
         }
         .render()?,
         html: VerifyHtml {
             t,
-            name: &user.name,
+            name,
             link,
-            expires: t.expires(ttl),
+            expires,
+        }
+        .render()?,
+    })
+}
+
+/// "Reset your password", with the link `link` valid for `ttl`.
+pub fn password_reset(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
+    let t = text_for(user.profile.preferred_language.as_deref());
+    let (name, expires) = (&user.name, t.expires(ttl));
+    Ok(Outgoing {
+        to: recipient(user)?,
+        subject: t.reset_subject.to_string(),
+        text: ResetText {
+            t,
+            name,
+            link,
+            expires: expires.clone(),
+        }
+        .render()?,
+        html: ResetHtml {
+            t,
+            name,
+            link,
+            expires,
         }
         .render()?,
     })

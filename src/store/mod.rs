@@ -281,6 +281,12 @@ pub trait EmailTokenStore: Send + Sync {
         hash: &[u8; 32],
         purpose: EmailPurpose,
     ) -> Result<Option<EmailToken>, StoreError>;
+    /// The token, without spending it (a reset form is shown before it is used).
+    async fn find_email_token(
+        &self,
+        hash: &[u8; 32],
+        purpose: EmailPurpose,
+    ) -> Result<Option<EmailToken>, StoreError>;
     /// Marks the address verified if the account still has it; whether it did.
     async fn set_email_verified(
         &self,

@@ -15,19 +15,19 @@ const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
 
 /// A browser: keeps cookies, does not follow redirects.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
 }
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     location: Option<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = r#"name="csrf" value=""#;
         let start = self.body.find(marker).expect("a CSRF field") + marker.len();
         self.body[start..].split('"').next().unwrap().to_string()
@@ -35,7 +35,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -55,7 +55,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(crate) async fn get(&self, path: &str) -> Page {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
@@ -72,7 +72,7 @@ impl<'a> Browser<'a> {
         .await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         Self::page(
             self.client
                 .post(self.app.url(path))

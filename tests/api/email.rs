@@ -10,6 +10,8 @@ use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 crate::on_both_databases!(
     registration_mails_a_link_that_verifies_the_address_once,
     a_tampered_or_unknown_token_verifies_nothing,
+    a_reset_request_answers_alike_for_known_and_unknown_addresses,
+    the_reset_link_sets_a_new_password_once_and_ends_every_session,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -44,10 +46,15 @@ fn decoded(raw: &str) -> String {
 
 /// The path and query of the verification link in a message.
 fn verification_link(app: &TestApp, raw: &str) -> String {
+    link(app, raw, "verify-email")
+}
+
+/// The path and query of the link to `/{page}` in a message.
+fn link(app: &TestApp, raw: &str, page: &str) -> String {
     let text = decoded(raw);
     let start = text
-        .find(&format!("{}/verify-email?token=", app.issuer))
-        .unwrap_or_else(|| panic!("no verification link in:\n{text}"));
+        .find(&format!("{}/{page}?token=", app.issuer))
+        .unwrap_or_else(|| panic!("no {page} link in:\n{text}"));
     let link: String = text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || "-_:/.?=".contains(*c))
@@ -159,4 +166,173 @@ async fn the_mail_speaks_the_language_of_the_account() {
     let text = decoded(&mail);
     assert!(text.contains("expire dans 24 heures"), "{text}");
     verification_link(&app, &mail);
+}
+
+async fn ask_reset(app: &TestApp, email: &str) -> (u16, String) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/password-reset"))
+        .json(&json!({"email": email}))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The reset mail among the messages (registration sent a verification mail first).
+async fn reset_mail(app: &TestApp) -> String {
+    let all = mails(app, 2).await;
+    all.into_iter()
+        .find(|m| m.contains("Subject: Reset your password"))
+        .expect("a reset mail")
+}
+
+async fn a_reset_request_answers_alike_for_known_and_unknown_addresses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    mails(&app, 1).await;
+
+    let known = ask_reset(&app, "ada@example.com").await;
+    let unknown = ask_reset(&app, "nobody@example.com").await;
+
+    assert_eq!(known.0, 202);
+    assert_eq!(known, unknown, "the same status and body");
+    let reset = reset_mail(&app).await;
+    assert!(reset.contains("ada@example.com>"), "{reset}");
+    assert!(decoded(&reset).contains("expires in 30 minutes"), "{reset}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        mails(&app, 2).await.len(),
+        2,
+        "no mail for the unknown address"
+    );
+    // A malformed address is a validation error, not a hint about accounts.
+    assert_eq!(ask_reset(&app, "not an address").await.0, 422);
+}
+
+async fn the_reset_link_sets_a_new_password_once_and_ends_every_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let before: Value = app
+        .password_grant("ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ask_reset(&app, "ada@example.com").await.0, 202);
+    let link = link(&app, &reset_mail(&app).await, "reset-password");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let browser = crate::browser::Browser::new(&app);
+
+    // Opening the link (as a mail scanner would) spends nothing.
+    let form = browser.get(&link).await;
+    assert_eq!(form.status, 200);
+    let form = browser.get(&link).await;
+    assert_eq!(form.status, 200);
+    // Two different passwords are refused without spending the link.
+    let differ = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &form.csrf()),
+                ("token", &token),
+                ("password", "a brand new secret"),
+                ("password_confirm", "another secret"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status, 422);
+    let done = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &form.csrf()),
+                ("token", &token),
+                ("password", "a brand new secret"),
+                ("password_confirm", "a brand new secret"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    // Every earlier session is over, the old password is refused, the new one works.
+    let refresh = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", before["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 400);
+    assert_eq!(
+        app.me(before["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", PASSWORD)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        app.password_grant("ada@example.com", "a brand new secret")
+            .await
+            .status(),
+        200
+    );
+    // The link worked once.
+    assert_eq!(browser.get(&link).await.status, 400);
+    let again = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &form.csrf()),
+                ("token", &token),
+                ("password", "yet another secret"),
+                ("password_confirm", "yet another secret"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_reset_link_changes_nothing() {
+    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_PASSWORD_RESET_TTL", "1s")]).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    assert_eq!(ask_reset(&app, "ada@example.com").await.0, 202);
+    let link = link(&app, &reset_mail(&app).await, "reset-password");
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let browser = crate::browser::Browser::new(&app);
+    assert_eq!(browser.get(&link).await.status, 400);
+    assert_eq!(
+        app.password_grant("ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_requests_are_limited_per_address() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_RATE_LIMITS", "on"),
+            ("GATEHOUSE_RATE_LIMIT_RESET_PER_ADDRESS", "2/h"),
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(ask_reset(&app, "nobody@example.com").await.0, 202);
+    }
+    assert_eq!(ask_reset(&app, "NOBODY@example.com").await.0, 429);
+    assert_eq!(ask_reset(&app, "someone@example.com").await.0, 202);
 }

@@ -1,10 +1,10 @@
 //! Registration and the signed-in user's own account.
 
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::body::JsonBody;
+use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
 use super::views::{
     RegisterRequest, UpdateMeRequest, UserView, parse_registration, parse_update_me,
@@ -14,6 +14,28 @@ use crate::http::problem::ApiError;
 use crate::limits::LimitKind;
 
 pub struct AuthApi;
+
+/// A request for a password-reset link.
+#[derive(Debug, Object)]
+#[allow(dead_code)] // documents the body; it is read field by field (JsonBody)
+#[oai(rename = "PasswordResetRequest")]
+pub struct PasswordResetRequest {
+    /// The address of the account.
+    pub email: String,
+}
+
+/// What a password-reset request gets, whoever asks.
+#[derive(Debug, Object)]
+struct ResetRequested {
+    message: String,
+}
+
+#[derive(ApiResponse)]
+enum ResetAccepted {
+    /// The same answer whether or not an account has this address.
+    #[oai(status = 202)]
+    Accepted(Json<ResetRequested>),
+}
 
 #[derive(ApiResponse)]
 enum Registered {
@@ -55,7 +77,7 @@ impl AuthApi {
         }
         let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.register(registration).await?;
-        crate::http::send_verification(&state, &user).await;
+        crate::http::send_link(&state, &user, crate::store::EmailPurpose::Verify).await;
         state
             .audit
             .record(
@@ -67,6 +89,41 @@ impl AuthApi {
             .await;
         tracing::info!(user_id = %user.id, "account registered");
         Ok(Registered::Created(Json(user.into())))
+    }
+
+    /// Ask for a password-reset link.
+    ///
+    /// Always 202 with the same body, whether or not an account has the address; only
+    /// an account that has it (and is not disabled) gets the mail, a link to
+    /// `/reset-password` that works once and expires after `GATEHOUSE_PASSWORD_RESET_TTL`.
+    /// Limited per client IP and per address (429).
+    #[oai(
+        path = "/password-reset",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
+    async fn password_reset(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &poem::Request,
+        body: JsonBody<PasswordResetRequest>,
+    ) -> Result<ResetAccepted, ApiError> {
+        let mut fields = Fields::new(&body.object);
+        let email = fields.required_str("email").and_then(|v| {
+            let parsed = crate::domain::Email::parse(v);
+            fields.check("email", parsed)
+        });
+        let (Some(email), true) = (email, fields.errors.is_empty()) else {
+            return Err(ApiError::validation(fields.errors));
+        };
+        match crate::http::request_password_reset(&state, req, email).await? {
+            Ok(()) => Ok(ResetAccepted::Accepted(Json(ResetRequested {
+                message:
+                    "If an account has this address, a link to reset its password is on its way."
+                        .into(),
+            }))),
+            Err(limited) => Err(ApiError::too_many(limited)),
+        }
     }
 
     /// The signed-in user.

@@ -389,7 +389,7 @@ pub async fn register_submit(state: Data<&AppState>, req: &Request, body: Body) 
                         .detail(serde_json::json!({"via": "register_page"})),
                 )
                 .await;
-            crate::http::send_verification(&state, &user).await;
+            crate::http::send_link(&state, &user, crate::store::EmailPurpose::Verify).await;
             start_browser_session(&state, req, &user, &return_to).await
         }
         Err(AuthError::EmailTaken) => {
@@ -634,6 +634,165 @@ pub async fn verify_email(state: Data<&AppState>, req: &Request) -> Response {
         Err(e) => {
             tracing::warn!(error = %e, "verifying an email address failed");
             unavailable(&ctx)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPasswordPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    email: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+/// `GET /forgot-password`
+#[handler]
+pub async fn forgot_password_form(state: Data<&AppState>, req: &Request) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let view = ForgotPasswordPage {
+        t: ctx.text,
+        csrf: &ctx.csrf,
+        email: "",
+        notice: None,
+        error: None,
+    };
+    page(&ctx, StatusCode::OK, view.render())
+}
+
+/// `POST /forgot-password`: the same answer whether or not an account has the address.
+#[handler]
+pub async fn forgot_password_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let typed = form.text("email");
+    let mut view = ForgotPasswordPage {
+        t: ctx.text,
+        csrf: &ctx.csrf,
+        email: &typed,
+        notice: None,
+        error: None,
+    };
+    let Ok(email) = Email::parse(&typed) else {
+        view.error = Some(ctx.text.bad_form);
+        return page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, view.render());
+    };
+    match crate::http::request_password_reset(&state, req, email).await {
+        Ok(Ok(())) => {
+            view.notice = Some(ctx.text.reset_requested);
+            view.email = "";
+            page(&ctx, StatusCode::OK, view.render())
+        }
+        Ok(Err(limited)) => too_many(&ctx, limited),
+        Err(_) => unavailable(&ctx),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPasswordPage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    token: &'a str,
+    error: Option<String>,
+}
+
+/// `GET /reset-password?token=…`: the form, if the link is live. Showing it spends nothing
+/// (mail scanners open links).
+#[handler]
+pub async fn reset_password_form(state: Data<&AppState>, req: &Request) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let token = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    match state.email_links.peek_reset(&token).await {
+        Ok(Some(_)) => {
+            let view = ResetPasswordPage {
+                t: ctx.text,
+                csrf: &ctx.csrf,
+                token: &token,
+                error: None,
+            };
+            page(&ctx, StatusCode::OK, view.render())
+        }
+        Ok(None) => error_page(&ctx, StatusCode::BAD_REQUEST, ctx.text.reset_link_invalid),
+        Err(_) => unavailable(&ctx),
+    }
+}
+
+/// `POST /reset-password`: sets the new password, ends every session, spends the link.
+#[handler]
+pub async fn reset_password_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let ctx = PageContext::new(&state, req, None);
+    let form = FormFields::read(body).await;
+    if !ctx.csrf_matches(form.get("csrf")) {
+        return refused_form(&ctx);
+    }
+    let token = form.text("token");
+    let password = form.get("password").unwrap_or("");
+    let mut view = ResetPasswordPage {
+        t: ctx.text,
+        csrf: &ctx.csrf,
+        token: &token,
+        error: None,
+    };
+    let new = match Password::parse(password) {
+        Ok(new) if form.get("password_confirm") == Some(password) => new,
+        Ok(_) => {
+            view.error = Some(ctx.text.passwords_differ.to_string());
+            return page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, view.render());
+        }
+        Err(e) => {
+            view.error = Some(e.to_string());
+            return page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, view.render());
+        }
+    };
+    // The password is checked first, so a typo does not spend the link.
+    let redeemed = match state
+        .email_links
+        .redeem(&token, crate::store::EmailPurpose::Reset)
+        .await
+    {
+        Ok(Some(redeemed)) => redeemed,
+        Ok(None) => return error_page(&ctx, StatusCode::BAD_REQUEST, ctx.text.reset_link_invalid),
+        Err(_) => return unavailable(&ctx),
+    };
+    let user = redeemed.user_id;
+    match state
+        .accounts
+        .reset_password(&state.sessions, user, &new)
+        .await
+    {
+        Ok(()) => {
+            state
+                .audit
+                .record(
+                    audit_event(EventType::PasswordReset, req)
+                        .actor(format!("user:{user}"))
+                        .user(user),
+                )
+                .await;
+            page(
+                &ctx,
+                StatusCode::OK,
+                NoticePage {
+                    t: ctx.text,
+                    title: ctx.text.reset_title,
+                    message: ctx.text.reset_done,
+                }
+                .render(),
+            )
+        }
+        Err(AuthError::Store(_)) => unavailable(&ctx),
+        Err(e) => {
+            tracing::info!(error = %e, user_id = %user, "a password reset was refused");
+            error_page(&ctx, StatusCode::BAD_REQUEST, ctx.text.reset_link_invalid)
         }
     }
 }

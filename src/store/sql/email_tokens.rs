@@ -8,6 +8,20 @@ use super::{Database, on_pool};
 use crate::domain::UserId;
 use crate::store::{EmailPurpose, EmailToken, EmailTokenStore, StoreError};
 
+type TokenRow = (Uuid, String, DateTime<Utc>, DateTime<Utc>);
+
+fn token(hash: &[u8; 32], purpose: EmailPurpose, row: TokenRow) -> EmailToken {
+    let (user, email, created_at, expires_at) = row;
+    EmailToken {
+        hash: *hash,
+        user_id: UserId::from_uuid(user),
+        purpose,
+        email,
+        created_at,
+        expires_at,
+    }
+}
+
 #[async_trait]
 impl EmailTokenStore for Database {
     async fn create_email_token(&self, token: &EmailToken) -> Result<(), StoreError> {
@@ -34,7 +48,7 @@ impl EmailTokenStore for Database {
         hash: &[u8; 32],
         purpose: EmailPurpose,
     ) -> Result<Option<EmailToken>, StoreError> {
-        let row: Option<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> = on_pool!(self, |pool| {
+        let row: Option<TokenRow> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "DELETE FROM email_tokens WHERE hash = $1 AND purpose = $2 \
                  RETURNING user_id, email, created_at, expires_at",
@@ -44,14 +58,25 @@ impl EmailTokenStore for Database {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|(user, email, created_at, expires_at)| EmailToken {
-            hash: *hash,
-            user_id: UserId::from_uuid(user),
-            purpose,
-            email,
-            created_at,
-            expires_at,
-        }))
+        Ok(row.map(|row| token(hash, purpose, row)))
+    }
+
+    async fn find_email_token(
+        &self,
+        hash: &[u8; 32],
+        purpose: EmailPurpose,
+    ) -> Result<Option<EmailToken>, StoreError> {
+        let row: Option<TokenRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT user_id, email, created_at, expires_at FROM email_tokens \
+                 WHERE hash = $1 AND purpose = $2",
+            )
+            .bind(&hash[..])
+            .bind(purpose.as_str())
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|row| token(hash, purpose, row)))
     }
 
     async fn set_email_verified(
