@@ -66,7 +66,8 @@ impl Core {
             .context("cannot apply database migrations")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let hasher = hasher.await?.context("invalid argon2 settings")?;
-        let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone());
+        let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone())
+            .requiring_verified_email(config.require_verified_email);
         let redis_sessions = match &config.redis_url {
             Some(url) => Some(
                 RedisSessions::connect(

@@ -68,6 +68,7 @@ const KNOWN: &[&str] = &[
     "MAIL_FROM",
     "MAIL_DIR",
     "EMAIL_VERIFICATION_TTL",
+    "REQUIRE_VERIFIED_EMAIL",
 ];
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -200,6 +201,8 @@ pub struct Config {
     pub email_verification_ttl: Duration,
     /// How long a password-reset link works.
     pub password_reset_ttl: Duration,
+    /// Sign-in refuses accounts whose address is not verified.
+    pub require_verified_email: bool,
     pub password_grant: bool,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -511,6 +514,7 @@ impl Config {
                 }
                 Ok(d)
             });
+        let require_verified_email = p.value("REQUIRE_VERIFIED_EMAIL", false, parse_bool);
         let password_reset_ttl = p.value("PASSWORD_RESET_TTL", Duration::from_secs(1800), |v| {
             let d = parse_duration(v)?;
             if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
@@ -729,6 +733,7 @@ impl Config {
                 auth_code_ttl,
                 email_verification_ttl,
                 password_reset_ttl,
+                require_verified_email,
                 password_grant,
                 cors_origins,
                 log_format,
@@ -923,6 +928,10 @@ impl Config {
             (
                 "PASSWORD_RESET_TTL",
                 format_duration(self.password_reset_ttl),
+            ),
+            (
+                "REQUIRE_VERIFIED_EMAIL",
+                self.require_verified_email.to_string(),
             ),
             (
                 "PASSWORD_HASH_CONCURRENCY",

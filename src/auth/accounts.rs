@@ -20,6 +20,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("the account is disabled")]
     AccountDisabled,
+    /// Only with `GATEHOUSE_REQUIRE_VERIFIED_EMAIL`, and only after the right password.
+    #[error("the email address is not verified")]
+    EmailNotVerified,
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error("no such user")]
@@ -45,6 +48,7 @@ pub struct Accounts {
     users: Arc<dyn UserStore>,
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
+    require_verified_email: bool,
 }
 
 impl Accounts {
@@ -53,7 +57,14 @@ impl Accounts {
             users,
             hasher,
             clock,
+            require_verified_email: false,
         }
+    }
+
+    /// Sign-in refuses accounts whose address is not verified (after the right password).
+    pub fn requiring_verified_email(mut self, required: bool) -> Self {
+        self.require_verified_email = required;
+        self
     }
 
     /// Creates an account with no roles; roles are only ever given by an administrator.
@@ -93,6 +104,7 @@ impl Accounts {
             Ok(_) => "success",
             Err(AuthError::InvalidCredentials) => "invalid_credentials",
             Err(AuthError::AccountDisabled) => "disabled",
+            Err(AuthError::EmailNotVerified) => "unverified",
             Err(_) => "error",
         };
         metrics::counter!("gatehouse_logins_total", "result" => label).increment(1);
@@ -115,6 +127,9 @@ impl Accounts {
         };
         if credentials.user.disabled {
             return Err(AuthError::AccountDisabled);
+        }
+        if self.require_verified_email && !credentials.user.email_verified {
+            return Err(AuthError::EmailNotVerified);
         }
         if rehash {
             self.upgrade_hash(&credentials.user, &credentials.password_hash, &password)

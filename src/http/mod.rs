@@ -63,13 +63,16 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
 }
 
 /// An audit event with the request's address and user agent.
-/// Asks for a password-reset link for `email`, rate-limited per client IP and per address.
-/// The lookup and the mail happen in the background, so the answer and its timing are the
-/// same whether or not an account has the address.
-pub async fn request_password_reset(
+/// Asks for a mailed link of `purpose` for `email` (a password reset, or a new verification
+/// link), rate-limited per client IP and per address. The lookup and the mail happen in the
+/// background, so the answer and its timing are the same whether or not an account has the
+/// address. Only an enabled account gets mail, and a verification link only while its
+/// address is unverified.
+pub async fn request_link(
     state: &AppState,
     req: &poem::Request,
     email: crate::domain::Email,
+    purpose: crate::store::EmailPurpose,
 ) -> Result<Result<(), crate::limits::Limited>, crate::store::StoreError> {
     use crate::limits::LimitKind;
     let ip = req.extensions().get::<ClientIp>().and_then(|ip| ip.0);
@@ -87,10 +90,12 @@ pub async fn request_password_reset(
     tokio::spawn(async move {
         match state.accounts.find_by_email(&email).await {
             Ok(Some(user)) if !user.disabled => {
-                send_link(&state, &user, crate::store::EmailPurpose::Reset).await;
+                if purpose == crate::store::EmailPurpose::Reset || !user.email_verified {
+                    send_link(&state, &user, purpose).await;
+                }
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "a password-reset request could not be served"),
+            Err(e) => tracing::warn!(error = %e, "a request for a mailed link could not be served"),
         }
     });
     Ok(Ok(()))
@@ -228,7 +233,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(pages::logout_form).post(pages::logout_submit),
         )
         .at("/account", get(pages::account))
-        .at("/verify-email", get(pages::verify_email))
+        .at(
+            "/verify-email",
+            get(pages::verify_email).post(pages::verify_email_submit),
+        )
         .at(
             "/forgot-password",
             get(pages::forgot_password_form).post(pages::forgot_password_submit),

@@ -216,6 +216,7 @@ fn route_label(path: &str) -> &'static str {
         "/forgot-password",
         "/reset-password",
         "/api/v1/auth/password-reset",
+        "/api/v1/auth/verify-email",
         "/account/profile",
         "/account/password",
         "/account/sessions/end",

@@ -194,6 +194,7 @@ impl From<AuthError> for ApiError {
             AuthError::UnknownUser => Self::invalid_token("the account no longer exists"),
             AuthError::AccountDisabled => Self::invalid_token("the account is disabled"),
             AuthError::InvalidCredentials => Self::bad_request("invalid email or password"),
+            AuthError::EmailNotVerified => Self::bad_request("the email address is not verified"),
             AuthError::Store(e) => e.into(),
             AuthError::Hash(crate::auth::HashError::Busy) => Self::unavailable(),
             AuthError::Hash(e) => Self::internal(&e),

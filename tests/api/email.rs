@@ -118,7 +118,6 @@ async fn a_tampered_or_unknown_token_verifies_nothing(backend: Backend) {
         format!("/verify-email?token={tampered}"),
         format!("/verify-email?token={}", &token[..20]),
         "/verify-email?token=".to_string(),
-        "/verify-email".to_string(),
         "/verify-email?token=%00%FF<script>".to_string(),
     ] {
         let response = app.get(&path).await;
@@ -335,4 +334,116 @@ async fn reset_requests_are_limited_per_address() {
     }
     assert_eq!(ask_reset(&app, "NOBODY@example.com").await.0, 429);
     assert_eq!(ask_reset(&app, "someone@example.com").await.0, 202);
+}
+
+async fn ask_verification(app: &TestApp, email: &str) -> (u16, String) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/verify-email"))
+        .json(&json!({"email": email}))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_account_can_ask_for_a_new_link_and_only_it_gets_one() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    app.register_user("grace@example.com", PASSWORD).await;
+    let grace_link = verification_link(
+        &app,
+        &mails(&app, 2)
+            .await
+            .into_iter()
+            .find(|m| m.contains("grace@example.com>"))
+            .unwrap(),
+    );
+    assert_eq!(app.get(&grace_link).await.status(), 200);
+
+    let ada = ask_verification(&app, "ada@example.com").await;
+    let grace = ask_verification(&app, "grace@example.com").await;
+    let nobody = ask_verification(&app, "nobody@example.com").await;
+
+    assert_eq!(ada.0, 202);
+    assert_eq!(ada, grace, "verified or not, the same answer");
+    assert_eq!(ada, nobody, "known or not, the same answer");
+    let all = mails(&app, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mails(&app, 3).await.len(), 3, "one new mail, for ada only");
+    let newest: Vec<&String> = all
+        .iter()
+        .filter(|m| m.contains("ada@example.com>"))
+        .collect();
+    assert_eq!(newest.len(), 2);
+    // Both of ada's links work (each once): the new one does not need the old one.
+    assert_eq!(
+        app.get(&verification_link(&app, newest[1])).await.status(),
+        200
+    );
+    // The page without a token is the form that asks for a link.
+    let form = app.get("/verify-email").await;
+    assert_eq!(form.status(), 200);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains(r#"action="/verify-email""#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_require_verified_email_sign_in_waits_for_the_link() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("GATEHOUSE_REQUIRE_VERIFIED_EMAIL", "true")],
+    )
+    .await;
+    app.register_user("ada@example.com", PASSWORD).await;
+
+    let refused = app.password_grant("ada@example.com", PASSWORD).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("not verified"), "{description}");
+    assert!(description.contains("/verify-email"), "{description}");
+    // A wrong password says nothing about verification.
+    let wrong: Value = app
+        .password_grant("ada@example.com", "not the password at all")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wrong["error_description"], "invalid username or password");
+    // The sign-in page says so and offers a new link.
+    let browser = crate::browser::Browser::new(&app);
+    let form = browser.get("/login").await;
+    let page = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("not verified"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"href="/verify-email""#),
+        "{}",
+        page.body
+    );
+
+    let link = verification_link(&app, &mails(&app, 1).await[0]);
+    assert_eq!(app.get(&link).await.status(), 200);
+    assert_eq!(
+        app.password_grant("ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
 }

@@ -12,29 +12,30 @@ use super::views::{
 use crate::http::AppState;
 use crate::http::problem::ApiError;
 use crate::limits::LimitKind;
+use crate::store::EmailPurpose;
 
 pub struct AuthApi;
 
-/// A request for a password-reset link.
+/// A request for a mailed link (password reset or address verification).
 #[derive(Debug, Object)]
 #[allow(dead_code)] // documents the body; it is read field by field (JsonBody)
-#[oai(rename = "PasswordResetRequest")]
-pub struct PasswordResetRequest {
+#[oai(rename = "LinkRequest")]
+pub struct LinkRequest {
     /// The address of the account.
     pub email: String,
 }
 
-/// What a password-reset request gets, whoever asks.
+/// What a request for a mailed link gets, whoever asks.
 #[derive(Debug, Object)]
-struct ResetRequested {
+struct LinkRequested {
     message: String,
 }
 
 #[derive(ApiResponse)]
-enum ResetAccepted {
+enum LinkAccepted {
     /// The same answer whether or not an account has this address.
     #[oai(status = 202)]
-    Accepted(Json<ResetRequested>),
+    Accepted(Json<LinkRequested>),
 }
 
 #[derive(ApiResponse)]
@@ -106,8 +107,8 @@ impl AuthApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &poem::Request,
-        body: JsonBody<PasswordResetRequest>,
-    ) -> Result<ResetAccepted, ApiError> {
+        body: JsonBody<LinkRequest>,
+    ) -> Result<LinkAccepted, ApiError> {
         let mut fields = Fields::new(&body.object);
         let email = fields.required_str("email").and_then(|v| {
             let parsed = crate::domain::Email::parse(v);
@@ -116,11 +117,44 @@ impl AuthApi {
         let (Some(email), true) = (email, fields.errors.is_empty()) else {
             return Err(ApiError::validation(fields.errors));
         };
-        match crate::http::request_password_reset(&state, req, email).await? {
-            Ok(()) => Ok(ResetAccepted::Accepted(Json(ResetRequested {
+        match crate::http::request_link(&state, req, email, EmailPurpose::Reset).await? {
+            Ok(()) => Ok(LinkAccepted::Accepted(Json(LinkRequested {
                 message:
                     "If an account has this address, a link to reset its password is on its way."
                         .into(),
+            }))),
+            Err(limited) => Err(ApiError::too_many(limited)),
+        }
+    }
+
+    /// Ask for a new address-verification link.
+    ///
+    /// For people who cannot sign in yet (`GATEHOUSE_REQUIRE_VERIFIED_EMAIL`) as well as
+    /// those who can. Always 202 with the same body; only an enabled account that has the
+    /// address, still unverified, gets the mail. Limited per client IP and per address
+    /// (429), together with password-reset requests.
+    #[oai(
+        path = "/verify-email",
+        method = "post",
+        operation_id = "requestVerificationEmail"
+    )]
+    async fn verify_email(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &poem::Request,
+        body: JsonBody<LinkRequest>,
+    ) -> Result<LinkAccepted, ApiError> {
+        let mut fields = Fields::new(&body.object);
+        let email = fields.required_str("email").and_then(|v| {
+            let parsed = crate::domain::Email::parse(v);
+            fields.check("email", parsed)
+        });
+        let (Some(email), true) = (email, fields.errors.is_empty()) else {
+            return Err(ApiError::validation(fields.errors));
+        };
+        match crate::http::request_link(&state, req, email, EmailPurpose::Verify).await? {
+            Ok(()) => Ok(LinkAccepted::Accepted(Json(LinkRequested {
+                message: "If an account with this address still needs confirming, a new link is on its way.".into(),
             }))),
             Err(limited) => Err(ApiError::too_many(limited)),
         }

@@ -21,6 +21,7 @@ use crate::auth::{AuthError, Registration};
 use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
 use crate::limits::LimitKind;
 use crate::oauth::{AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID};
+use crate::store::EmailPurpose;
 
 /// The scope of a browser session: it is never used to call APIs.
 const BROWSER_SCOPE: &str = "openid profile email";
@@ -126,6 +127,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    /// Offer a new verification link.
+    unverified: bool,
     return_to: &'a str,
     return_to_encoded: String,
 }
@@ -142,6 +145,7 @@ fn login_page(
         csrf: &ctx.csrf,
         email,
         error,
+        unverified: error == Some(ctx.text.email_unverified),
         return_to,
         return_to_encoded: encode(return_to),
     }
@@ -231,11 +235,16 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
     if recorded.is_err() {
         return unavailable(&ctx);
     }
-    if let Err(e @ (AuthError::InvalidCredentials | AuthError::AccountDisabled)) = &signed_in {
-        let reason = if matches!(e, AuthError::AccountDisabled) {
-            "disabled"
-        } else {
-            "invalid_credentials"
+    if let Err(
+        e @ (AuthError::InvalidCredentials
+        | AuthError::AccountDisabled
+        | AuthError::EmailNotVerified),
+    ) = &signed_in
+    {
+        let reason = match e {
+            AuthError::AccountDisabled => "disabled",
+            AuthError::EmailNotVerified => "unverified",
+            _ => "invalid_credentials",
         };
         state
             .audit
@@ -272,6 +281,13 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
             StatusCode::FORBIDDEN,
             &email,
             Some(ctx.text.account_disabled),
+            &return_to,
+        ),
+        Err(AuthError::EmailNotVerified) => login_page(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            &email,
+            Some(ctx.text.email_unverified),
             &return_to,
         ),
         Err(e) => {
@@ -489,6 +505,7 @@ struct AccountPage<'a> {
     t: &'static Text,
     csrf: &'a str,
     email: String,
+    email_verified: bool,
     name: String,
     country: String,
     city: String,
@@ -531,6 +548,7 @@ impl<'a> AccountPage<'a> {
             t: ctx.text,
             csrf: &ctx.csrf,
             email: user.email.to_string(),
+            email_verified: user.email_verified,
             name: user.name.clone(),
             country: user.profile.country.clone().unwrap_or_default(),
             city: user.profile.city.clone().unwrap_or_default(),
@@ -604,10 +622,14 @@ struct NoticePage<'a> {
 #[handler]
 pub async fn verify_email(state: Data<&AppState>, req: &Request) -> Response {
     let ctx = PageContext::new(&state, req, None);
-    let token = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+    let Some(token) = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    else {
+        // No link followed: the form that asks for a new one.
+        let view = request_link_page(&ctx, EmailPurpose::Verify, "");
+        return page(&ctx, StatusCode::OK, view.render());
+    };
     match state.email_links.verify(&token).await {
         Ok(Some(user)) => {
             state
@@ -639,52 +661,85 @@ pub async fn verify_email(state: Data<&AppState>, req: &Request) -> Response {
 }
 
 #[derive(Template)]
-#[template(path = "forgot_password.html")]
-struct ForgotPasswordPage<'a> {
+#[template(path = "request_link.html")]
+struct RequestLinkPage<'a> {
     t: &'static Text,
     csrf: &'a str,
+    title: &'static str,
+    intro: &'static str,
+    action: &'static str,
     email: &'a str,
     notice: Option<&'a str>,
     error: Option<&'a str>,
+}
+
+/// The form that asks for a mailed link of `purpose`.
+fn request_link_page<'a>(
+    ctx: &'a PageContext,
+    purpose: EmailPurpose,
+    email: &'a str,
+) -> RequestLinkPage<'a> {
+    let t = ctx.text;
+    let (title, intro, action) = match purpose {
+        EmailPurpose::Reset => (t.forgot_title, t.forgot_intro, "/forgot-password"),
+        EmailPurpose::Verify => (t.resend_title, t.resend_intro, "/verify-email"),
+    };
+    RequestLinkPage {
+        t,
+        csrf: &ctx.csrf,
+        title,
+        intro,
+        action,
+        email,
+        notice: None,
+        error: None,
+    }
 }
 
 /// `GET /forgot-password`
 #[handler]
 pub async fn forgot_password_form(state: Data<&AppState>, req: &Request) -> Response {
     let ctx = PageContext::new(&state, req, None);
-    let view = ForgotPasswordPage {
-        t: ctx.text,
-        csrf: &ctx.csrf,
-        email: "",
-        notice: None,
-        error: None,
-    };
+    let view = request_link_page(&ctx, EmailPurpose::Reset, "");
     page(&ctx, StatusCode::OK, view.render())
 }
 
-/// `POST /forgot-password`: the same answer whether or not an account has the address.
+/// `POST /forgot-password`
 #[handler]
 pub async fn forgot_password_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
-    let ctx = PageContext::new(&state, req, None);
+    request_link_submit(&state, req, body, EmailPurpose::Reset).await
+}
+
+/// `POST /verify-email`: a new verification link.
+#[handler]
+pub async fn verify_email_submit(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    request_link_submit(&state, req, body, EmailPurpose::Verify).await
+}
+
+/// Asks for a mailed link: the same answer whether or not an account has the address.
+async fn request_link_submit(
+    state: &AppState,
+    req: &Request,
+    body: Body,
+    purpose: EmailPurpose,
+) -> Response {
+    let ctx = PageContext::new(state, req, None);
     let form = FormFields::read(body).await;
     if !ctx.csrf_matches(form.get("csrf")) {
         return refused_form(&ctx);
     }
     let typed = form.text("email");
-    let mut view = ForgotPasswordPage {
-        t: ctx.text,
-        csrf: &ctx.csrf,
-        email: &typed,
-        notice: None,
-        error: None,
-    };
+    let mut view = request_link_page(&ctx, purpose, &typed);
     let Ok(email) = Email::parse(&typed) else {
         view.error = Some(ctx.text.bad_form);
         return page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, view.render());
     };
-    match crate::http::request_password_reset(&state, req, email).await {
+    match crate::http::request_link(state, req, email, purpose).await {
         Ok(Ok(())) => {
-            view.notice = Some(ctx.text.reset_requested);
+            view.notice = Some(match purpose {
+                EmailPurpose::Reset => ctx.text.reset_requested,
+                EmailPurpose::Verify => ctx.text.resend_requested,
+            });
             view.email = "";
             page(&ctx, StatusCode::OK, view.render())
         }
@@ -754,11 +809,7 @@ pub async fn reset_password_submit(state: Data<&AppState>, req: &Request, body: 
         }
     };
     // The password is checked first, so a typo does not spend the link.
-    let redeemed = match state
-        .email_links
-        .redeem(&token, crate::store::EmailPurpose::Reset)
-        .await
-    {
+    let redeemed = match state.email_links.redeem(&token, EmailPurpose::Reset).await {
         Ok(Some(redeemed)) => redeemed,
         Ok(None) => return error_page(&ctx, StatusCode::BAD_REQUEST, ctx.text.reset_link_invalid),
         Err(_) => return unavailable(&ctx),

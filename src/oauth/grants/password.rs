@@ -38,11 +38,16 @@ pub async fn grant(
     )?;
     within(limiter.account_waiting(username).await)?;
     let signed_in = endpoint.accounts.sign_in(username, password.expose()).await;
-    if let Err(e @ (AuthError::InvalidCredentials | AuthError::AccountDisabled)) = &signed_in {
-        let reason = if matches!(e, AuthError::AccountDisabled) {
-            "disabled"
-        } else {
-            "invalid_credentials"
+    if let Err(
+        e @ (AuthError::InvalidCredentials
+        | AuthError::AccountDisabled
+        | AuthError::EmailNotVerified),
+    ) = &signed_in
+    {
+        let reason = match e {
+            AuthError::AccountDisabled => "disabled",
+            AuthError::EmailNotVerified => "unverified",
+            _ => "invalid_credentials",
         };
         endpoint
             .audit
@@ -68,6 +73,11 @@ pub async fn grant(
         AuthError::AccountDisabled => {
             OAuthError::new(ErrorCode::InvalidGrant, "the account is disabled")
         }
+        AuthError::EmailNotVerified => OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the email address is not verified: open the link mailed to it, or ask for a \
+             new one (POST /api/v1/auth/verify-email or the page /verify-email)",
+        ),
         AuthError::Store(StoreError::Unavailable(source)) => {
             tracing::warn!(error = %source, "password grant: storage unavailable");
             OAuthError::unavailable()
