@@ -33,6 +33,19 @@ pub enum AuthError {
     Hash(#[from] HashError),
 }
 
+impl AuthError {
+    /// Why a sign-in was refused, for the audit log (`login.failed`); `None` when it was
+    /// not refused but failed (storage, hashing).
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidCredentials => Some("invalid_credentials"),
+            Self::AccountDisabled => Some("disabled"),
+            Self::EmailNotVerified => Some("unverified"),
+            _ => None,
+        }
+    }
+}
+
 /// A validated registration.
 #[derive(Clone, Debug)]
 pub struct Registration {

@@ -51,6 +51,37 @@ enum Me {
     Ok(Json<UserView>),
 }
 
+/// Both requests for a mailed link: validate the address, then the same answer for any.
+async fn ask_for_link(
+    state: &AppState,
+    req: &poem::Request,
+    body: &JsonBody<LinkRequest>,
+    purpose: EmailPurpose,
+) -> Result<LinkAccepted, ApiError> {
+    let mut fields = Fields::new(&body.object);
+    let email = fields.required_str("email").and_then(|v| {
+        let parsed = crate::domain::Email::parse(v);
+        fields.check("email", parsed)
+    });
+    let (Some(email), true) = (email, fields.errors.is_empty()) else {
+        return Err(ApiError::validation(fields.errors));
+    };
+    let message = match purpose {
+        EmailPurpose::Reset => {
+            "If an account has this address, a link to reset its password is on its way."
+        }
+        EmailPurpose::Verify => {
+            "If an account with this address still needs confirming, a new link is on its way."
+        }
+    };
+    match crate::http::request_link(state, req, email, purpose).await? {
+        Ok(()) => Ok(LinkAccepted::Accepted(Json(LinkRequested {
+            message: message.into(),
+        }))),
+        Err(limited) => Err(ApiError::too_many(limited)),
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create an account.
@@ -109,22 +140,7 @@ impl AuthApi {
         req: &poem::Request,
         body: JsonBody<LinkRequest>,
     ) -> Result<LinkAccepted, ApiError> {
-        let mut fields = Fields::new(&body.object);
-        let email = fields.required_str("email").and_then(|v| {
-            let parsed = crate::domain::Email::parse(v);
-            fields.check("email", parsed)
-        });
-        let (Some(email), true) = (email, fields.errors.is_empty()) else {
-            return Err(ApiError::validation(fields.errors));
-        };
-        match crate::http::request_link(&state, req, email, EmailPurpose::Reset).await? {
-            Ok(()) => Ok(LinkAccepted::Accepted(Json(LinkRequested {
-                message:
-                    "If an account has this address, a link to reset its password is on its way."
-                        .into(),
-            }))),
-            Err(limited) => Err(ApiError::too_many(limited)),
-        }
+        ask_for_link(&state, req, &body, EmailPurpose::Reset).await
     }
 
     /// Ask for a new address-verification link.
@@ -144,20 +160,7 @@ impl AuthApi {
         req: &poem::Request,
         body: JsonBody<LinkRequest>,
     ) -> Result<LinkAccepted, ApiError> {
-        let mut fields = Fields::new(&body.object);
-        let email = fields.required_str("email").and_then(|v| {
-            let parsed = crate::domain::Email::parse(v);
-            fields.check("email", parsed)
-        });
-        let (Some(email), true) = (email, fields.errors.is_empty()) else {
-            return Err(ApiError::validation(fields.errors));
-        };
-        match crate::http::request_link(&state, req, email, EmailPurpose::Verify).await? {
-            Ok(()) => Ok(LinkAccepted::Accepted(Json(LinkRequested {
-                message: "If an account with this address still needs confirming, a new link is on its way.".into(),
-            }))),
-            Err(limited) => Err(ApiError::too_many(limited)),
-        }
+        ask_for_link(&state, req, &body, EmailPurpose::Verify).await
     }
 
     /// The signed-in user.

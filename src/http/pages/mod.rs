@@ -235,17 +235,7 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
     if recorded.is_err() {
         return unavailable(&ctx);
     }
-    if let Err(
-        e @ (AuthError::InvalidCredentials
-        | AuthError::AccountDisabled
-        | AuthError::EmailNotVerified),
-    ) = &signed_in
-    {
-        let reason = match e {
-            AuthError::AccountDisabled => "disabled",
-            AuthError::EmailNotVerified => "unverified",
-            _ => "invalid_credentials",
-        };
+    if let Some(reason) = signed_in.as_ref().err().and_then(AuthError::refusal) {
         state
             .audit
             .record(
@@ -392,7 +382,11 @@ pub async fn register_submit(state: Data<&AppState>, req: &Request, body: Body) 
         email,
         name,
         password,
-        profile: Profile::default(),
+        // The language the page was shown in: the account's mail and pages keep it.
+        profile: Profile {
+            preferred_language: Some(ctx.text.lang.to_string()),
+            ..Profile::default()
+        },
     };
     match state.accounts.register(registration).await {
         Ok(user) => {

@@ -38,17 +38,7 @@ pub async fn grant(
     )?;
     within(limiter.account_waiting(username).await)?;
     let signed_in = endpoint.accounts.sign_in(username, password.expose()).await;
-    if let Err(
-        e @ (AuthError::InvalidCredentials
-        | AuthError::AccountDisabled
-        | AuthError::EmailNotVerified),
-    ) = &signed_in
-    {
-        let reason = match e {
-            AuthError::AccountDisabled => "disabled",
-            AuthError::EmailNotVerified => "unverified",
-            _ => "invalid_credentials",
-        };
+    if let Some(reason) = signed_in.as_ref().err().and_then(AuthError::refusal) {
         endpoint
             .audit
             .record(
