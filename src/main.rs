@@ -95,6 +95,9 @@ enum UserCommand {
     Disable { email: String },
     /// Enable a disabled account.
     Enable { email: String },
+    /// Import accounts from JSON Lines exported from the old service (see README);
+    /// existing emails are left alone, bad lines are reported by number.
+    Import { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -200,6 +203,7 @@ fn main() -> ExitCode {
                 UserCommand::Create(args) => create_user(config, args).await,
                 UserCommand::Disable { email } => set_disabled(config, &email, true).await,
                 UserCommand::Enable { email } => set_disabled(config, &email, false).await,
+                UserCommand::Import { file } => import_users(config, &file).await,
             },
             Command::Client { command } => client(config, command).await,
             Command::Sessions { command } => sessions(config, command).await,
@@ -244,6 +248,61 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
     config.check_keys_present()?;
     for (name, value) in config.describe() {
         println!("{name}={value}");
+    }
+    Ok(())
+}
+
+async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use gatehouse::auth::import::{ImportReport, parse_line};
+    let mut reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let core = Core::open(config).await?;
+    let now = chrono::Utc::now();
+    let mut report = ImportReport::default();
+    let mut bytes = Vec::new();
+    let mut number = 0u64;
+    loop {
+        bytes.clear();
+        if reader
+            .read_until(b'\n', &mut bytes)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            == 0
+        {
+            break;
+        }
+        number += 1;
+        let parsed = match std::str::from_utf8(&bytes) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => parse_line(line.trim_end_matches(['\n', '\r']), now),
+            Err(_) => Err("not UTF-8".to_string()),
+        };
+        match parsed {
+            Ok(user) => {
+                if core.accounts.import(&user).await? {
+                    report.imported += 1;
+                } else {
+                    report.existing += 1;
+                }
+            }
+            Err(problem) => {
+                eprintln!("line {number}: {problem}");
+                report.invalid.push((number, problem));
+            }
+        }
+    }
+    println!(
+        "imported {}, already present {}, invalid {}",
+        report.imported,
+        report.existing,
+        report.invalid.len()
+    );
+    if !report.invalid.is_empty() {
+        anyhow::bail!(
+            "{} line(s) were not imported; fix them and run the import again (it skips what is already there)",
+            report.invalid.len()
+        );
     }
     Ok(())
 }

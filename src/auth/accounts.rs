@@ -85,6 +85,16 @@ impl Accounts {
         self.create(registration, Vec::new()).await
     }
 
+    /// Creates an imported account as it is (its hash kept until the next sign-in);
+    /// `false` when an account already has the email.
+    pub async fn import(&self, user: &NewUser) -> Result<bool, AuthError> {
+        match self.users.create_user(user).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Creates an account with the given roles (the `user create` command).
     pub async fn create(
         &self,

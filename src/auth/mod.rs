@@ -2,6 +2,7 @@
 
 mod accounts;
 mod email;
+pub mod import;
 mod password;
 mod sessions;
 

@@ -511,3 +511,108 @@ fn a_kid_starting_with_a_hyphen_is_a_kid_not_an_option() {
         "{stderr}"
     );
 }
+
+/// Runs `gatehouse user import FILE` on the test's database.
+fn import(app: &crate::helpers::TestApp, file: &std::path::Path) -> std::process::Output {
+    gatehouse()
+        .env("GATEHOUSE_DATABASE_URL", &app.database_url)
+        .args(["user", "import"])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+crate::on_both_databases!(user_import_counts_good_duplicate_and_bad_lines_and_is_idempotent);
+
+async fn user_import_counts_good_duplicate_and_bad_lines_and_is_idempotent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("taken@example.com", "already here, thanks")
+        .await;
+    // As the old service's passlib wrote them.
+    let old_hash = bcrypt::hash("from the old days", 4).unwrap();
+    let other_hash = bcrypt::hash("another old secret", 4).unwrap();
+    let lines = [
+        format!(
+            r#"{{"email":"Old@Example.com","name":"Old Timer","hashed_password":"{old_hash}","profile":{{"country":"France","preferred_language":"fr"}},"created_at":"2023-02-01 09:15:00.5"}}"#
+        ),
+        format!(
+            r#"{{"email":"second@example.com","name":"Second","hashed_password":"{other_hash}"}}"#
+        ),
+        String::new(),
+        format!(
+            r#"{{"email":"OLD@example.com","name":"Duplicate","hashed_password":"{other_hash}"}}"#
+        ),
+        format!(
+            r#"{{"email":"taken@example.com","name":"Taken","hashed_password":"{other_hash}"}}"#
+        ),
+        r#"{"email":"no-hash@example.com","name":"No Hash"}"#.to_string(),
+        r#"{"email":"plain@example.com","name":"Plain","hashed_password":"hunter2"}"#.to_string(),
+        "this is not json".to_string(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    let first = import(&app, &file);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr),
+    );
+    assert!(
+        !first.status.success(),
+        "bad lines make the exit status fail"
+    );
+    assert!(
+        stdout.contains("imported 2, already present 2, invalid 3"),
+        "{stdout}"
+    );
+    for line in [
+        "line 6: hashed_password: is required",
+        "line 7: hashed_password",
+        "line 8: not JSON",
+    ] {
+        assert!(stderr.contains(line), "{line} in {stderr}");
+    }
+    assert!(
+        !stderr.contains(&old_hash) && !stderr.contains(&other_hash),
+        "hashes are never printed: {stderr}"
+    );
+
+    let again = import(&app, &file);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("imported 0, already present 4, invalid 3")
+    );
+
+    // Imported people sign in with their old password, and are rehashed to argon2id.
+    assert_eq!(
+        app.password_grant("old@example.com", "wrong")
+            .await
+            .status(),
+        400
+    );
+    let token = app
+        .access_token("old@example.com", "from the old days")
+        .await;
+    let me: Value = app.me(&token).await.json().await.unwrap();
+    assert_eq!(me["name"], "Old Timer");
+    assert_eq!(me["profile"]["preferred_language"], "fr");
+    assert_eq!(me["email_verified"], false);
+    assert!(
+        me["created_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-02-01T09:15:00")
+    );
+    assert!(
+        app.stored_hash("old@example.com")
+            .await
+            .starts_with("$argon2id$")
+    );
+    // The account that was already there kept its password.
+    assert_eq!(
+        app.password_grant("taken@example.com", "already here, thanks")
+            .await
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,197 @@
+//! Moving users over from the old service: JSON Lines exported from its `users` table,
+//! `{email, name, hashed_password, profile?: {country?, city?, business_context?,
+//! preferred_language?}, created_at?}`. Passwords stay bcrypt until each person's next
+//! sign-in, which rehashes them to argon2id.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::domain::{Email, NewUser, Profile, Secret, UserId, UserName};
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: u64,
+    /// Lines whose email already has an account (from an earlier import, or earlier in
+    /// the file): left as they are.
+    pub existing: u64,
+    /// `(line number, what is wrong)`, for lines not imported.
+    pub invalid: Vec<(u64, String)>,
+}
+
+/// Reads one exported line into an account, or says everything wrong with it.
+pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<NewUser, String> {
+    let object: Map<String, Value> = match serde_json::from_str(line) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return Err("not a JSON object".into()),
+        Err(e) => return Err(format!("not JSON: {e}")),
+    };
+    let mut problems = Vec::new();
+    let text = |field: &str, problems: &mut Vec<String>| match object.get(field) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problems.push(format!("{field}: must be a string"));
+            None
+        }
+        None => {
+            problems.push(format!("{field}: is required"));
+            None
+        }
+    };
+    let email = text("email", &mut problems).and_then(|v| {
+        Email::parse(&v)
+            .map_err(|e| problems.push(format!("email: {e}")))
+            .ok()
+    });
+    let name = text("name", &mut problems).and_then(|v| {
+        UserName::parse(&v)
+            .map_err(|e| problems.push(format!("name: {e}")))
+            .ok()
+    });
+    let hash = text("hashed_password", &mut problems).and_then(|v| {
+        if is_bcrypt(&v) || v.starts_with("$argon2") {
+            Some(v)
+        } else {
+            problems.push(
+                "hashed_password: not a bcrypt hash ($2a$, $2b$, $2x$ or $2y$, 60 characters)"
+                    .into(),
+            );
+            None
+        }
+    });
+    let created_at = match object.get("created_at") {
+        None | Some(Value::Null) => Some(now),
+        Some(Value::String(s)) => parse_time(s)
+            .map_err(|e| problems.push(format!("created_at: {e}")))
+            .ok(),
+        Some(_) => {
+            problems.push("created_at: must be a string".into());
+            None
+        }
+    };
+    let profile = match object.get("profile") {
+        None | Some(Value::Null) => Profile::default(),
+        Some(Value::Object(p)) => parse_profile(p, &mut problems),
+        Some(_) => {
+            problems.push("profile: must be an object".into());
+            Profile::default()
+        }
+    };
+    match (email, name, hash, created_at) {
+        (Some(email), Some(name), Some(hash), Some(created_at)) if problems.is_empty() => {
+            Ok(NewUser {
+                id: UserId::generate(),
+                email,
+                name,
+                password_hash: Secret::new(hash),
+                roles: Vec::new(),
+                email_verified: false,
+                profile,
+                created_at,
+            })
+        }
+        _ => Err(problems.join("; ")),
+    }
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    hash.len() == 60
+        && ["$2a$", "$2b$", "$2x$", "$2y$"]
+            .iter()
+            .any(|p| hash.starts_with(p))
+        && hash[4..6].chars().all(|c| c.is_ascii_digit())
+        && &hash[6..7] == "$"
+}
+
+/// RFC 3339, or PostgreSQL's `2024-05-01 12:30:00[.123456]` without a zone (read as UTC).
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(at.and_utc());
+        }
+    }
+    Err(format!(
+        "`{text}` is not a timestamp (RFC 3339 or YYYY-MM-DD HH:MM:SS)"
+    ))
+}
+
+fn parse_profile(object: &Map<String, Value>, problems: &mut Vec<String>) -> Profile {
+    let mut profile = Profile::default();
+    let mut text =
+        |field: &str, parse: fn(&str) -> Result<String, crate::domain::Invalid>| match object
+            .get(field)
+        {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => parse(s)
+                .map_err(|e| problems.push(format!("profile.{field}: {e}")))
+                .ok(),
+            Some(_) => {
+                problems.push(format!("profile.{field}: must be a string"));
+                None
+            }
+        };
+    profile.country = text("country", Profile::parse_country);
+    profile.city = text("city", Profile::parse_city);
+    profile.preferred_language = text("preferred_language", Profile::parse_language);
+    profile.business_context = match object.get("business_context") {
+        None | Some(Value::Null) => None,
+        Some(v) => Profile::parse_business_context(v)
+            .map_err(|e| problems.push(format!("profile.business_context: {e}")))
+            .ok(),
+    };
+    profile
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BCRYPT: &str = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+
+    #[test]
+    fn a_full_line_reads_into_an_account() {
+        let line = format!(
+            r#"{{"email":"Ada@Example.com","name":"Ada","hashed_password":"{BCRYPT}","profile":{{"country":"UK","preferred_language":"fr","business_context":{{"sector":"bakery"}}}},"created_at":"2024-05-01 12:30:00.123456"}}"#
+        );
+        let user = parse_line(&line, Utc::now()).unwrap();
+        assert_eq!(user.email.as_str(), "ada@example.com");
+        assert_eq!(user.password_hash.expose(), BCRYPT);
+        assert_eq!(user.profile.preferred_language.as_deref(), Some("fr"));
+        assert_eq!(
+            user.created_at.to_rfc3339(),
+            "2024-05-01T12:30:00.123456+00:00"
+        );
+        assert!(user.roles.is_empty() && !user.email_verified);
+    }
+
+    #[test]
+    fn every_problem_of_a_line_is_named() {
+        let problems = parse_line(
+            r#"{"email":"not-an-email","hashed_password":"plaintext","created_at":"yesterday"}"#,
+            Utc::now(),
+        )
+        .unwrap_err();
+        for field in [
+            "email:",
+            "name: is required",
+            "hashed_password:",
+            "created_at:",
+        ] {
+            assert!(problems.contains(field), "{field} in {problems}");
+        }
+        assert!(
+            parse_line("[1, 2]", Utc::now())
+                .unwrap_err()
+                .contains("object")
+        );
+        assert!(
+            parse_line("{oops", Utc::now())
+                .unwrap_err()
+                .contains("not JSON")
+        );
+    }
+}
