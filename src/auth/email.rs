@@ -89,6 +89,14 @@ impl EmailLinks {
         Ok(verified.then_some(stored.user_id))
     }
 
+    /// Marks `email` verified for `user` if the account still has it (a reset link sent
+    /// there was followed: that proves the address too).
+    pub async fn mark_verified(&self, user: UserId, email: &str) -> Result<bool, StoreError> {
+        self.store
+            .set_email_verified(user, email, self.clock.now())
+            .await
+    }
+
     /// The live reset token `token`, without spending it.
     pub async fn peek_reset(&self, token: &str) -> Result<Option<EmailToken>, StoreError> {
         let Some(hash) = parse(token) else {

@@ -284,6 +284,20 @@ async fn the_reset_link_sets_a_new_password_once_and_ends_every_session(backend:
             .status(),
         200
     );
+    // Following a link mailed to the address proves the address as well.
+    let grant: Value = app
+        .password_grant("ada@example.com", "a brand new secret")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let me: Value = app
+        .me(grant["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], true);
     // The link worked once.
     assert_eq!(browser.get(&link).await.status, 400);
     let again = browser

@@ -815,6 +815,10 @@ pub async fn reset_password_submit(state: Data<&AppState>, req: &Request, body: 
         .await
     {
         Ok(()) => {
+            // The link reached the person at that address: it is theirs.
+            if let Err(e) = state.email_links.mark_verified(user, &redeemed.email).await {
+                tracing::warn!(error = %e, user_id = %user, "the address could not be marked verified");
+            }
             state
                 .audit
                 .record(
