@@ -209,6 +209,27 @@ async fn a_reset_request_answers_alike_for_known_and_unknown_addresses(backend: 
     assert_eq!(ask_reset(&app, "not an address").await.0, 422);
 }
 
+/// Sends the reset form read from `form`.
+async fn send_reset(
+    browser: &crate::browser::Browser<'_>,
+    form: &crate::browser::Page,
+    token: &str,
+    password: &str,
+    confirm: &str,
+) -> crate::browser::Page {
+    browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &form.csrf()),
+                ("token", token),
+                ("password", password),
+                ("password_confirm", confirm),
+            ],
+        )
+        .await
+}
+
 async fn the_reset_link_sets_a_new_password_once_and_ends_every_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register_user("ada@example.com", PASSWORD).await;
@@ -229,29 +250,17 @@ async fn the_reset_link_sets_a_new_password_once_and_ends_every_session(backend:
     let form = browser.get(&link).await;
     assert_eq!(form.status, 200);
     // Two different passwords are refused without spending the link.
-    let differ = browser
-        .post(
-            "/reset-password",
-            &[
-                ("csrf", &form.csrf()),
-                ("token", &token),
-                ("password", "a brand new secret"),
-                ("password_confirm", "another secret"),
-            ],
-        )
-        .await;
+    let differ = send_reset(
+        &browser,
+        &form,
+        &token,
+        "a brand new secret",
+        "another secret",
+    )
+    .await;
     assert_eq!(differ.status, 422);
-    let done = browser
-        .post(
-            "/reset-password",
-            &[
-                ("csrf", &form.csrf()),
-                ("token", &token),
-                ("password", "a brand new secret"),
-                ("password_confirm", "a brand new secret"),
-            ],
-        )
-        .await;
+    let new = "a brand new secret";
+    let done = send_reset(&browser, &form, &token, new, new).await;
     assert_eq!(done.status, 200, "{}", done.body);
 
     // Every earlier session is over, the old password is refused, the new one works.
@@ -300,17 +309,8 @@ async fn the_reset_link_sets_a_new_password_once_and_ends_every_session(backend:
     assert_eq!(me["email_verified"], true);
     // The link worked once.
     assert_eq!(browser.get(&link).await.status, 400);
-    let again = browser
-        .post(
-            "/reset-password",
-            &[
-                ("csrf", &form.csrf()),
-                ("token", &token),
-                ("password", "yet another secret"),
-                ("password_confirm", "yet another secret"),
-            ],
-        )
-        .await;
+    let other = "yet another secret";
+    let again = send_reset(&browser, &form, &token, other, other).await;
     assert_eq!(again.status, 400);
 }
 
@@ -348,6 +348,22 @@ async fn reset_requests_are_limited_per_address() {
     }
     assert_eq!(ask_reset(&app, "NOBODY@example.com").await.0, 429);
     assert_eq!(ask_reset(&app, "someone@example.com").await.0, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailed_link_requests_are_limited_per_client_address() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_RATE_LIMITS", "on"),
+            ("GATEHOUSE_RATE_LIMIT_RESET_PER_IP", "2/h"),
+        ],
+    )
+    .await;
+    assert_eq!(ask_reset(&app, "one@example.com").await.0, 202);
+    assert_eq!(ask_verification(&app, "two@example.com").await.0, 202);
+    // A third address from the same client: both kinds of request share the count.
+    assert_eq!(ask_reset(&app, "three@example.com").await.0, 429);
 }
 
 async fn ask_verification(app: &TestApp, email: &str) -> (u16, String) {

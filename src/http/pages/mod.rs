@@ -259,27 +259,19 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
                 .await;
             start_browser_session(&state, req, &user, &return_to).await
         }
-        Err(AuthError::InvalidCredentials | AuthError::UnknownUser) => login_page(
-            &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &email,
-            Some(ctx.text.bad_credentials),
-            &return_to,
-        ),
-        Err(AuthError::AccountDisabled) => login_page(
-            &ctx,
-            StatusCode::FORBIDDEN,
-            &email,
-            Some(ctx.text.account_disabled),
-            &return_to,
-        ),
-        Err(AuthError::EmailNotVerified) => login_page(
-            &ctx,
-            StatusCode::FORBIDDEN,
-            &email,
-            Some(ctx.text.email_unverified),
-            &return_to,
-        ),
+        Err(
+            e @ (AuthError::InvalidCredentials
+            | AuthError::UnknownUser
+            | AuthError::AccountDisabled
+            | AuthError::EmailNotVerified),
+        ) => {
+            let (status, message) = match e {
+                AuthError::AccountDisabled => (StatusCode::FORBIDDEN, ctx.text.account_disabled),
+                AuthError::EmailNotVerified => (StatusCode::FORBIDDEN, ctx.text.email_unverified),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials),
+            };
+            login_page(&ctx, status, &email, Some(message), &return_to)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "sign-in failed");
             unavailable(&ctx)
@@ -616,10 +608,7 @@ struct NoticePage<'a> {
 #[handler]
 pub async fn verify_email(state: Data<&AppState>, req: &Request) -> Response {
     let ctx = PageContext::new(&state, req, None);
-    let Some(token) = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-    else {
+    let Some(token) = query(req).remove("token") else {
         // No link followed: the form that asks for a new one.
         let view = request_link_page(&ctx, EmailPurpose::Verify, "");
         return page(&ctx, StatusCode::OK, view.render());
@@ -756,10 +745,7 @@ struct ResetPasswordPage<'a> {
 #[handler]
 pub async fn reset_password_form(state: Data<&AppState>, req: &Request) -> Response {
     let ctx = PageContext::new(&state, req, None);
-    let token = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let token = query(req).remove("token").unwrap_or_default();
     match state.email_links.peek_reset(&token).await {
         Ok(Some(_)) => {
             let view = ResetPasswordPage {
