@@ -90,6 +90,8 @@ impl Core {
                 idle_ttl: config.refresh_token_idle_ttl,
                 max_ttl: config.refresh_token_max_ttl,
                 reuse_grace: config.refresh_reuse_grace,
+                // A minute beyond the access tokens' lifetime covers verifiers' clock leeway.
+                listed_for: config.access_token_ttl + Duration::from_secs(60),
             },
         );
         let clients = ClientRegistry::new(Arc::new(db.clone()));

@@ -9,7 +9,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::clock::Clock;
 use crate::domain::{EndCause, Session, SessionId, UserId};
-use crate::store::{Rotated, Rotation, SessionStore, StoreError};
+use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
 use crate::token::RefreshToken;
 
 /// Who is asking, as far as the network tells.
@@ -25,6 +25,9 @@ pub struct SessionSettings {
     pub idle_ttl: Duration,
     pub max_ttl: Duration,
     pub reuse_grace: Duration,
+    /// How long the revocation feed lists an ended session: as long as an access token
+    /// issued before the end could still be accepted.
+    pub listed_for: Duration,
 }
 
 /// The outcome of presenting a refresh token.
@@ -85,6 +88,15 @@ impl Sessions {
     /// Whole seconds: both stores keep session times to the second.
     fn now(&self) -> DateTime<Utc> {
         self.clock.now().trunc_subsecs(0)
+    }
+
+    /// A session ending now, as the revocation feed lists it.
+    fn ended_now(&self) -> Revocation {
+        let at = self.now();
+        Revocation {
+            at,
+            listed_until: after(at, self.settings.listed_for),
+        }
     }
 
     /// Starts a session for a successful sign-in and returns its first refresh token.
@@ -154,6 +166,7 @@ impl Sessions {
                 now: self.now(),
                 grace: self.settings.reuse_grace,
                 idle_ttl: self.settings.idle_ttl,
+                listed_until: self.ended_now().listed_until,
             })
             .await?;
         Ok(match outcome {
@@ -216,7 +229,7 @@ impl Sessions {
 
     /// Ends one session; `false` when there was none.
     pub async fn end(&self, id: &SessionId, cause: EndCause) -> Result<bool, StoreError> {
-        let ended = self.store.end_session(id).await?;
+        let ended = self.store.end_session(id, self.ended_now()).await?;
         if ended {
             metrics::counter!("gatehouse_sessions_ended_total", "cause" => cause.as_str())
                 .increment(1);
@@ -232,7 +245,10 @@ impl Sessions {
         keep: Option<&SessionId>,
         cause: EndCause,
     ) -> Result<u64, StoreError> {
-        let ended = self.store.end_user_sessions(user, keep).await?;
+        let ended = self
+            .store
+            .end_user_sessions(user, keep, self.ended_now())
+            .await?;
         metrics::counter!("gatehouse_sessions_ended_total", "cause" => cause.as_str())
             .increment(ended);
         tracing::info!(user_id = %user, count = ended, cause = cause.as_str(), "sessions ended");
@@ -244,7 +260,21 @@ impl Sessions {
         jti: &str,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.store.revoke_access_token(jti, until).await
+        self.store.revoke_access_token(jti, until, self.now()).await
+    }
+
+    /// Sessions ended and access tokens revoked from `since` on, for resource servers
+    /// that verify tokens themselves.
+    pub async fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<RevocationFeed, StoreError> {
+        self.store.revocations_since(since, self.now()).await
+    }
+
+    /// How long the feed lists a revocation.
+    pub fn listed_for(&self) -> Duration {
+        self.settings.listed_for
     }
 
     /// Whether `jti` was revoked, and the live session `sid` if any (one round trip on Redis).

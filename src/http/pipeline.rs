@@ -208,6 +208,7 @@ fn route_label(path: &str) -> &'static str {
         "/api/v1/auth/sessions",
         "/api/v1/admin/users",
         "/api/v1/openapi.json",
+        "/api/v1/revocations",
         "/login",
         "/register",
         "/logout",

@@ -93,6 +93,25 @@ pub struct Rotation<'a> {
     pub now: DateTime<Utc>,
     pub grace: std::time::Duration,
     pub idle_ttl: std::time::Duration,
+    /// Listed in the revocation feed until then, if a replay ends the session.
+    pub listed_until: DateTime<Utc>,
+}
+
+/// When a session ended or a token was revoked, and until when the revocation feed lists
+/// it (until every access token issued before it has expired).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Revocation {
+    pub at: DateTime<Utc>,
+    pub listed_until: DateTime<Utc>,
+}
+
+/// Sessions ended and access tokens revoked since a point in time, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RevocationFeed {
+    /// Session ids with when each ended.
+    pub sessions: Vec<(String, DateTime<Utc>)>,
+    /// Access-token ids (`jti`) with when each was revoked.
+    pub access_tokens: Vec<(String, DateTime<Utc>)>,
 }
 
 /// What became of a rotation request.
@@ -143,18 +162,34 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// Ends one session; its refresh tokens stop working at once. `false` if there was none.
-    async fn end_session(&self, id: &SessionId) -> Result<bool, StoreError>;
+    /// Ends one session; its refresh tokens stop working at once, and the revocation feed
+    /// lists it. `false` if there was none.
+    async fn end_session(&self, id: &SessionId, ended: Revocation) -> Result<bool, StoreError>;
 
-    /// Ends every session of a user but `keep`; returns how many ended.
+    /// Ends every session of a user but `keep`, listing each in the revocation feed;
+    /// returns how many ended.
     async fn end_user_sessions(
         &self,
         user: UserId,
         keep: Option<&SessionId>,
+        ended: Revocation,
     ) -> Result<u64, StoreError>;
 
-    /// Remembers an access token's `jti` as revoked until the token would expire.
-    async fn revoke_access_token(&self, jti: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Remembers an access token's `jti` as revoked until the token would expire (`until`),
+    /// and lists it in the revocation feed as revoked at `at` until then.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// What the revocation feed lists from `since` on (inclusive), as of `now`.
+    async fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RevocationFeed, StoreError>;
 
     async fn is_access_token_revoked(
         &self,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use gatehouse::domain::{Email, NewUser, Profile, Secret, Session, SessionId, UserId, UserName};
 use gatehouse::store::redis::RedisSessions;
-use gatehouse::store::{Database, Rotated, Rotation, SessionStore, UserStore};
+use gatehouse::store::{
+    Database, Revocation, RevocationFeed, Rotated, Rotation, SessionStore, UserStore,
+};
 use gatehouse::token::RefreshToken;
 
 use crate::helpers::{TestDatabase, postgres_url, redis_url};
@@ -99,6 +101,15 @@ fn rotation<'a>(
         now: t(now),
         grace: GRACE,
         idle_ttl: IDLE,
+        listed_until: t(now + 900),
+    }
+}
+
+/// Ended at `at`, listed in the feed for 900 s.
+fn ended(at: i64) -> Revocation {
+    Revocation {
+        at: t(at),
+        listed_until: t(at + 900),
     }
 }
 
@@ -138,7 +149,106 @@ on_every_store!(
     an_idle_session_expires,
     sessions_end_one_by_one_or_all_at_once,
     revoked_access_tokens_are_remembered,
+    the_revocation_feed_lists_every_ended_session_and_revoked_token,
 );
+
+fn ids(feed: &RevocationFeed) -> (Vec<(&str, i64)>, Vec<(&str, i64)>) {
+    let seconds = |at: &DateTime<Utc>| at.timestamp() - t(0).timestamp();
+    (
+        feed.sessions
+            .iter()
+            .map(|(id, at)| (id.as_str(), seconds(at)))
+            .collect(),
+        feed.access_tokens
+            .iter()
+            .map(|(id, at)| (id.as_str(), seconds(at)))
+            .collect(),
+    )
+}
+
+async fn the_revocation_feed_lists_every_ended_session_and_revoked_token(f: Fixture) {
+    let mut sessions: Vec<Session> = (0..4).map(|i| session(f.user, i)).collect();
+    sessions.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let first_tokens: Vec<RefreshToken> = sessions
+        .iter()
+        .map(|s| RefreshToken::generate(s.id.clone()))
+        .collect();
+    for (s, token) in sessions.iter().zip(&first_tokens) {
+        f.store.create_session(s, token.hash()).await.unwrap();
+    }
+    let theirs = session(f.other_user, 0);
+    f.store
+        .create_session(&theirs, RefreshToken::generate(theirs.id.clone()).hash())
+        .await
+        .unwrap();
+    let feed = |since: i64, now: i64| {
+        let store = f.store.clone();
+        async move { store.revocations_since(t(since), t(now)).await.unwrap() }
+    };
+    assert_eq!(feed(0, 10).await, RevocationFeed::default());
+
+    // Sign-out of one session, then "sign out everywhere else".
+    assert!(
+        f.store
+            .end_session(&sessions[0].id, ended(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .end_session(&sessions[0].id, ended(11))
+            .await
+            .unwrap()
+    );
+    f.store
+        .end_user_sessions(f.user, Some(&sessions[3].id), ended(20))
+        .await
+        .unwrap();
+    // A replayed refresh token ends the last one.
+    let second = RefreshToken::generate(sessions[3].id.clone());
+    let third = RefreshToken::generate(sessions[3].id.clone());
+    f.store
+        .rotate_refresh_token(rotation(&sessions[3].id, &first_tokens[3], &second, 25))
+        .await
+        .unwrap();
+    let replay = f
+        .store
+        .rotate_refresh_token(rotation(&sessions[3].id, &first_tokens[3], &third, 40))
+        .await
+        .unwrap();
+    assert!(matches!(replay, Rotated::Reused(_)));
+    // An access token revoked on its own, listed until it would expire.
+    f.store
+        .revoke_access_token("jti-1", t(300), t(30))
+        .await
+        .unwrap();
+
+    let s = |i: usize| sessions[i].id.as_str();
+    let all = feed(0, 50).await;
+    assert_eq!(
+        ids(&all),
+        (
+            vec![(s(0), 10), (s(1), 20), (s(2), 20), (s(3), 40)],
+            vec![("jti-1", 30)]
+        )
+    );
+    // `since` is inclusive; the other user's session never appears.
+    assert_eq!(
+        ids(&feed(20, 50).await),
+        (
+            vec![(s(1), 20), (s(2), 20), (s(3), 40)],
+            vec![("jti-1", 30)]
+        )
+    );
+    assert_eq!(ids(&feed(41, 50).await), (vec![], vec![]));
+    // Each entry is listed until its own time; then it is gone, also after a purge.
+    assert_eq!(
+        ids(&feed(0, 910).await),
+        (vec![(s(1), 20), (s(2), 20), (s(3), 40)], vec![])
+    );
+    f.store.purge_expired(t(2000)).await.unwrap();
+    assert_eq!(feed(0, 2000).await, RevocationFeed::default());
+}
 
 async fn a_session_is_stored_found_and_listed(f: Fixture) {
     let first = session(f.user, 0);
@@ -358,15 +468,25 @@ async fn sessions_end_one_by_one_or_all_at_once(f: Fixture) {
         .await
         .unwrap();
 
-    assert!(f.store.end_session(&sessions[0].id).await.unwrap());
-    assert!(!f.store.end_session(&sessions[0].id).await.unwrap());
-    let ended = f
+    assert!(
+        f.store
+            .end_session(&sessions[0].id, ended(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .end_session(&sessions[0].id, ended(5))
+            .await
+            .unwrap()
+    );
+    let count = f
         .store
-        .end_user_sessions(f.user, Some(&sessions[3].id))
+        .end_user_sessions(f.user, Some(&sessions[3].id), ended(5))
         .await
         .unwrap();
 
-    assert_eq!(ended, 2);
+    assert_eq!(count, 2);
     let left = f.store.list_user_sessions(f.user, t(10)).await.unwrap();
     assert_eq!(
         left.iter().map(|s| &s.id).collect::<Vec<_>>(),
@@ -379,7 +499,13 @@ async fn sessions_end_one_by_one_or_all_at_once(f: Fixture) {
             .unwrap()
             .is_some()
     );
-    assert_eq!(f.store.end_user_sessions(f.user, None).await.unwrap(), 1);
+    assert_eq!(
+        f.store
+            .end_user_sessions(f.user, None, ended(6))
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 async fn revoked_access_tokens_are_remembered(f: Fixture) {
@@ -388,11 +514,11 @@ async fn revoked_access_tokens_are_remembered(f: Fixture) {
     assert!(!f.store.is_access_token_revoked(&jti, now).await.unwrap());
 
     f.store
-        .revoke_access_token(&jti, now + chrono::Duration::minutes(15))
+        .revoke_access_token(&jti, now + chrono::Duration::minutes(15), now)
         .await
         .unwrap();
     f.store
-        .revoke_access_token(&jti, now + chrono::Duration::minutes(15))
+        .revoke_access_token(&jti, now + chrono::Duration::minutes(15), now)
         .await
         .unwrap();
 

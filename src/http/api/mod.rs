@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod body;
 mod oidc;
+mod revocations;
 mod security;
 mod sessions;
 mod token;
@@ -28,6 +29,7 @@ pub type Api = (
     auth::AuthApi,
     sessions::SessionsApi,
     token::TokenApi,
+    revocations::RevocationsApi,
     oidc::OidcApi,
     admin::AdminApi,
 );
@@ -39,6 +41,7 @@ pub fn service(state: &AppState) -> OpenApiService<Api, ()> {
             auth::AuthApi,
             sessions::SessionsApi,
             token::TokenApi,
+            revocations::RevocationsApi,
             oidc::OidcApi,
             admin::AdminApi,
         ),

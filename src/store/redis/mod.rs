@@ -6,7 +6,9 @@
 //! - `P:h:{sid}` — the last 32 refresh-token hashes the session rotated past, so a replay
 //!   of any of them ends it (same slot as the session);
 //! - `P:u:{user}` — the set of a user's session ids, so all can be ended together;
-//! - `P:j:<jti>` — a revoked access token, until it would have expired.
+//! - `P:j:<jti>` — a revoked access token, until it would have expired;
+//! - `P:rv` — the revocation feed: a sorted set of `s:<ended at>:<sid>` (sessions ended) and
+//!   `j:<revoked at>:<jti>` (access tokens revoked), scored by when each stops being listed.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::domain::{Session, SessionId, UserId};
-use crate::store::{Rotated, Rotation, SessionStore, StoreError};
+use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
 use crate::token::{SealedSuccessor, TokenHash};
 
 impl From<redis::RedisError> for StoreError {
@@ -246,6 +248,48 @@ impl RedisSessions {
         format!("{}:j:{jti}", self.prefix)
     }
 
+    fn feed_key(&self) -> String {
+        format!("{}:rv", self.prefix)
+    }
+
+    /// Adds entries to the revocation feed (`kind` `s` or `j`), listed until
+    /// `revocation.listed_until`, and drops the entries no longer listed.
+    fn list_in_feed<'a>(
+        &self,
+        pipe: &mut redis::Pipeline,
+        kind: char,
+        ids: impl IntoIterator<Item = &'a str>,
+        revocation: Revocation,
+    ) {
+        let key = self.feed_key();
+        let at = revocation.at.timestamp();
+        let until = revocation.listed_until.timestamp();
+        let members: Vec<(i64, String)> = ids
+            .into_iter()
+            .map(|id| (until, format!("{kind}:{at}:{id}")))
+            .collect();
+        if members.is_empty() {
+            return;
+        }
+        pipe.zadd_multiple(&key, &members)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(format!("({at}"))
+            .ignore()
+            .cmd("EXPIREAT")
+            .arg(&key)
+            .arg(until)
+            .arg("NX")
+            .ignore()
+            .cmd("EXPIREAT")
+            .arg(&key)
+            .arg(until)
+            .arg("GT")
+            .ignore();
+    }
+
     /// The stored bytes of one session key (for measuring memory use).
     pub fn session_key_name(&self, id: &SessionId) -> String {
         self.session_key(id)
@@ -335,7 +379,23 @@ impl SessionStore for RedisSessions {
                     stored.sealed()?,
                 )
             }
-            b"reused" => Rotated::Reused(stored()?.session(rotation.session, self.idle_ttl)?),
+            b"reused" => {
+                let session = stored()?.session(rotation.session, self.idle_ttl)?;
+                // The script ended the session; the feed is another key (another cluster
+                // slot), so it is listed right after.
+                let mut pipe = redis::pipe();
+                self.list_in_feed(
+                    &mut pipe,
+                    's',
+                    [rotation.session.as_str()],
+                    Revocation {
+                        at: rotation.now,
+                        listed_until: rotation.listed_until,
+                    },
+                );
+                pipe.query_async::<()>(&mut conn).await?;
+                Rotated::Reused(session)
+            }
             b"widened" => Rotated::ScopeWidened,
             _ => Rotated::Refused,
         })
@@ -405,7 +465,7 @@ impl SessionStore for RedisSessions {
         Ok(sessions)
     }
 
-    async fn end_session(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn end_session(&self, id: &SessionId, ended: Revocation) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let (raw, _): (Option<Vec<u8>>, u64) = redis::pipe()
             .cmd("GETDEL")
@@ -416,9 +476,12 @@ impl SessionStore for RedisSessions {
         let Some(raw) = raw else {
             return Ok(false);
         };
+        let mut pipe = redis::pipe();
         if let Ok(user) = Stored::decode(&raw).and_then(|s| s.user_id()) {
-            let _: () = conn.srem(self.user_key(user), id.as_str()).await?;
+            pipe.srem(self.user_key(user), id.as_str()).ignore();
         }
+        self.list_in_feed(&mut pipe, 's', [id.as_str()], ended);
+        pipe.query_async::<()>(&mut conn).await?;
         Ok(true)
     }
 
@@ -426,6 +489,7 @@ impl SessionStore for RedisSessions {
         &self,
         user: UserId,
         keep: Option<&SessionId>,
+        ended: Revocation,
     ) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
         let index = self.user_key(user);
@@ -437,29 +501,97 @@ impl SessionStore for RedisSessions {
         if ending.is_empty() {
             return Ok(0);
         }
+        let parsed: Vec<SessionId> = ending
+            .iter()
+            .filter_map(|id| SessionId::parse(id).ok())
+            .collect();
         let mut pipe = redis::pipe();
-        for id in &ending {
-            if let Ok(id) = SessionId::parse(id) {
-                pipe.del(self.session_key(&id));
-                pipe.del(self.history_key(&id)).ignore();
-            }
+        for id in &parsed {
+            pipe.del(self.session_key(id));
+            pipe.del(self.history_key(id)).ignore();
         }
         let deleted: Vec<u64> = pipe.query_async(&mut conn).await?;
-        let _: () = conn.srem(&index, ending).await?;
+        // Only sessions that were still there are listed: the others had expired.
+        let listed = parsed
+            .iter()
+            .zip(&deleted)
+            .filter(|&(_, &n)| n > 0)
+            .map(|(id, _)| id.as_str());
+        let mut pipe = redis::pipe();
+        pipe.srem(&index, ending).ignore();
+        self.list_in_feed(&mut pipe, 's', listed, ended);
+        pipe.query_async::<()>(&mut conn).await?;
         Ok(deleted.iter().sum())
     }
 
-    async fn revoke_access_token(&self, jti: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let _: Option<String> = redis::cmd("SET")
+        let until = until.max(at + chrono::Duration::seconds(1));
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
             .arg(self.revoked_key(jti))
             .arg(1)
             .arg("EXAT")
-            .arg(until.timestamp().max(Utc::now().timestamp() + 1))
+            .arg(until.timestamp())
             .arg("NX")
+            .ignore();
+        self.list_in_feed(
+            &mut pipe,
+            'j',
+            [jti],
+            Revocation {
+                at,
+                listed_until: until,
+            },
+        );
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RevocationFeed, StoreError> {
+        let mut conn = self.conn.clone();
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.feed_key())
+            .arg(format!("({}", now.timestamp()))
+            .arg("+inf")
+            .arg("BYSCORE")
             .query_async(&mut conn)
             .await?;
-        Ok(())
+        let since = since.timestamp();
+        let mut feed = RevocationFeed::default();
+        for member in &members {
+            let mut parts = member.splitn(3, ':');
+            let (Some(kind), Some(Ok(when)), Some(id)) = (
+                parts.next(),
+                parts.next().map(str::parse::<i64>),
+                parts.next(),
+            ) else {
+                return Err(StoreError::Internal(
+                    format!("revocation feed: bad entry {member:?}").into(),
+                ));
+            };
+            if when < since {
+                continue;
+            }
+            match kind {
+                "s" => feed.sessions.push((id.to_string(), at(when))),
+                "j" => feed.access_tokens.push((id.to_string(), at(when))),
+                _ => {}
+            }
+        }
+        feed.sessions.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        feed.access_tokens
+            .sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(feed)
     }
 
     async fn is_access_token_revoked(

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Database, on_pool};
 use crate::domain::{Session, SessionId, UserId};
-use crate::store::{Rotated, Rotation, SessionStore, StoreError};
+use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
 use crate::token::{SealedSuccessor, TokenHash};
 
 #[derive(sqlx::FromRow)]
@@ -127,6 +127,22 @@ macro_rules! session_columns {
     };
 }
 
+/// Lists an ended session in the revocation feed, in the transaction that ended it (a
+/// macro: the transaction's type differs per dialect).
+macro_rules! list_ended {
+    ($tx:expr, $id:expr, $ended:expr) => {
+        sqlx::query(
+            "INSERT INTO ended_sessions (session_id, ended_at, listed_until) \
+             VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING",
+        )
+        .bind($id)
+        .bind($ended.at)
+        .bind($ended.listed_until)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
 #[async_trait]
 impl SessionStore for Database {
     async fn create_session(
@@ -192,6 +208,10 @@ impl SessionStore for Database {
         }
         // SQLite: take the write lock at BEGIN, so two rotations cannot both read the
         // old state. PostgreSQL: lock the row.
+        let ended = Revocation {
+            at: rotation.now,
+            listed_until: rotation.listed_until,
+        };
         let (begin, select) = match self {
             Database::Sqlite(..) => ("BEGIN IMMEDIATE", select_sessions_where!("id = $1")),
             Database::Postgres(_) => ("BEGIN", select_sessions_where!("id = $1 FOR UPDATE")),
@@ -243,6 +263,7 @@ impl SessionStore for Database {
                             .bind(rotation.session.as_str())
                             .execute(&mut *tx)
                             .await?;
+                        list_ended!(tx, rotation.session.as_str(), ended)?;
                         Rotated::Reused(session)
                     } else {
                         Rotated::Refused
@@ -254,6 +275,7 @@ impl SessionStore for Database {
                         .bind(rotation.session.as_str())
                         .execute(&mut *tx)
                         .await?;
+                    list_ended!(tx, rotation.session.as_str(), ended)?;
                     Rotated::Reused(session)
                 }
                 Decision::Refuse { delete } => {
@@ -324,47 +346,99 @@ impl SessionStore for Database {
         Ok(sessions)
     }
 
-    async fn end_session(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE id = $1")
-                .bind(id.as_str())
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted > 0)
+    async fn end_session(&self, id: &SessionId, ended: Revocation) -> Result<bool, StoreError> {
+        // The session and its feed entry go together: a resource server polling the feed
+        // never misses a session that ended.
+        let _turn = self.write_turn().await;
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let deleted: Option<(String,)> =
+                sqlx::query_as("DELETE FROM sessions WHERE id = $1 RETURNING id")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if deleted.is_some() {
+                list_ended!(tx, id.as_str(), ended)?;
+            }
+            tx.commit().await?;
+            Ok(deleted.is_some())
+        })
     }
 
     async fn end_user_sessions(
         &self,
         user: UserId,
         keep: Option<&SessionId>,
+        ended: Revocation,
     ) -> Result<u64, StoreError> {
         let keep = keep.map(SessionId::as_str).unwrap_or("");
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-                .bind(user.as_uuid())
-                .bind(keep)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        let _turn = self.write_turn().await;
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let deleted: Vec<(String,)> =
+                sqlx::query_as("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+                    .bind(user.as_uuid())
+                    .bind(keep)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (id,) in &deleted {
+                list_ended!(tx, id, ended)?;
+            }
+            tx.commit().await?;
+            Ok(deleted.len() as u64)
+        })
     }
 
-    async fn revoke_access_token(&self, jti: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
-                 ON CONFLICT (jti) DO NOTHING",
+                "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
             )
             .bind(jti)
             .bind(until)
+            .bind(at)
             .execute(pool)
             .await
             .map(|_| ())
         })?;
         Ok(())
+    }
+
+    async fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RevocationFeed, StoreError> {
+        let sessions: Vec<(String, DateTime<Utc>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT session_id, ended_at FROM ended_sessions \
+                 WHERE ended_at >= $1 AND listed_until > $2 ORDER BY ended_at, session_id",
+            )
+            .bind(since)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        let access_tokens: Vec<(String, DateTime<Utc>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT jti, revoked_at FROM revoked_access_tokens \
+                 WHERE revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at, jti",
+            )
+            .bind(since)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(RevocationFeed {
+            sessions,
+            access_tokens,
+        })
     }
 
     async fn is_access_token_revoked(
@@ -398,7 +472,14 @@ impl SessionStore for Database {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        Ok(sessions + tokens)
+        let listed = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM ended_sessions WHERE listed_until < $1")
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(sessions + tokens + listed)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
