@@ -152,7 +152,10 @@ on_every_store!(
     the_revocation_feed_lists_every_ended_session_and_revoked_token,
 );
 
-fn ids(feed: &RevocationFeed) -> (Vec<(&str, i64)>, Vec<(&str, i64)>) {
+/// Ids with their times in seconds after `t(0)`.
+type Listed<'a> = Vec<(&'a str, i64)>;
+
+fn ids(feed: &RevocationFeed) -> (Listed<'_>, Listed<'_>) {
     let seconds = |at: &DateTime<Utc>| at.timestamp() - t(0).timestamp();
     (
         feed.sessions
