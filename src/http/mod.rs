@@ -7,6 +7,7 @@
 
 mod api;
 pub mod connections;
+mod cors;
 mod health;
 mod pages;
 mod pipeline;
@@ -17,7 +18,6 @@ mod wellknown;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route, get};
 
 use crate::auth::{Accounts, Sessions};
@@ -269,22 +269,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
     }
     let route = route.nest("/", api);
 
-    let cors = (!state.config.cors_origins.is_empty()).then(|| {
-        let mut cors = Cors::new()
-            .allow_methods(["GET", "POST", "PATCH", "DELETE"])
-            .allow_headers(["authorization", "content-type"])
-            .max_age(600);
-        if state.config.cors_origins.iter().any(|o| o == "*") {
-            // No credentials with a wildcard; bearer tokens travel in headers anyway.
-            cors = cors.allow_credentials(false);
-        } else {
-            cors = cors.allow_origins(state.config.cors_origins.iter().map(String::as_str));
-        }
-        cors
-    });
+    let cors = cors::AllowedOrigins::new(&state.config.cors_origins);
     let pipeline = pipeline::Pipeline::new(&state.config);
     route
-        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .with_if(!state.config.cors_origins.is_empty(), cors)
         .data(state)
         .with(pipeline)
 }

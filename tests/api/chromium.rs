@@ -15,6 +15,62 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 struct Driver(Child);
 
+/// Whether Chromium and chromedriver are installed (a test without them says `not run`).
+pub fn installed() -> bool {
+    std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists()
+}
+
+/// Headless Chromium with a fresh profile, driven through a chromedriver of its own; the
+/// driver is stopped when this is dropped (call `client.close()` first to end the browser).
+pub struct Browser {
+    pub client: fantoccini::Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn launch() -> Self {
+        let port = free_port();
+        let driver = Driver(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-background-networking", "--no-first-run", "--disable-component-update",
+                         "--disable-sync", "--window-size=420,900",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }),
+        );
+        for _ in 0..50 {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client,
+                        _driver: driver,
+                        _profile: profile,
+                    };
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        panic!("chromedriver does not start");
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -46,7 +102,7 @@ async fn relying_party() -> u16 {
 
 /// Waits (up to 10 s) until the browser's address satisfies `done`: a click starts a
 /// navigation that may not have finished when the click returns.
-async fn wait_for_url(
+pub async fn wait_for_url(
     browser: &fantoccini::Client,
     done: impl Fn(&url::Url) -> bool,
 ) -> Result<url::Url, fantoccini::error::CmdError> {
@@ -63,7 +119,7 @@ async fn wait_for_url(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
-    if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists() {
+    if !installed() {
         eprintln!("not run: chromium and chromium-driver are not installed");
         return;
     }
@@ -89,42 +145,8 @@ async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
         .await
         .unwrap();
 
-    let port = free_port();
-    let _driver = Driver(
-        Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--no-first-run", "--disable-component-update",
-                     "--disable-sync", "--window-size=420,900",
-                     format!("--user-data-dir={}", profile.path().display())]
-        }),
-    );
-    let mut browser = None;
-    for _ in 0..50 {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(client) => {
-                browser = Some(client);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    let browser = browser.expect("chromedriver starts");
+    let chromium = Browser::launch().await;
+    let browser = chromium.client.clone();
     let result = async {
         // Sign up.
         browser.goto(&app.url("/register")).await?;

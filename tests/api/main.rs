@@ -14,5 +14,6 @@ mod mail;
 mod me;
 mod registration;
 mod sessions;
+mod spa;
 mod store;
 mod token;
