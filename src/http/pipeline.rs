@@ -110,7 +110,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 let call = AssertUnwindSafe(self.next.call(req)).catch_unwind();
                 match tokio::time::timeout(self.settings.timeout, call).await {
                     Ok(Ok(Ok(output))) => output.into_response(),
-                    Ok(Ok(Err(err))) => shape_error(err, style, &request_id),
+                    Ok(Ok(Err(err))) => shape_error(err, style, &path, &request_id),
                     Ok(Err(_panic)) => {
                         tracing::error!(request_id = %request_id.0, "handler panicked");
                         error_response(style, StatusCode::INTERNAL_SERVER_ERROR, "", &request_id)
@@ -275,7 +275,12 @@ fn has_json_body(response: &Response) -> bool {
 
 /// Gives an error from poem or an extractor the body documented for the path. Errors
 /// built from our own responses already have one.
-fn shape_error(err: poem::Error, style: ErrorStyle, request_id: &RequestId) -> Response {
+fn shape_error(
+    err: poem::Error,
+    style: ErrorStyle,
+    path: &str,
+    request_id: &RequestId,
+) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
@@ -286,10 +291,17 @@ fn shape_error(err: poem::Error, style: ErrorStyle, request_id: &RequestId) -> R
     }
     let mut response = error_response(style, status, &err.to_string(), request_id);
     if status == StatusCode::UNAUTHORIZED && style == ErrorStyle::Problem {
-        // RFC 6750 §3: no credentials at all gets a bare challenge.
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        // RFC 6750 §3: no credentials at all gets a bare challenge; the revocation feed
+        // asks a client for HTTP Basic, like the introspection endpoint.
+        let challenge = if path == "/api/v1/revocations" {
+            r#"Basic realm="gatehouse", charset="UTF-8""#
+        } else {
+            "Bearer"
+        };
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     response
 }

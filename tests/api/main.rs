@@ -13,6 +13,7 @@ mod limits;
 mod mail;
 mod me;
 mod registration;
+mod revocations;
 mod sessions;
 mod spa;
 mod store;

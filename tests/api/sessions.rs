@@ -45,7 +45,7 @@ fn s(v: &Value, key: &str) -> String {
         .to_string()
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -57,7 +57,7 @@ fn claims(token: &str) -> Value {
 }
 
 /// Registers a confidential client and returns its secret.
-async fn confidential_client(app: &TestApp, id: &str) -> String {
+pub(crate) async fn confidential_client(app: &TestApp, id: &str) -> String {
     let secret = app
         .core()
         .await

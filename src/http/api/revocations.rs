@@ -53,12 +53,12 @@ async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Client> {
         .authenticate(&decode(&basic.username), Some(&secret))
         .await
     {
+        // A public client cannot authenticate with a secret; the guard says why it matters.
         Ok(client) if !client.public => Ok(client),
-        Ok(_) => Err(client_refused("the feed requires a confidential client")),
         Err(e) if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable => {
             Err(ApiError::unavailable().into())
         }
-        Err(_) => Err(client_refused("client authentication failed")),
+        _ => Err(client_refused("client authentication failed")),
     }
 }
 

@@ -1,34 +1,25 @@
-//! A Rust resource server (poem) that trusts Gatehouse's access tokens with the JWKS
-//! alone, around a small verifier meant to be copied into a service:
+//! A verifier of Gatehouse access tokens for resource servers, meant to be copied into a
+//! service:
 //!
 //! - the JWKS is fetched once and its keys cached (moka) for five minutes;
 //! - a token naming an unknown `kid` makes it fetch the JWKS again, but at most once per
 //!   ten seconds, so tokens with made-up `kid`s cannot make it hammer Gatehouse;
 //! - the algorithm comes from the key, never from the token; `typ`, `iss`, `aud`, `exp`
-//!   and `nbf` are checked; scopes and roles are handed to the handlers.
-//!
-//! ```sh
-//! GATEHOUSE_ISSUER=http://localhost:8080 cargo run --example resource_server
-//! curl -H "authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:8091/whoami
-//! ```
-//!
-//! Settings: `GATEHOUSE_ISSUER`, `GATEHOUSE_AUDIENCE` (the issuer by default), `LISTEN`
-//! (default `127.0.0.1:8091`). Routes: `/health`, `/whoami` (any valid token), `/admin`
-//! (the `admin` role).
+//!   and `nbf` are checked; scopes and roles are handed to the handlers;
+//! - optionally, Gatehouse's revocation feed (`GET /api/v1/revocations`) is polled, so a
+//!   token of a session that ended, or a token revoked on its own, is refused within one
+//!   polling interval without an introspection call per request.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, JwsVerifier, RS256};
-use poem::http::StatusCode;
-use poem::listener::TcpListener;
-use poem::web::{Data, Json};
-use poem::{EndpointExt, Request, Response, Route, Server, get, handler};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How long fetched keys are kept.
 const KEYS_TTL: Duration = Duration::from_secs(300);
@@ -47,7 +38,11 @@ pub struct Claims {
     pub iss: String,
     pub aud: Value,
     pub exp: i64,
+    pub iat: i64,
     pub nbf: Option<i64>,
+    pub jti: String,
+    /// The session; absent on client-credentials tokens.
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -60,13 +55,60 @@ impl Claims {
     }
 }
 
-/// Verifies Gatehouse access tokens against its JWKS.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Where and as whom to read the revocation feed.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    pub interval: Duration,
+}
+
+/// What the feed has said so far: ended sessions and revoked token ids, with when.
+#[derive(Default)]
+struct Revoked {
+    sessions: HashMap<String, i64>,
+    tokens: HashMap<String, i64>,
+    /// The `since` of the next poll; `None` before the first.
+    since: Option<i64>,
+    /// The last successful poll.
+    polled_at: Option<Instant>,
+}
+
+#[derive(Deserialize)]
+struct Feed {
+    sessions: Vec<EndedSession>,
+    access_tokens: Vec<RevokedToken>,
+    next_since: i64,
+    listed_for: i64,
+}
+
+#[derive(Deserialize)]
+struct EndedSession {
+    sid: String,
+    ended_at: i64,
+}
+
+#[derive(Deserialize)]
+struct RevokedToken {
+    jti: String,
+    revoked_at: i64,
+}
+
+/// Verifies Gatehouse access tokens against its JWKS (and, if set up, its revocation feed).
 pub struct Verifier {
     issuer: String,
     audience: String,
     http: reqwest::Client,
     keys: moka::future::Cache<String, Arc<dyn JwsVerifier>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    feed: Option<FeedSettings>,
+    revoked: RwLock<Revoked>,
 }
 
 impl Verifier {
@@ -83,7 +125,15 @@ impl Verifier {
                 .max_capacity(64)
                 .build(),
             last_fetch: tokio::sync::Mutex::new(None),
+            feed: None,
+            revoked: RwLock::default(),
         }
+    }
+
+    /// Also refuses tokens the revocation feed lists; start [`Verifier::poll_forever`].
+    pub fn with_revocation_feed(mut self, settings: FeedSettings) -> Self {
+        self.feed = Some(settings);
+        self
     }
 
     /// The key `kid`, fetching the JWKS again if it is unknown and the last fetch is old
@@ -135,6 +185,80 @@ impl Verifier {
         Ok(())
     }
 
+    /// Reads the revocation feed once, from where the last read left off; how many
+    /// entries it brought.
+    pub async fn poll_revocations(&self) -> Result<usize, String> {
+        let Some(feed) = &self.feed else {
+            return Ok(0);
+        };
+        let since = self.revoked.read().map_err(|_| "poisoned")?.since;
+        let url = match since {
+            Some(since) => format!("{}/api/v1/revocations?since={since}", self.issuer),
+            None => format!("{}/api/v1/revocations", self.issuer),
+        };
+        let answer: Feed = self
+            .http
+            .get(url)
+            .basic_auth(&feed.client_id, Some(&feed.client_secret))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("cannot read the revocation feed: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the revocation feed is not as expected: {e}"))?;
+        let count = answer.sessions.len() + answer.access_tokens.len();
+        let mut revoked = self.revoked.write().map_err(|_| "poisoned")?;
+        for ended in answer.sessions {
+            revoked.sessions.insert(ended.sid, ended.ended_at);
+        }
+        for token in answer.access_tokens {
+            revoked.tokens.insert(token.jti, token.revoked_at);
+        }
+        // Every token issued before an entry has expired once it is this old.
+        let horizon = unix_now() - answer.listed_for;
+        revoked.sessions.retain(|_, at| *at >= horizon);
+        revoked.tokens.retain(|_, at| *at >= horizon);
+        revoked.since = Some(answer.next_since);
+        revoked.polled_at = Some(Instant::now());
+        Ok(count)
+    }
+
+    /// Polls the feed every interval until the process ends. A failed poll is logged and
+    /// retried; meanwhile what was learnt so far still applies (tokens stay short-lived).
+    pub async fn poll_forever(self: Arc<Self>) {
+        let Some(interval) = self.feed.as_ref().map(|f| f.interval) else {
+            return;
+        };
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = self.poll_revocations().await {
+                eprintln!("revocation feed: {e}");
+            }
+        }
+    }
+
+    /// When the feed was last read successfully.
+    pub fn last_poll(&self) -> Option<Instant> {
+        self.revoked.read().ok().and_then(|r| r.polled_at)
+    }
+
+    /// Whether the feed listed the token's session as ended after the token was issued, or
+    /// the token itself.
+    fn is_revoked(&self, claims: &Claims) -> bool {
+        let Ok(revoked) = self.revoked.read() else {
+            return true;
+        };
+        let session_ended = claims
+            .sid
+            .as_ref()
+            .and_then(|sid| revoked.sessions.get(sid))
+            .is_some_and(|ended_at| claims.iat <= *ended_at);
+        session_ended || revoked.tokens.contains_key(&claims.jti)
+    }
+
     /// RFC 8725 and RFC 9068: the key's algorithm, the type, the signature, then claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, String> {
         let decode = |part: &str| {
@@ -160,9 +284,7 @@ impl Verifier {
             .map_err(|_| "bad signature".to_string())?;
         let claims: Claims =
             serde_json::from_slice(&decode(payload)?).map_err(|e| format!("bad claims: {e}"))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = unix_now();
         if now >= claims.exp {
             return Err("expired".into());
         }
@@ -180,83 +302,9 @@ impl Verifier {
         if !audience_ok {
             return Err("wrong audience".into());
         }
+        if self.is_revoked(&claims) {
+            return Err("revoked".into());
+        }
         Ok(claims)
     }
-}
-
-fn refusal(status: StatusCode, error: &str, description: &str) -> poem::Error {
-    let challenge = format!(r#"Bearer error="{error}", error_description="{description}""#);
-    poem::Error::from_response(
-        Response::builder()
-            .status(status)
-            .header("www-authenticate", challenge)
-            .content_type("application/json")
-            .body(json!({"error": error, "error_description": description}).to_string()),
-    )
-}
-
-/// The verified claims of the request's bearer token, or 401.
-async fn caller(req: &Request, verifier: &Verifier) -> poem::Result<Claims> {
-    let token = req
-        .header("authorization")
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .ok_or_else(|| {
-            refusal(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request",
-                "a bearer token is required",
-            )
-        })?;
-    verifier
-        .verify(token.trim())
-        .await
-        .map_err(|reason| refusal(StatusCode::UNAUTHORIZED, "invalid_token", &reason))
-}
-
-#[handler]
-fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
-#[handler]
-async fn whoami(req: &Request, verifier: Data<&Arc<Verifier>>) -> poem::Result<Json<Value>> {
-    let claims = caller(req, &verifier).await?;
-    Ok(Json(json!({
-        "sub": claims.sub,
-        "scope": claims.scope.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-        "roles": claims.roles,
-        "client_id": claims.client_id,
-        "openid": claims.has_scope("openid"),
-    })))
-}
-
-#[handler]
-async fn admin(req: &Request, verifier: Data<&Arc<Verifier>>) -> poem::Result<Json<Value>> {
-    let claims = caller(req, &verifier).await?;
-    if !claims.has_role("admin") {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "the admin role is required",
-        ));
-    }
-    Ok(Json(json!({"sub": claims.sub, "admin": true})))
-}
-
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let issuer =
-        std::env::var("GATEHOUSE_ISSUER").unwrap_or_else(|_| "http://localhost:8080".into());
-    let audience = std::env::var("GATEHOUSE_AUDIENCE").unwrap_or_else(|_| issuer.clone());
-    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8091".into());
-    let verifier = Arc::new(Verifier::new(&issuer, &audience));
-    let app = Route::new()
-        .at("/health", get(health))
-        .at("/whoami", get(whoami))
-        .at("/admin", get(admin))
-        .data(verifier);
-    Server::new(TcpListener::bind(listen)).run(app).await
 }
