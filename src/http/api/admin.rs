@@ -80,6 +80,7 @@ pub struct AdminUserPatch {
     pub disabled: Option<bool>,
     /// The complete set of roles, replacing the current one. A role is 1 to 64
     /// lower-case letters, digits, `-`, `_`, `.` or `:`.
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[a-z0-9._:-]+$"))]
     pub roles: Option<Vec<String>>,
 }
 
@@ -163,6 +164,8 @@ impl AdminApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<uuid::Uuid>>,
+        /// How many users to skip.
+        #[oai(validator(minimum(value = "0"), maximum(value = "4294967295")))]
         offset: Query<Option<u32>>,
     ) -> Result<Users, ApiError> {
         require_admin(&state, &auth).await?;

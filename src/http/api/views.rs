@@ -108,6 +108,7 @@ pub struct RegisterRequest {
     /// 8 to 128 characters (after Unicode NFKC normalisation); never trimmed.
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: String,
+    #[oai(nullable)]
     pub profile: Option<ProfileInput>,
 }
 
@@ -121,6 +122,7 @@ pub struct UpdateMeRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub profile: Option<ProfileInput>,
 }
 
