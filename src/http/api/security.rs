@@ -56,11 +56,12 @@ impl BearerAuth {
 #[oai(ty = "basic", rename = "clientBasic")]
 pub struct ClientBasic(#[allow(dead_code)] Basic);
 
-/// How a client authenticates at the token, revocation and introspection endpoints, as
-/// the document tells generators: HTTP Basic, or nothing (a public client, or
-/// `client_secret_post` in the form). Only documentation: the handlers read the header
-/// themselves, so that a malformed one is answered with `invalid_client` (RFC 6749 §5.2)
-/// rather than a generic 401.
+/// How a confidential client authenticates at the introspection endpoint, as the
+/// document tells generators: HTTP Basic, or nothing (`client_secret_post` in the form).
+/// Only documentation: the handler reads the header itself, so that a malformed one is
+/// answered with `invalid_client` (RFC 6749 §5.2) rather than a generic 401. The token
+/// and revocation endpoints declare no scheme: their usual callers are public clients,
+/// and generators would otherwise insist on credentials for every call.
 #[derive(SecurityScheme)]
 pub enum ClientAuthentication {
     Basic(#[allow(dead_code)] ClientBasic),

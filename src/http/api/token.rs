@@ -140,7 +140,6 @@ impl TokenApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
-        _client: ClientAuthentication,
         form: Form<TokenForm>,
     ) -> TokenResult {
         exchange(&state, req, form.0).await
@@ -150,13 +149,13 @@ impl TokenApi {
     ///
     /// A refresh token ends its whole session; an access token is refused by
     /// introspection and Gatehouse's own API until it expires. Unknown tokens, and tokens
-    /// of other clients, get the same 200.
+    /// of other clients, get the same 200. A confidential client authenticates as at the
+    /// token endpoint (HTTP Basic, or `client_id`/`client_secret` in the form).
     #[oai(path = "/oauth2/revoke", method = "post", operation_id = "revokeToken")]
     async fn revoke(
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
-        _client: ClientAuthentication,
         form: Form<TokenLookupForm>,
     ) -> Result<RevokeResult, LookupError> {
         let (client, attempted) = authenticate(&state, req, &form).await?;
