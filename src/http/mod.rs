@@ -205,6 +205,52 @@ pub async fn change_own_password(
     Ok(Ok(()))
 }
 
+/// The routes outside the OpenAPI document and the methods each answers, for the
+/// `Allow` header of a 405. Keep in step with `routes`.
+const OTHER_ROUTES: &[(&str, &[&str])] = &[
+    ("/.well-known/openid-configuration", &["GET"]),
+    ("/.well-known/oauth-authorization-server", &["GET"]),
+    ("/.well-known/jwks.json", &["GET"]),
+    ("/healthz", &["GET"]),
+    ("/readyz", &["GET"]),
+    ("/metrics", &["GET"]),
+    ("/api/v1/openapi.json", &["GET"]),
+    ("/oauth2/token", &["POST"]),
+    ("/login", &["GET", "POST"]),
+    ("/register", &["GET", "POST"]),
+    ("/logout", &["GET", "POST"]),
+    ("/account", &["GET"]),
+    ("/verify-email", &["GET", "POST"]),
+    ("/forgot-password", &["GET", "POST"]),
+    ("/reset-password", &["GET", "POST"]),
+    ("/account/profile", &["POST"]),
+    ("/account/password", &["POST"]),
+    ("/account/sessions/end", &["POST"]),
+    ("/account/sessions/end-others", &["POST"]),
+    ("/oauth2/authorize", &["GET", "POST"]),
+    ("/oauth2/logout", &["GET", "POST"]),
+    ("/static/gatehouse.css", &["GET"]),
+];
+
+/// Every route and its methods: the documented operations and `OTHER_ROUTES`.
+fn allowed_methods() -> pipeline::AllowedMethods {
+    use poem_openapi::OpenApi;
+    let documented = <api::Api as OpenApi>::meta()
+        .into_iter()
+        .flat_map(|api| api.paths)
+        .map(|path| {
+            let methods = path.operations.iter().map(|op| op.method.to_string());
+            (path.path, methods.collect::<Vec<_>>())
+        });
+    let other = OTHER_ROUTES.iter().map(|(path, methods)| {
+        (
+            path.to_string(),
+            methods.iter().map(|m| m.to_string()).collect(),
+        )
+    });
+    pipeline::AllowedMethods::new(documented.chain(other))
+}
+
 /// The complete HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state);
@@ -270,7 +316,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let route = route.nest("/", api);
 
     let cors = cors::AllowedOrigins::new(&state.config.cors_origins);
-    let pipeline = pipeline::Pipeline::new(&state.config);
+    let pipeline = pipeline::Pipeline::new(&state.config, allowed_methods());
     route
         .with_if(!state.config.cors_origins.is_empty(), cors)
         .data(state)

@@ -28,16 +28,67 @@ pub struct Pipeline {
     timeout: Duration,
     trusted_proxies: Arc<[TrustedProxy]>,
     hsts: bool,
+    allowed: AllowedMethods,
 }
 
 impl Pipeline {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, allowed: AllowedMethods) -> Self {
         Self {
             max_body: config.max_body,
             timeout: config.request_timeout,
             trusted_proxies: config.trusted_proxies.clone().into(),
             hsts: config.issuer.starts_with("https://"),
+            allowed,
         }
+    }
+}
+
+/// The methods each route answers, so that a 405 carries the `Allow` header RFC 9110
+/// §15.5.6 requires (poem's router does not say which methods it has).
+#[derive(Clone, Default)]
+pub struct AllowedMethods(Arc<[(Vec<String>, String)]>);
+
+impl AllowedMethods {
+    /// Route templates (`/api/v1/admin/users/{id}`) with their methods.
+    pub fn new(routes: impl IntoIterator<Item = (String, Vec<String>)>) -> Self {
+        let mut merged: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        for (path, methods) in routes {
+            let segments: Vec<String> = path.split('/').map(str::to_string).collect();
+            match merged.iter_mut().find(|(s, _)| *s == segments) {
+                Some((_, known)) => known.extend(methods),
+                None => merged.push((segments, methods)),
+            }
+        }
+        let table = merged
+            .into_iter()
+            .map(|(segments, mut methods)| {
+                // poem answers HEAD wherever it answers GET.
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                methods.sort();
+                methods.dedup();
+                (segments, methods.join(", "))
+            })
+            .collect();
+        Self(table)
+    }
+
+    /// The `Allow` value for a request path, if a route has that shape.
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments.iter().zip(&parts).all(|(template, part)| {
+                        template == part
+                            || (template.starts_with('{')
+                                && template.ends_with('}')
+                                && !part.is_empty())
+                    })
+            })
+            .map(|(_, allow)| allow.as_str())
     }
 }
 
@@ -130,6 +181,12 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
         if response.status().is_server_error() && !has_json_body(&response) {
             response = error_response(style, response.status(), "", &request_id);
+        }
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = self.settings.allowed.for_path(&path)
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            response.headers_mut().insert(header::ALLOW, value);
         }
         add_security_headers(response.headers_mut(), self.settings.hsts);
         if let Ok(value) = HeaderValue::from_str(&request_id.0) {

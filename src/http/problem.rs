@@ -73,18 +73,28 @@ pub enum ApiError {
     /// The token is valid but does not allow this.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Nothing at this path, such as an unknown user or session.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The body did not arrive within `GATEHOUSE_REQUEST_TIMEOUT`.
+    #[oai(status = 408, content_type = "application/problem+json")]
+    RequestTimeout(Json<Problem>),
+    /// Conflicts with existing data, such as an email that is taken.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The body is larger than the server accepts.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is not JSON (`Content-Type` missing or another type).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// One or more fields are invalid; `errors` names each.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// A rate limit was reached; retry after the given seconds.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// An unexpected failure; the body names only the request id.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
     /// A dependency (database, Redis) is unavailable; retry later.

@@ -235,6 +235,74 @@ async fn the_openapi_document_names_operations_for_sdks() {
 }
 
 #[tokio::test]
+async fn the_openapi_document_says_what_each_operation_answers() {
+    let app = spawn_app(Backend::Sqlite).await;
+
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+
+    let revoke = &doc["paths"]["/oauth2/revoke"]["post"]["responses"];
+    assert!(
+        revoke["200"].get("content").is_none(),
+        "revocation answers 200 with no body, not an introspection result"
+    );
+    let token = &doc["paths"]["/api/v1/auth/token"]["post"];
+    assert_eq!(
+        token["responses"]["200"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
+        "#/components/schemas/AccessTokenResponse"
+    );
+    assert!(
+        token.get("security").is_none(),
+        "public clients call it bare"
+    );
+    let introspect = &doc["paths"]["/oauth2/introspect"]["post"];
+    assert_eq!(
+        introspect["security"],
+        serde_json::json!([{"clientBasic": []}, {}])
+    );
+    for (path, status) in [
+        ("/api/v1/auth/register", "415"),
+        ("/api/v1/auth/token", "413"),
+    ] {
+        let method = &doc["paths"][path]["post"];
+        assert!(method["responses"].get(status).is_some(), "{path} {status}");
+    }
+    let profile = &doc["components"]["schemas"]["Profile"]["properties"];
+    assert_eq!(profile["country"]["nullable"], true);
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(
+        !schemas.contains_key("TokenResponse"),
+        "generators name the token operation's responses TokenResponse"
+    );
+    let names: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "auth", "oauth"]);
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_answered_with_the_allowed_ones() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let send = |method: &str, path: &str| {
+        app.client
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+    };
+
+    let user = send("TRACE", "/api/v1/admin/users/42").await.unwrap();
+    let token = send("PUT", "/oauth2/token").await.unwrap();
+    let page = send("DELETE", "/login").await.unwrap();
+
+    assert_eq!(user.status(), 405);
+    assert_eq!(user.headers()["allow"], "GET, HEAD, PATCH");
+    assert_eq!(token.status(), 405);
+    assert_eq!(token.headers()["allow"], "POST");
+    assert_eq!(page.headers()["allow"], "GET, HEAD, POST");
+}
+
+#[tokio::test]
 async fn cors_allows_only_configured_origins() {
     let app = spawn_app_with(
         Backend::Sqlite,

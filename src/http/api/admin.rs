@@ -41,11 +41,17 @@ pub struct AuditEventView {
     #[oai(rename = "type")]
     pub kind: String,
     /// Who did it: `user:<id>`, `admin:<id>`, `client:<id>`, `cli` or `system`.
+    #[oai(nullable)]
     pub actor: Option<String>,
+    #[oai(nullable)]
     pub user_id: Option<String>,
+    #[oai(nullable)]
     pub client_id: Option<String>,
+    #[oai(nullable)]
     pub session_id: Option<String>,
+    #[oai(nullable)]
     pub ip: Option<String>,
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     pub detail: Value,
 }
@@ -72,7 +78,9 @@ enum AuditEvents {
 pub struct AdminUserPatch {
     /// `true` disables the account and ends all its sessions at once.
     pub disabled: Option<bool>,
-    /// The complete set of roles, replacing the current one.
+    /// The complete set of roles, replacing the current one. A role is 1 to 64
+    /// lower-case letters, digits, `-`, `_`, `.` or `:`.
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[a-z0-9._:-]+$"))]
     pub roles: Option<Vec<String>>,
 }
 
@@ -148,10 +156,16 @@ impl AdminApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
+        /// Part of the email or name.
+        #[oai(validator(max_length = 254))]
         q: Query<Option<String>>,
         /// 1 to 200; 50 by default.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
-        cursor: Query<Option<String>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<uuid::Uuid>>,
+        /// How many users to skip.
+        #[oai(validator(minimum(value = "0"), maximum(value = "4294967295")))]
         offset: Query<Option<u32>>,
     ) -> Result<Users, ApiError> {
         require_admin(&state, &auth).await?;
@@ -161,10 +175,7 @@ impl AdminApi {
                 "limit must be between 1 and {MAX_PAGE}"
             )));
         }
-        let after = match cursor.0.as_deref() {
-            Some(c) => Some(UserId::parse(c).map_err(|_| ApiError::bad_request("invalid cursor"))?),
-            None => None,
-        };
+        let after = cursor.0.map(UserId::from_uuid);
         let query = q.0.as_deref().map(str::trim).filter(|q| !q.is_empty());
         if query.is_some_and(|q| q.len() > 254) {
             return Err(ApiError::bad_request("q is too long"));
@@ -345,13 +356,23 @@ impl AdminApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        user: Query<Option<String>>,
-        #[oai(name = "type")] kind: Query<Option<String>>,
+        /// The id of the user the events are about.
+        user: Query<Option<uuid::Uuid>>,
+        /// One event type.
+        #[oai(
+            name = "type",
+            validator(
+                pattern = r"^(user\.(registered|disabled|enabled|roles_changed)|login\.(succeeded|failed)|refresh\.reused|session\.ended|password\.(changed|reset)|client\.(created|deleted)|key\.(rotated|revoked)|email\.verified)$"
+            )
+        )]
+        kind: Query<Option<String>>,
         since: Query<Option<chrono::DateTime<chrono::Utc>>>,
         until: Query<Option<chrono::DateTime<chrono::Utc>>>,
         /// 1 to 200; 50 by default.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
-        cursor: Query<Option<String>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<uuid::Uuid>>,
     ) -> Result<AuditEvents, ApiError> {
         require_admin(&state, &auth).await?;
         let limit = limit.0.unwrap_or(50);
@@ -360,24 +381,14 @@ impl AdminApi {
                 "limit must be between 1 and {MAX_PAGE}"
             )));
         }
-        let user = match user.0.as_deref() {
-            Some(u) => {
-                Some(UserId::parse(u).map_err(|_| ApiError::bad_request("user is not a user id"))?)
-            }
-            None => None,
-        };
+        let user = user.0.map(UserId::from_uuid);
         let kind = match kind.0.as_deref() {
             Some(k) => Some(
                 EventKind::parse(k).ok_or_else(|| ApiError::bad_request("unknown event type"))?,
             ),
             None => None,
         };
-        let before = match cursor.0.as_deref() {
-            Some(c) => Some(
-                uuid::Uuid::parse_str(c).map_err(|_| ApiError::bad_request("invalid cursor"))?,
-            ),
-            None => None,
-        };
+        let before = cursor.0;
         let events = state
             .audit
             .list(&AuditQuery {

@@ -22,6 +22,10 @@ pub struct AuthApi;
 #[oai(rename = "LinkRequest")]
 pub struct LinkRequest {
     /// The address of the account.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    ))]
     pub email: String,
 }
 

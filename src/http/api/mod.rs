@@ -14,14 +14,19 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::http::AppState;
 
-/// Groups of operations in the document (and in generated SDKs).
+/// Groups of operations in the document (and in generated SDKs). Lower-case one-word
+/// names, so generators make modules `auth`, `oauth` and `admin` of them (`OAuth`
+/// became `o_auth`).
 #[derive(Tags)]
 pub enum ApiTags {
     /// Registration and the signed-in user.
+    #[oai(rename = "auth")]
     Auth,
-    /// OAuth 2.0 token, revocation and introspection endpoints.
+    /// OAuth 2.0 token, revocation and introspection endpoints, and UserInfo.
+    #[oai(rename = "oauth")]
     OAuth,
     /// Administration of users and sessions (role `admin`).
+    #[oai(rename = "admin")]
     Admin,
 }
 

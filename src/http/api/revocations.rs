@@ -19,8 +19,11 @@ use crate::oauth::Client;
 /// next `since` reaches back this far, so none is missed (some are seen twice).
 const OVERLAP_SECONDS: i64 = 10;
 
-/// A confidential client, authenticated with HTTP Basic (RFC 6749 §2.3.1: id and secret
-/// form-urlencoded, then base64).
+// The same scheme as introspection's (`security::ClientBasic`, documentation only), with
+// a checker: the document names one `clientBasic`, whichever registers first, so both
+// carry the same text.
+/// `client_secret_basic` (RFC 6749 §2.3.1): a confidential client's id and secret in
+/// HTTP Basic, each form-urlencoded first.
 #[derive(SecurityScheme)]
 #[oai(ty = "basic", checker = "verify_client", rename = "clientBasic")]
 pub struct ClientBasic(pub Client);

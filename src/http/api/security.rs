@@ -2,7 +2,7 @@
 
 use poem::Request;
 use poem_openapi::SecurityScheme;
-use poem_openapi::auth::Bearer;
+use poem_openapi::auth::{Basic, Bearer};
 
 use crate::domain::UserId;
 use crate::http::AppState;
@@ -48,6 +48,25 @@ impl BearerAuth {
             ))
         }
     }
+}
+
+/// `client_secret_basic` (RFC 6749 §2.3.1): a confidential client's id and secret in
+/// HTTP Basic, each form-urlencoded first.
+#[derive(SecurityScheme)]
+#[oai(ty = "basic", rename = "clientBasic")]
+pub struct ClientBasic(#[allow(dead_code)] Basic);
+
+/// How a confidential client authenticates at the introspection endpoint, as the
+/// document tells generators: HTTP Basic, or nothing (`client_secret_post` in the form).
+/// Only documentation: the handler reads the header itself, so that a malformed one is
+/// answered with `invalid_client` (RFC 6749 §5.2) rather than a generic 401. The token
+/// and revocation endpoints declare no scheme: their usual callers are public clients,
+/// and generators would otherwise insist on credentials for every call.
+#[derive(SecurityScheme)]
+pub enum ClientAuthentication {
+    Basic(#[allow(dead_code)] ClientBasic),
+    #[oai(fallback)]
+    Unauthenticated,
 }
 
 async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {

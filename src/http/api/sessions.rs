@@ -22,7 +22,9 @@ pub struct SessionView {
     pub last_used_at: chrono::DateTime<chrono::Utc>,
     /// When the session ends unless it is used again (or at its absolute limit).
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    #[oai(nullable)]
     pub ip: Option<String>,
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// True for the session of the token that asked.
     pub current: bool,
@@ -71,10 +73,9 @@ impl SessionList {
 #[allow(dead_code)] // documents the body; it is read field by field (JsonBody)
 #[oai(rename = "ChangePasswordRequest")]
 pub struct ChangePasswordRequest {
-    #[oai(write_only)]
     pub current_password: String,
     /// 8 to 128 characters (after NFKC normalisation).
-    #[oai(write_only)]
+    #[oai(validator(min_length = 8, max_length = 128))]
     pub new_password: String,
 }
 

@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
+use super::security::ClientAuthentication;
 use crate::domain::Secret;
 use crate::http::AppState;
 use crate::oauth::{
@@ -28,31 +29,27 @@ pub struct TokenForm {
     /// The email, for the password grant.
     username: Option<String>,
     /// For the password grant.
-    #[oai(write_only)]
     password: Option<String>,
     /// For the refresh_token grant.
-    #[oai(write_only)]
     refresh_token: Option<String>,
     /// For the authorization_code grant: the code from the redirect.
-    #[oai(write_only)]
     code: Option<String>,
     /// For the authorization_code grant: the redirect URI of the authorization request.
     redirect_uri: Option<String>,
     /// For the authorization_code grant: the PKCE verifier (RFC 7636).
-    #[oai(write_only)]
     code_verifier: Option<String>,
     /// Space-separated scopes; defaults to every scope the client may have.
     scope: Option<String>,
     /// The client; omitted, the built-in first-party client `gatehouse`.
     client_id: Option<String>,
     /// For `client_secret_post` client authentication.
-    #[oai(write_only)]
     client_secret: Option<String>,
 }
 
-/// A successful token response (RFC 6749 §5.1).
+/// A successful token response (RFC 6749 §5.1). Not named `TokenResponse`: generators
+/// derive that name from the `token` operation for its union of responses.
 #[derive(Object)]
-#[oai(rename = "TokenResponse")]
+#[oai(rename = "AccessTokenResponse")]
 pub struct TokenSuccess {
     /// An RS256-signed JWT (RFC 9068).
     access_token: String,
@@ -77,6 +74,8 @@ pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
     /// `unsupported_grant_type`, `invalid_scope`, `temporarily_unavailable`, …
     pub error: String,
+    /// Human-readable; for developers, not for end users.
+    #[oai(skip_serializing_if_is_none)]
     pub error_description: Option<String>,
 }
 
@@ -94,9 +93,13 @@ pub enum TokenResult {
         Json<OAuthErrorBody>,
         #[oai(header = "WWW-Authenticate")] Option<String>,
     ),
+    /// The body is larger than `GATEHOUSE_MAX_BODY` (answered before the handler runs).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<OAuthErrorBody>),
     /// Too many attempts; retry after the given seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// An unexpected failure; the body says nothing about its cause.
     #[oai(status = 500)]
     ServerError(Json<OAuthErrorBody>),
     /// A dependency is down. Keep your refresh token and retry.
@@ -146,14 +149,15 @@ impl TokenApi {
     ///
     /// A refresh token ends its whole session; an access token is refused by
     /// introspection and Gatehouse's own API until it expires. Unknown tokens, and tokens
-    /// of other clients, get the same 200.
+    /// of other clients, get the same 200. A confidential client authenticates as at the
+    /// token endpoint (HTTP Basic, or `client_id`/`client_secret` in the form).
     #[oai(path = "/oauth2/revoke", method = "post", operation_id = "revokeToken")]
     async fn revoke(
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
         form: Form<TokenLookupForm>,
-    ) -> Result<RevokeResult, LookupResult> {
+    ) -> Result<RevokeResult, LookupError> {
         let (client, attempted) = authenticate(&state, req, &form).await?;
         match state
             .tokens
@@ -175,28 +179,28 @@ impl TokenApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
+        _client: ClientAuthentication,
         form: Form<TokenLookupForm>,
-    ) -> LookupResult {
-        let (client, attempted) = match authenticate(&state, req, &form).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+    ) -> Result<IntrospectResult, LookupError> {
+        let (client, attempted) = authenticate(&state, req, &form).await?;
         if client.public {
-            return lookup_error(
+            return Err(lookup_error(
                 OAuthError::new(
                     ErrorCode::InvalidClient,
                     "introspection requires a confidential client",
                 ),
                 attempted,
-            );
+            ));
         }
         match state
             .tokens
             .introspect(&form.token, form.token_type_hint.as_deref())
             .await
         {
-            Ok(found) => LookupResult::Introspected(Json(Box::new(introspection_body(found)))),
-            Err(e) => lookup_error(e, attempted),
+            Ok(found) => Ok(IntrospectResult::Introspected(Json(Box::new(
+                introspection_body(found),
+            )))),
+            Err(e) => Err(lookup_error(e, attempted)),
         }
     }
 
@@ -217,13 +221,11 @@ impl TokenApi {
 #[oai(rename = "TokenLookupRequest")]
 pub struct TokenLookupForm {
     /// An access token or a refresh token.
-    #[oai(write_only)]
     token: String,
     /// `access_token` or `refresh_token`: where to look first.
     token_type_hint: Option<String>,
     /// For `client_secret_post`; public clients send only this.
     client_id: Option<String>,
-    #[oai(write_only)]
     client_secret: Option<String>,
 }
 
@@ -264,19 +266,32 @@ pub struct IntrospectionBody {
 }
 
 #[derive(ApiResponse)]
-pub enum LookupResult {
+pub enum IntrospectResult {
     /// The introspection result.
     #[oai(status = 200)]
     Introspected(Json<Box<IntrospectionBody>>),
+}
+
+/// The errors of revocation and introspection (RFC 6749 §5.2 bodies). Kept apart from
+/// the successes, so that revocation's 200 is not documented as an introspection result.
+#[derive(ApiResponse)]
+pub enum LookupError {
+    /// A malformed request.
     #[oai(status = 400)]
     BadRequest(Json<OAuthErrorBody>),
+    /// Client authentication failed.
     #[oai(status = 401)]
     InvalidClient(
         Json<OAuthErrorBody>,
         #[oai(header = "WWW-Authenticate")] Option<String>,
     ),
+    /// The body is larger than `GATEHOUSE_MAX_BODY` (answered before the handler runs).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<OAuthErrorBody>),
+    /// An unexpected failure; the body says nothing about its cause.
     #[oai(status = 500)]
     ServerError(Json<OAuthErrorBody>),
+    /// A dependency is down; retry.
     #[oai(status = 503)]
     Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
 }
@@ -288,12 +303,13 @@ pub enum RevokeResult {
     Revoked,
 }
 
-impl From<TokenResult> for LookupResult {
+impl From<TokenResult> for LookupError {
     fn from(result: TokenResult) -> Self {
         match result {
             TokenResult::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
             TokenResult::ServerError(body) => Self::ServerError(body),
             TokenResult::Unavailable(body, after) => Self::Unavailable(body, after),
+            TokenResult::PayloadTooLarge(body) => Self::PayloadTooLarge(body),
             TokenResult::BadRequest(body) | TokenResult::TooManyRequests(body, _) => {
                 Self::BadRequest(body)
             }
@@ -305,7 +321,7 @@ impl From<TokenResult> for LookupResult {
     }
 }
 
-fn lookup_error(error: OAuthError, basic: bool) -> LookupResult {
+fn lookup_error(error: OAuthError, basic: bool) -> LookupError {
     TokenResult::from_error(error, basic).into()
 }
 
@@ -313,7 +329,7 @@ async fn authenticate(
     state: &AppState,
     req: &Request,
     form: &TokenLookupForm,
-) -> Result<(crate::oauth::Client, bool), LookupResult> {
+) -> Result<(crate::oauth::Client, bool), LookupError> {
     let basic = basic_credentials(req).map_err(|e| lookup_error(e, true))?;
     let attempted = basic.is_some();
     let client = state

@@ -27,11 +27,15 @@ pub struct UserView {
 #[derive(Debug, Object)]
 #[oai(rename = "Profile")]
 pub struct ProfileView {
+    #[oai(nullable)]
     pub country: Option<String>,
+    #[oai(nullable)]
     pub city: Option<String>,
     /// A free-form JSON object.
+    #[oai(nullable)]
     pub business_context: Option<Value>,
     /// A BCP 47 language tag such as `en` or `fr`.
+    #[oai(nullable)]
     pub preferred_language: Option<String>,
 }
 
@@ -56,17 +60,32 @@ impl From<User> for UserView {
     }
 }
 
-/// Profile fields in a request; each one given replaces the stored one.
+/// Profile fields in a request; each one given replaces the stored one, and `null`
+/// (or an empty string) clears it. The constraints below are documentation: the body
+/// is validated by hand, so that a 422 names every invalid field at once.
 #[derive(Debug, Object)]
 #[oai(rename = "ProfileInput")]
 pub struct ProfileInput {
-    /// At most 100 characters.
+    /// At most 100 characters, no control characters.
+    #[oai(
+        nullable,
+        validator(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub country: Option<String>,
-    /// At most 100 characters.
+    /// At most 100 characters, no control characters.
+    #[oai(
+        nullable,
+        validator(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub city: Option<String>,
     /// A JSON object of at most 16 KiB.
+    #[oai(nullable)]
     pub business_context: Option<std::collections::BTreeMap<String, Value>>,
     /// A BCP 47 language tag such as `en`, `fr` or `pt-BR`.
+    #[oai(
+        nullable,
+        validator(max_length = 35, pattern = r"^([A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)?$")
+    )]
     pub preferred_language: Option<String>,
 }
 
@@ -75,12 +94,21 @@ pub struct ProfileInput {
 #[oai(rename = "RegisterRequest")]
 pub struct RegisterRequest {
     /// The sign-in name; unique regardless of case.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    ))]
     pub email: String,
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not only spaces, no control characters.
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: String,
     /// 8 to 128 characters (after Unicode NFKC normalisation); never trimmed.
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: String,
+    #[oai(nullable)]
     pub profile: Option<ProfileInput>,
 }
 
@@ -88,7 +116,13 @@ pub struct RegisterRequest {
 #[derive(Debug, Object)]
 #[oai(rename = "UpdateMeRequest")]
 pub struct UpdateMeRequest {
+    /// 1 to 100 characters, not only spaces, no control characters.
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub profile: Option<ProfileInput>,
 }
 
