@@ -38,7 +38,6 @@ pub struct Claims {
     pub iss: String,
     pub aud: Value,
     pub exp: i64,
-    pub iat: i64,
     pub nbf: Option<i64>,
     pub jti: String,
     /// The session; absent on client-credentials tokens.
@@ -53,6 +52,10 @@ impl Claims {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+}
+
+fn form_encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn unix_now() -> i64 {
@@ -199,7 +202,11 @@ impl Verifier {
         let answer: Feed = self
             .http
             .get(url)
-            .basic_auth(&feed.client_id, Some(&feed.client_secret))
+            // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+            .basic_auth(
+                form_encoded(&feed.client_id),
+                Some(form_encoded(&feed.client_secret)),
+            )
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
@@ -230,6 +237,8 @@ impl Verifier {
         let Some(interval) = self.feed.as_ref().map(|f| f.interval) else {
             return;
         };
+        // A zero interval would make the timer panic, and a busy loop is not polling.
+        let interval = interval.max(Duration::from_secs(1));
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -245,8 +254,8 @@ impl Verifier {
         self.revoked.read().ok().and_then(|r| r.polled_at)
     }
 
-    /// Whether the feed listed the token's session as ended after the token was issued, or
-    /// the token itself.
+    /// Whether the feed listed the token's session as ended (a session never comes back;
+    /// a new sign-in has a new `sid`), or the token itself.
     fn is_revoked(&self, claims: &Claims) -> bool {
         let Ok(revoked) = self.revoked.read() else {
             return true;
@@ -254,8 +263,7 @@ impl Verifier {
         let session_ended = claims
             .sid
             .as_ref()
-            .and_then(|sid| revoked.sessions.get(sid))
-            .is_some_and(|ended_at| claims.iat <= *ended_at);
+            .is_some_and(|sid| revoked.sessions.contains_key(sid));
         session_ended || revoked.tokens.contains_key(&claims.jti)
     }
 

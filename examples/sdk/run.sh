@@ -54,6 +54,11 @@ pick_python() {
 }
 
 step "tools"
+for tool in node npm curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (Node 20.19 or newer with npm)" >&2; exit 2; }
+done
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || { echo "Node $(node --version) is too old: 20.19 or newer is needed" >&2; exit 2; }
 pins="openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION schemathesis==$SCHEMATHESIS_VERSION"
 if [ "$(cat .venv/pins 2>/dev/null)" != "$pins" ]; then
   rm -rf .venv
@@ -101,6 +106,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A cancelled run (SIGTERM, Ctrl-C) still stops its server.
+trap 'exit 143' TERM
+trap 'exit 130' INT
+if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+  echo "127.0.0.1:$port is already taken (SDK_SCHEMATHESIS_PORT chooses another)" >&2
+  exit 1
+fi
 # The server sees no GATEHOUSE_* settings of the caller, only these. Call it in a
 # subshell, `(gatehouse …)` or `gatehouse … &`: it changes directory and execs, so that
 # the background job's pid is the server's own.
@@ -116,19 +128,28 @@ admin_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 client_secret=$(head -c 36 /dev/urandom | base64 | tr -d '/+=')
 # `user create` reports "created user ID <EMAIL>" on standard error.
 user_id() { sed -n 's/^created user \([0-9a-f-]*\) .*/\1/p'; }
-own_id=$(echo "$admin_password" | (gatehouse user create --email fuzzer@example.com --name Fuzzer \
-  --role admin --password-stdin) 2>&1 | user_id)
-stand_in_id=$(echo "stand-in $admin_password" | (gatehouse user create --email stand-in@example.com \
-  --name Stand-in --password-stdin) 2>&1 | user_id)
-[ -n "$own_id" ] && [ -n "$stand_in_id" ] || { echo "could not create the fuzzer's accounts" >&2; exit 1; }
+setup_log="$work/setup.log"
+failed_setup() { echo "could not set up the Schemathesis server:" >&2; cat "$setup_log" >&2; exit 1; }
+echo "$admin_password" | (gatehouse user create --email fuzzer@example.com --name Fuzzer \
+  --role admin --password-stdin) >"$setup_log" 2>&1 || failed_setup
+own_id=$(user_id <"$setup_log")
+echo "stand-in $admin_password" | (gatehouse user create --email stand-in@example.com \
+  --name Stand-in --password-stdin) >"$setup_log" 2>&1 || failed_setup
+stand_in_id=$(user_id <"$setup_log")
+[ -n "$own_id" ] && [ -n "$stand_in_id" ] || failed_setup
 echo "$client_secret" | (gatehouse client create --id fuzzer-client --secret-stdin \
-  --grant client_credentials) >/dev/null 2>&1
+  --grant client_credentials) >"$setup_log" 2>&1 || failed_setup
 gatehouse serve >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
+if ! kill -0 "$server" 2>/dev/null || ! curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+  echo "the Schemathesis server did not start:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
 seed_args=()
 [ "$seed" = random ] || seed_args=(--seed "$seed")
 GATEHOUSE_ST_EMAIL=fuzzer@example.com GATEHOUSE_ST_PASSWORD="$admin_password" \

@@ -15,9 +15,10 @@ use crate::http::AppState;
 use crate::http::problem::{ApiError, Problem};
 use crate::oauth::Client;
 
-/// Entries written while an answer was being read may carry a time just before it: the
-/// next `since` reaches back this far, so none is missed (some are seen twice).
-const OVERLAP_SECONDS: i64 = 10;
+/// An entry carries the time its instance ended the session, which may be a little before
+/// it was committed (a writer waiting its turn, a lock) or off by another instance's clock:
+/// the next `since` reaches back this far, so none is missed (some are seen twice).
+const OVERLAP_SECONDS: i64 = 60;
 
 // The same scheme as introspection's (`security::ClientBasic`, documentation only), with
 // a checker: the document names one `clientBasic`, whichever registers first, so both
@@ -61,12 +62,15 @@ async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Client> {
         Err(e) if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable => {
             Err(ApiError::unavailable().into())
         }
+        Err(e) if e.code == crate::oauth::ErrorCode::ServerError => {
+            Err(ApiError::internal(&e).into())
+        }
         _ => Err(client_refused("client authentication failed")),
     }
 }
 
-/// A session that ended. Refuse access tokens whose `sid` is this one and whose `iat` is
-/// not after `ended_at`.
+/// A session that ended. Refuse every access token whose `sid` is this one: a session never
+/// comes back, and a new sign-in gets a new `sid`.
 #[derive(Debug, Object)]
 pub struct EndedSession {
     pub sid: String,

@@ -85,6 +85,11 @@ fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(seconds, 0).single().unwrap_or_default()
 }
 
+/// A revocation-feed entry: `s:<ended at>:<sid>` or `j:<revoked at>:<jti>`.
+fn feed_member(kind: char, at: DateTime<Utc>, id: &str) -> String {
+    format!("{kind}:{}:{id}", at.timestamp())
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("stored session: bad {what}").into())
 }
@@ -266,7 +271,7 @@ impl RedisSessions {
         let until = revocation.listed_until.timestamp();
         let members: Vec<(i64, String)> = ids
             .into_iter()
-            .map(|id| (until, format!("{kind}:{at}:{id}")))
+            .map(|id| (until, feed_member(kind, revocation.at, id)))
             .collect();
         if members.is_empty() {
             return;
@@ -356,6 +361,7 @@ impl SessionStore for RedisSessions {
             .rotate
             .key(self.session_key(rotation.session))
             .key(self.history_key(rotation.session))
+            .key(self.feed_key())
             .arg(&rotation.presented.0[..])
             .arg(&rotation.successor.0[..])
             .arg(&rotation.sealed.0[..])
@@ -364,6 +370,8 @@ impl SessionStore for RedisSessions {
             .arg(rotation.now.timestamp())
             .arg(rotation.grace.as_secs())
             .arg(rotation.idle_ttl.as_secs())
+            .arg(feed_member('s', rotation.now, rotation.session.as_str()))
+            .arg(rotation.listed_until.timestamp())
             .invoke_async(&mut conn)
             .await?;
         let outcome = reply.first().map(Vec::as_slice).unwrap_or_default();
@@ -379,23 +387,8 @@ impl SessionStore for RedisSessions {
                     stored.sealed()?,
                 )
             }
-            b"reused" => {
-                let session = stored()?.session(rotation.session, self.idle_ttl)?;
-                // The script ended the session; the feed is another key (another cluster
-                // slot), so it is listed right after.
-                let mut pipe = redis::pipe();
-                self.list_in_feed(
-                    &mut pipe,
-                    's',
-                    [rotation.session.as_str()],
-                    Revocation {
-                        at: rotation.now,
-                        listed_until: rotation.listed_until,
-                    },
-                );
-                pipe.query_async::<()>(&mut conn).await?;
-                Rotated::Reused(session)
-            }
+            // The script ended the session and listed it in the feed.
+            b"reused" => Rotated::Reused(stored()?.session(rotation.session, self.idle_ttl)?),
             b"widened" => Rotated::ScopeWidened,
             _ => Rotated::Refused,
         })
@@ -467,22 +460,32 @@ impl SessionStore for RedisSessions {
 
     async fn end_session(&self, id: &SessionId, ended: Revocation) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let (raw, _): (Option<Vec<u8>>, u64) = redis::pipe()
+        // Listed first, in the same round trip: if the connection fails after the
+        // delete, the session is still in the feed. A session that was not there is
+        // taken out of it again.
+        let mut pipe = redis::pipe();
+        self.list_in_feed(&mut pipe, 's', [id.as_str()], ended);
+        let (raw, _): (Option<Vec<u8>>, u64) = pipe
             .cmd("GETDEL")
             .arg(self.session_key(id))
             .del(self.history_key(id))
             .query_async(&mut conn)
             .await?;
-        let Some(raw) = raw else {
-            return Ok(false);
-        };
+        let found = raw.is_some();
         let mut pipe = redis::pipe();
-        if let Ok(user) = Stored::decode(&raw).and_then(|s| s.user_id()) {
-            pipe.srem(self.user_key(user), id.as_str()).ignore();
+        match raw {
+            Some(raw) => {
+                if let Ok(user) = Stored::decode(&raw).and_then(|s| s.user_id()) {
+                    pipe.srem(self.user_key(user), id.as_str()).ignore();
+                }
+            }
+            None => {
+                pipe.zrem(self.feed_key(), feed_member('s', ended.at, id.as_str()))
+                    .ignore();
+            }
         }
-        self.list_in_feed(&mut pipe, 's', [id.as_str()], ended);
         pipe.query_async::<()>(&mut conn).await?;
-        Ok(true)
+        Ok(found)
     }
 
     async fn end_user_sessions(
@@ -505,21 +508,26 @@ impl SessionStore for RedisSessions {
             .iter()
             .filter_map(|id| SessionId::parse(id).ok())
             .collect();
+        // Listed first, in the same round trip as the deletes (see `end_session`).
         let mut pipe = redis::pipe();
+        self.list_in_feed(&mut pipe, 's', parsed.iter().map(SessionId::as_str), ended);
         for id in &parsed {
             pipe.del(self.session_key(id));
             pipe.del(self.history_key(id)).ignore();
         }
         let deleted: Vec<u64> = pipe.query_async(&mut conn).await?;
-        // Only sessions that were still there are listed: the others had expired.
-        let listed = parsed
+        // Sessions that were no longer there had expired: not listed after all.
+        let expired: Vec<String> = parsed
             .iter()
             .zip(&deleted)
-            .filter(|&(_, &n)| n > 0)
-            .map(|(id, _)| id.as_str());
+            .filter(|&(_, &n)| n == 0)
+            .map(|(id, _)| feed_member('s', ended.at, id.as_str()))
+            .collect();
         let mut pipe = redis::pipe();
         pipe.srem(&index, ending).ignore();
-        self.list_in_feed(&mut pipe, 's', listed, ended);
+        if !expired.is_empty() {
+            pipe.zrem(self.feed_key(), expired).ignore();
+        }
         pipe.query_async::<()>(&mut conn).await?;
         Ok(deleted.iter().sum())
     }
@@ -575,9 +583,9 @@ impl SessionStore for RedisSessions {
                 parts.next().map(str::parse::<i64>),
                 parts.next(),
             ) else {
-                return Err(StoreError::Internal(
-                    format!("revocation feed: bad entry {member:?}").into(),
-                ));
+                // Not written by Gatehouse; one stray entry must not stop the feed.
+                tracing::warn!(entry = %member, "revocation feed: skipping an unreadable entry");
+                continue;
             };
             if when < since {
                 continue;

@@ -1,10 +1,21 @@
 -- Rotates a refresh token atomically. KEYS[1]: the session; KEYS[2]: the hashes it has
--- rotated past (beyond the previous one), newest first, at most 32. The session is a
+-- rotated past (beyond the previous one), newest first, at most 32; KEYS[3]: the
+-- revocation feed, where a session ended by a replay is listed in the same step. The session is a
 -- MessagePack array:
 -- 1 user, 2 client, 3 scope, 4 created, 5 last used (= last rotation), 6 absolute expiry,
 -- 7 auth time, 8 ip, 9 user agent, 10 current hash, 11 previous hash, 12 sealed successor.
 -- ARGV: presented hash, successor hash, sealed successor, client id, scope asked for
--- ('' when none), now, grace seconds, idle seconds (times in whole seconds).
+-- ('' when none), now, grace seconds, idle seconds, the feed member for this session,
+-- until when the feed lists it (times in whole seconds).
+local function ended_by_replay(raw)
+  redis.call('DEL', KEYS[1], KEYS[2])
+  local listed_until = tonumber(ARGV[10])
+  redis.call('ZADD', KEYS[3], listed_until, ARGV[9])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
+  redis.call('EXPIREAT', KEYS[3], listed_until, 'NX')
+  redis.call('EXPIREAT', KEYS[3], listed_until, 'GT')
+  return {'reused', raw}
+end
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'refused'} end
 local s = cmsgpack.unpack(raw)
@@ -45,12 +56,10 @@ if s[11] ~= '' and s[11] == ARGV[1] then
     if widened then return {'widened'} end
     return {'retried', raw}
   end
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused', raw}
+  return ended_by_replay(raw)
 end
 -- An older token of this session is a replay too; anything else is a guess.
 if redis.call('LPOS', KEYS[2], ARGV[1]) then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused', raw}
+  return ended_by_replay(raw)
 end
 return {'refused'}
