@@ -220,6 +220,21 @@ async fn the_revocation_feed_lists_every_ended_session_and_revoked_token(f: Fixt
         .await
         .unwrap();
     assert!(matches!(replay, Rotated::Reused(_)));
+    // Ending everything in the same second finds nothing more, and must not take the
+    // replay's entry out again.
+    assert_eq!(
+        f.store
+            .end_user_sessions(f.user, None, ended(40))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        !f.store
+            .end_session(&sessions[3].id, ended(40))
+            .await
+            .unwrap()
+    );
     // An access token revoked on its own, listed until it would expire.
     f.store
         .revoke_access_token("jti-1", t(300), t(30))

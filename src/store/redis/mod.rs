@@ -258,7 +258,10 @@ impl RedisSessions {
     }
 
     /// Adds entries to the revocation feed (`kind` `s` or `j`), listed until
-    /// `revocation.listed_until`, and drops the entries no longer listed.
+    /// `revocation.listed_until`, and drops the entries no longer listed. Each entry is one
+    /// `ZADD … NX` whose reply (1 when it was new) the caller reads: an entry that was
+    /// already there (the same session ended the same second by another path) must not be
+    /// taken out again by this caller.
     fn list_in_feed<'a>(
         &self,
         pipe: &mut redis::Pipeline,
@@ -276,9 +279,10 @@ impl RedisSessions {
         if members.is_empty() {
             return;
         }
-        pipe.zadd_multiple(&key, &members)
-            .ignore()
-            .cmd("ZREMRANGEBYSCORE")
+        for (score, member) in &members {
+            pipe.cmd("ZADD").arg(&key).arg("NX").arg(score).arg(member);
+        }
+        pipe.cmd("ZREMRANGEBYSCORE")
             .arg(&key)
             .arg("-inf")
             .arg(format!("({at}"))
@@ -465,7 +469,7 @@ impl SessionStore for RedisSessions {
         // taken out of it again.
         let mut pipe = redis::pipe();
         self.list_in_feed(&mut pipe, 's', [id.as_str()], ended);
-        let (raw, _): (Option<Vec<u8>>, u64) = pipe
+        let (added, raw, _): (u64, Option<Vec<u8>>, u64) = pipe
             .cmd("GETDEL")
             .arg(self.session_key(id))
             .del(self.history_key(id))
@@ -479,10 +483,11 @@ impl SessionStore for RedisSessions {
                     pipe.srem(self.user_key(user), id.as_str()).ignore();
                 }
             }
-            None => {
+            None if added == 1 => {
                 pipe.zrem(self.feed_key(), feed_member('s', ended.at, id.as_str()))
                     .ignore();
             }
+            None => {}
         }
         pipe.query_async::<()>(&mut conn).await?;
         Ok(found)
@@ -515,12 +520,14 @@ impl SessionStore for RedisSessions {
             pipe.del(self.session_key(id));
             pipe.del(self.history_key(id)).ignore();
         }
-        let deleted: Vec<u64> = pipe.query_async(&mut conn).await?;
-        // Sessions that were no longer there had expired: not listed after all.
+        let replies: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let (added, deleted) = replies.split_at(parsed.len().min(replies.len()));
+        // Sessions that were no longer there had expired (or just ended otherwise, and
+        // were listed then): not listed by this call after all.
         let expired: Vec<String> = parsed
             .iter()
-            .zip(&deleted)
-            .filter(|&(_, &n)| n == 0)
+            .zip(added.iter().zip(deleted))
+            .filter(|&(_, (&new, &n))| new == 1 && n == 0)
             .map(|(id, _)| feed_member('s', ended.at, id.as_str()))
             .collect();
         let mut pipe = redis::pipe();
