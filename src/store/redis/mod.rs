@@ -489,7 +489,9 @@ impl SessionStore for RedisSessions {
             }
             None => {}
         }
-        pipe.query_async::<()>(&mut conn).await?;
+        if !pipe.is_empty() {
+            pipe.query_async::<()>(&mut conn).await?;
+        }
         Ok(found)
     }
 
@@ -513,6 +515,10 @@ impl SessionStore for RedisSessions {
             .iter()
             .filter_map(|id| SessionId::parse(id).ok())
             .collect();
+        if parsed.is_empty() {
+            let _: () = conn.srem(&index, ending).await?;
+            return Ok(0);
+        }
         // Listed first, in the same round trip as the deletes (see `end_session`).
         let mut pipe = redis::pipe();
         self.list_in_feed(&mut pipe, 's', parsed.iter().map(SessionId::as_str), ended);
