@@ -33,11 +33,7 @@ fn cli(app: &TestApp, args: &[&str]) {
 async fn security_events_are_recorded_and_can_be_filtered(backend: Backend) {
     let app = spawn_app_with(backend, &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")]).await;
     app.register_user("root@example.com", PASSWORD).await;
-    app.sql(
-        r#"UPDATE users SET roles = '["admin"]' WHERE email = $1"#,
-        &["root@example.com"],
-    )
-    .await;
+    app.make_admin("root@example.com").await;
     let admin = app.access_token("root@example.com", PASSWORD).await;
     let ada = app.register_user("ada@example.com", PASSWORD).await;
     let ada_id = ada["id"].as_str().unwrap().to_string();

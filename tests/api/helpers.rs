@@ -350,6 +350,15 @@ impl TestApp {
         }
     }
 
+    /// Gives the account `email` the `admin` role (registration never does).
+    pub async fn make_admin(&self, email: &str) {
+        self.sql(
+            r#"UPDATE users SET roles = '["admin"]' WHERE email = $1"#,
+            &[email],
+        )
+        .await;
+    }
+
     /// The stored password hash of `email`.
     pub async fn stored_hash(&self, email: &str) -> String {
         let sql = "SELECT password_hash FROM users WHERE email = $1";

@@ -176,11 +176,7 @@ fn listed_sids(feed: &Value) -> Vec<String> {
 async fn replays_and_disabled_accounts_are_listed_in_the_feed(backend: Backend) {
     let app = spawn_app_with(backend, &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")]).await;
     app.register_user("root@example.com", PASSWORD).await;
-    app.sql(
-        r#"UPDATE users SET roles = '["admin"]' WHERE email = $1"#,
-        &["root@example.com"],
-    )
-    .await;
+    app.make_admin("root@example.com").await;
     let ada = app.register_user("ada@example.com", PASSWORD).await;
     let secret = confidential_client(&app, "invoices-api").await;
     let admin = app.access_token("root@example.com", PASSWORD).await;

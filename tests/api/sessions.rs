@@ -577,11 +577,7 @@ async fn a_password_change_ends_every_other_session(backend: Backend) {
 async fn administrators_manage_users_and_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register_user("root@example.com", PASSWORD).await;
-    app.sql(
-        r#"UPDATE users SET roles = '["admin"]' WHERE email = $1"#,
-        &["root@example.com"],
-    )
-    .await;
+    app.make_admin("root@example.com").await;
     let ada = app.register_user("ada@example.com", PASSWORD).await;
     app.register_user("bob@example.com", PASSWORD).await;
     let admin = s(&sign_in(&app, "root@example.com").await, "access_token");
