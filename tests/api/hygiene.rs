@@ -347,6 +347,13 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     let app = crate::helpers::spawn_app_through(Backend::Postgres, &[], Some(&proxy)).await;
     app.register_user("ada@example.com", "analytical engine")
         .await;
+    let secret = crate::sessions::confidential_client(&app, "resource-server").await;
+    let feed = || {
+        app.client
+            .get(app.url("/api/v1/revocations"))
+            .basic_auth("resource-server", Some(&secret))
+            .send()
+    };
 
     proxy.set_up(false);
 
@@ -372,6 +379,13 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
         registration.headers()["content-type"],
         "application/problem+json"
     );
+    let listed = feed().await.unwrap();
+    assert_eq!(
+        listed.status(),
+        503,
+        "never 401 or an empty feed during an outage"
+    );
+    assert!(listed.headers().contains_key("retry-after"));
 
     proxy.set_up(true);
 
@@ -392,6 +406,7 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
         recovered,
         "the server did not recover when the database came back"
     );
+    assert_eq!(feed().await.unwrap().status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
 

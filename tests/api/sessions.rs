@@ -1061,6 +1061,19 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
         503,
         "never `active: false` for a token that may be fine"
     );
+    let feed = || {
+        app.client
+            .get(app.url("/api/v1/revocations"))
+            .basic_auth("resource-server", Some(&secret))
+            .send()
+    };
+    let response = feed().await.unwrap();
+    assert_eq!(
+        response.status(),
+        503,
+        "never an empty feed that may be wrong"
+    );
+    assert!(response.headers().contains_key("retry-after"));
     assert_eq!(
         app.password_grant("ada@example.com", PASSWORD)
             .await
@@ -1086,5 +1099,6 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
     }
     let renewed = renewed.expect("service resumed when Redis returned");
     assert_eq!(app.me(&s(&renewed, "access_token")).await.status(), 200);
+    assert_eq!(feed().await.unwrap().status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
