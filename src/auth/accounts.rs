@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::domain::{
-    Email, EndCause, NewUser, Password, Profile, ProfilePatch, Role, SessionId, User, UserId,
-    UserName,
+    Email, EndCause, NewUser, Password, Profile, ProfilePatch, Role, Secret, SessionId, User,
+    UserId, UserName,
 };
 use crate::store::{StoreError, UserStore};
 
@@ -162,12 +162,7 @@ impl Accounts {
     }
 
     /// Replaces an outdated hash; a failure here must not fail the sign-in.
-    async fn upgrade_hash(
-        &self,
-        user: &User,
-        old: &crate::domain::Secret<String>,
-        password: &Password,
-    ) {
+    async fn upgrade_hash(&self, user: &User, old: &Secret<String>, password: &Password) {
         let result = async {
             let new_hash = self.hasher.hash(password).await?;
             let replaced = self
@@ -241,17 +236,7 @@ impl Accounts {
         if verification == Verification::Mismatch {
             return Err(AuthError::InvalidCredentials);
         }
-        let new_hash = self.hasher.hash(new).await?;
-        if !self
-            .users
-            .replace_password_hash(id, &stored, &new_hash, self.clock.now())
-            .await?
-        {
-            // Changed concurrently: refuse rather than overwrite a password we did not check.
-            return Err(AuthError::InvalidCredentials);
-        }
-        sessions
-            .end_all(user.id, keep, EndCause::PasswordChanged)
+        self.replace_password(sessions, id, &stored, new, keep)
             .await?;
         tracing::info!(user_id = %user.id, "password changed");
         Ok(())
@@ -271,19 +256,34 @@ impl Accounts {
             .password_hash(id)
             .await?
             .ok_or(AuthError::UnknownUser)?;
+        self.replace_password(sessions, id, &stored, new, None)
+            .await?;
+        tracing::info!(user_id = %user.id, "password reset");
+        Ok(())
+    }
+
+    /// Replaces the hash `stored` with one of `new` and ends every session but `keep`. If
+    /// the password changed meanwhile (another change or reset won the race), nothing is
+    /// overwritten: a password this request did not see is not replaced.
+    async fn replace_password(
+        &self,
+        sessions: &Sessions,
+        id: UserId,
+        stored: &Secret<String>,
+        new: &Password,
+        keep: Option<&SessionId>,
+    ) -> Result<(), AuthError> {
         let new_hash = self.hasher.hash(new).await?;
         if !self
             .users
-            .replace_password_hash(id, &stored, &new_hash, self.clock.now())
+            .replace_password_hash(id, stored, &new_hash, self.clock.now())
             .await?
         {
-            // Changed concurrently (another reset, a change): this link lost the race.
             return Err(AuthError::InvalidCredentials);
         }
         sessions
-            .end_all(user.id, None, EndCause::PasswordChanged)
+            .end_all(id, keep, EndCause::PasswordChanged)
             .await?;
-        tracing::info!(user_id = %user.id, "password reset");
         Ok(())
     }
 

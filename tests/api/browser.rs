@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse::oauth::NewClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -141,24 +140,8 @@ fn query_of(location: &str) -> std::collections::HashMap<String, String> {
 }
 
 async fn client(app: &TestApp, id: &str, first_party: bool) {
-    app.core()
-        .await
-        .clients
-        .create(
-            NewClient {
-                id: id.into(),
-                public: true,
-                secret: None,
-                redirect_uris: vec![REDIRECT.into()],
-                post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
-                grants: vec!["authorization_code".into(), "refresh_token".into()],
-                scopes: vec![],
-                first_party,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    app.register_public_app(id, REDIRECT, &["https://app.example.com/bye"], first_party)
+        .await;
 }
 
 async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> reqwest::Response {

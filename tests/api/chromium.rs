@@ -126,24 +126,8 @@ async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
     let app = spawn_app(Backend::Sqlite).await;
     let rp = relying_party().await;
     let redirect = format!("http://127.0.0.1:{rp}/callback");
-    app.core()
-        .await
-        .clients
-        .create(
-            gatehouse::oauth::NewClient {
-                id: "webapp".into(),
-                public: true,
-                secret: None,
-                redirect_uris: vec![redirect.clone()],
-                post_logout_redirect_uris: vec![],
-                grants: vec!["authorization_code".into(), "refresh_token".into()],
-                scopes: vec![],
-                first_party: false,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    app.register_public_app("webapp", &redirect, &[], false)
+        .await;
 
     let chromium = Browser::launch().await;
     let browser = chromium.client.clone();

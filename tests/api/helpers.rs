@@ -350,6 +350,38 @@ impl TestApp {
         }
     }
 
+    /// Registers a public client for the code flow (with refresh tokens), as an app in a
+    /// browser or on a device is.
+    pub async fn register_public_app(
+        &self,
+        id: &str,
+        redirect_uri: &str,
+        post_logout_redirect_uris: &[&str],
+        first_party: bool,
+    ) {
+        self.core()
+            .await
+            .clients
+            .create(
+                gatehouse::oauth::NewClient {
+                    id: id.into(),
+                    public: true,
+                    secret: None,
+                    redirect_uris: vec![redirect_uri.into()],
+                    post_logout_redirect_uris: post_logout_redirect_uris
+                        .iter()
+                        .map(|u| u.to_string())
+                        .collect(),
+                    grants: vec!["authorization_code".into(), "refresh_token".into()],
+                    scopes: vec![],
+                    first_party,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Gives the account `email` the `admin` role (registration never does).
     pub async fn make_admin(&self, email: &str) {
         self.sql(

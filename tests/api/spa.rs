@@ -148,24 +148,7 @@ async fn the_single_page_app_signs_in_refreshes_and_signs_out_in_chromium() {
         ],
     )
     .await;
-    app.core()
-        .await
-        .clients
-        .create(
-            gatehouse::oauth::NewClient {
-                id: "spa".into(),
-                public: true,
-                secret: None,
-                redirect_uris: vec![spa.clone()],
-                post_logout_redirect_uris: vec![spa.clone()],
-                grants: vec!["authorization_code".into(), "refresh_token".into()],
-                scopes: vec![],
-                first_party: false,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    app.register_public_app("spa", &spa, &[&spa], false).await;
     app.register_user(EMAIL, PASSWORD).await;
     let observer = app.access_token(EMAIL, PASSWORD).await;
 
