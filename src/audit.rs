@@ -157,6 +157,13 @@ impl Event {
         self
     }
 
+    /// The account the event is about, when there is one (a refused sign-in on an
+    /// unknown address has none).
+    pub fn account(mut self, account: Option<UserId>) -> Self {
+        self.user_id = account;
+        self
+    }
+
     pub fn client(mut self, client: &str) -> Self {
         self.client_id = Some(client.to_string());
         self

@@ -46,6 +46,15 @@ impl AuthError {
     }
 }
 
+/// The outcome of a sign-in, with the account the address names when there is one: the
+/// audit log attributes a refused attempt to it, while the answer to the client stays the
+/// one for an unknown address.
+#[derive(Debug)]
+pub struct SignInAttempt {
+    pub account: Option<UserId>,
+    pub result: Result<User, AuthError>,
+}
+
 /// A validated registration.
 #[derive(Clone, Debug)]
 pub struct Registration {
@@ -121,8 +130,9 @@ impl Accounts {
     /// Checks an email and password. Unknown email and wrong password take the same path
     /// through one argon2 verification and give the same error; the account's state is
     /// revealed only to someone who knows the password.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<User, AuthError> {
-        let result = self.check_password(email, password).await;
+    pub async fn sign_in(&self, email: &str, password: &str) -> SignInAttempt {
+        let mut account = None;
+        let result = self.check_password(email, password, &mut account).await;
         let label = match &result {
             Ok(_) => "success",
             Err(AuthError::InvalidCredentials) => "invalid_credentials",
@@ -131,15 +141,21 @@ impl Accounts {
             Err(_) => "error",
         };
         metrics::counter!("gatehouse_logins_total", "result" => label).increment(1);
-        result
+        SignInAttempt { account, result }
     }
 
-    async fn check_password(&self, email: &str, password: &str) -> Result<User, AuthError> {
+    async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        account: &mut Option<UserId>,
+    ) -> Result<User, AuthError> {
         let password = Password::for_verification(password);
         let credentials = match Email::parse(email) {
             Ok(email) => self.users.find_credentials(&email).await?,
             Err(_) => None,
         };
+        *account = credentials.as_ref().map(|c| c.user.id);
         let verification = self
             .hasher
             .verify(&password, credentials.as_ref().map(|c| &c.password_hash))

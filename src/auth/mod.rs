@@ -6,7 +6,7 @@ pub mod import;
 mod password;
 mod sessions;
 
-pub use accounts::{Accounts, AuthError, Registration};
+pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
 pub use email::EmailLinks;
 pub use password::{HashError, PasswordHasher, Verification};
 pub use sessions::{Refresh, RequestContext, SessionSettings, Sessions};

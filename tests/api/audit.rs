@@ -5,10 +5,14 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::browser::Browser;
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 
-on_both_databases!(security_events_are_recorded_and_can_be_filtered,);
+on_both_databases!(
+    security_events_are_recorded_and_can_be_filtered,
+    failed_sign_ins_on_an_existing_account_are_attributed_to_it,
+);
 
 const PASSWORD: &str = "analytical engine";
 
@@ -194,4 +198,92 @@ async fn security_events_are_recorded_and_can_be_filtered(backend: Backend) {
         .await
         .unwrap();
     assert!(forbidden.status() == 401 || forbidden.status() == 403);
+}
+
+/// An administrator reading one account's events sees the attack on it; the client is
+/// answered exactly as for an address nobody has.
+async fn failed_sign_ins_on_an_existing_account_are_attributed_to_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("root@example.com", PASSWORD).await;
+    app.make_admin("root@example.com").await;
+    let admin = app.access_token("root@example.com", PASSWORD).await;
+    let ada = app.register_user("ada@example.com", PASSWORD).await;
+    let ada_id = ada["id"].as_str().unwrap();
+
+    let wrong = app
+        .password_grant("ada@example.com", "not the password")
+        .await;
+    let unknown = app
+        .password_grant("nobody@example.com", "not the password")
+        .await;
+    let browser = Browser::new(&app);
+    let mut pages = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let form = browser.get("/login").await;
+        let page = browser
+            .post(
+                "/login",
+                &[
+                    ("csrf", &form.csrf()),
+                    ("email", email),
+                    ("password", "not the password"),
+                ],
+            )
+            .await;
+        pages.push((page.status, page.body.replace(email, "EMAIL")));
+    }
+
+    assert_eq!(wrong.status(), unknown.status());
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap(),
+        unknown.json::<Value>().await.unwrap()
+    );
+    assert_eq!(pages[0].0, pages[1].0);
+    let csrf_free = |body: &str| {
+        body.lines()
+            .filter(|l| !l.contains("name=\"csrf\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(csrf_free(&pages[0].1), csrf_free(&pages[1].1));
+    let events: Value = app
+        .client
+        .get(app.url("/api/v1/admin/audit?type=login.failed&limit=10"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_name = |username: &str| -> Vec<Value> {
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["detail"]["username"] == username)
+            .map(|e| e["user_id"].clone())
+            .collect()
+    };
+    assert_eq!(
+        by_name("ada@example.com"),
+        vec![json!(ada_id), json!(ada_id)]
+    );
+    assert_eq!(
+        by_name("nobody@example.com"),
+        vec![Value::Null, Value::Null]
+    );
+    let adas: Value = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/admin/audit?user={ada_id}&type=login.failed"
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(adas["items"].as_array().unwrap().len(), 2);
 }

@@ -715,3 +715,60 @@ async fn an_outage_during_the_code_exchange_leaves_the_code_usable() {
     }
     assert_eq!(status, 200, "the retry after the outage was refused");
 }
+
+/// OpenID Connect Core 3.1.2.1: the request may be POSTed from the client's site; only the
+/// consent form's answer needs the CSRF field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_may_post_its_authorization_request() {
+    let app = spawn_app(Backend::Sqlite).await;
+    client(&app, "webapp", false).await;
+    let browser = Browser::new(&app);
+    browser.register("ada@example.com").await;
+    let request: Vec<(String, String)> =
+        query_of(&format!("http://x{}", authorize_path("webapp", "")))
+            .into_iter()
+            .collect();
+    let form: Vec<(&str, &str)> = request
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+
+    // Signed in, consent not yet given: the consent page, as by GET.
+    let consent = browser.post("/oauth2/authorize", &form).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    assert!(consent.body.contains("webapp"));
+
+    // The consent form's own answer still needs the CSRF field.
+    let mut answer = form.clone();
+    answer.push(("decision", "allow"));
+    let forged = browser.post("/oauth2/authorize", &answer).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let csrf = consent.csrf();
+    answer.push(("csrf", &csrf));
+    let allowed = browser.post("/oauth2/authorize", &answer).await;
+    assert!(allowed.location.unwrap().starts_with(REDIRECT));
+
+    // Consent remembered: a POSTed request goes straight back with a code that works.
+    let again = browser.post("/oauth2/authorize", &form).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let location = again.location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let params = query_of(&location);
+    assert_eq!(params["state"], "xyz");
+    let tokens = exchange(&app, "webapp", &params["code"], VERIFIER).await;
+    assert_eq!(tokens.status(), 200);
+
+    // A browser whose cookie the cross-site POST did not carry: the same request by GET,
+    // where a `SameSite=Lax` cookie is sent, and from there to the sign-in page.
+    let stranger = Browser::new(&app);
+    let bounced = stranger.post("/oauth2/authorize", &form).await;
+    assert_eq!(bounced.status, StatusCode::SEE_OTHER);
+    let get = bounced.location.unwrap();
+    assert!(get.starts_with("/oauth2/authorize?"), "{get}");
+    assert_eq!(
+        query_of(&format!("http://x{get}")),
+        query_of(&format!("http://x{}", authorize_path("webapp", "")))
+    );
+    let login = stranger.get(&get).await;
+    assert!(login.location.unwrap().starts_with("/login?return_to="));
+}

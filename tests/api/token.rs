@@ -20,6 +20,7 @@ on_both_databases!(
     a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id,
     composed_and_decomposed_passwords_are_one_password,
     the_token_endpoint_answers_at_both_paths,
+    old_clients_without_grant_type_get_a_password_grant_at_their_path_only,
 );
 
 fn decode_part(token: &str, index: usize) -> Value {
@@ -360,6 +361,46 @@ async fn the_token_endpoint_answers_at_both_paths(backend: Backend) {
         assert!(body["access_token"].is_string(), "{path}: {body}");
         assert_eq!(body["token_type"], "Bearer", "{path}");
     }
+}
+
+/// FastAPI's `OAuth2PasswordRequestForm`, which the old service's clients were built on,
+/// makes `grant_type` optional; RFC 6749 §4.3.2 does not.
+async fn old_clients_without_grant_type_get_a_password_grant_at_their_path_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", "analytical engine")
+        .await;
+    let post = |path: &'static str, password: &'static str| {
+        app.client
+            .post(app.url(path))
+            .form(&[("username", "ada@example.com"), ("password", password)])
+            .send()
+    };
+
+    let old_path = post("/api/v1/auth/token", "analytical engine")
+        .await
+        .unwrap();
+    let refused = post("/api/v1/auth/token", "wrong password").await.unwrap();
+    let oauth_path = post("/oauth2/token", "analytical engine").await.unwrap();
+
+    assert_eq!(old_path.status(), 200);
+    let body: Value = old_path.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["refresh_token"].is_string(), "{body}");
+    let me = app.me(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(me.status(), 200);
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert_eq!(oauth_path.status(), 400);
+    let body: Value = oauth_path.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("grant_type"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -24,8 +24,11 @@ pub struct TokenApi;
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token`, `client_credentials` or `password`.
-    grant_type: String,
+    /// `authorization_code`, `refresh_token`, `client_credentials` or `password`. At
+    /// `/api/v1/auth/token` it may be omitted and then means `password`, as for the old
+    /// service's clients (FastAPI's `OAuth2PasswordRequestForm`); `/oauth2/token`
+    /// requires it (RFC 6749 §4.3.2).
+    grant_type: Option<String>,
     /// The email, for the password grant.
     username: Option<String>,
     /// For the password grant.
@@ -132,7 +135,8 @@ impl TokenResult {
 impl TokenApi {
     /// Obtain tokens.
     ///
-    /// With `grant_type=password`, `username` (the email) and `password` sign a person in.
+    /// With `grant_type=password`, `username` (the email) and `password` sign a person in;
+    /// at this path a form without `grant_type` is a password grant too.
     /// The client authenticates with HTTP Basic or `client_id`/`client_secret` in the form;
     /// a request naming no client belongs to the first-party client `gatehouse`.
     #[oai(path = "/api/v1/auth/token", method = "post", operation_id = "token")]
@@ -142,7 +146,9 @@ impl TokenApi {
         req: &Request,
         form: Form<TokenForm>,
     ) -> TokenResult {
-        exchange(&state, req, form.0).await
+        let mut form = form.0;
+        form.grant_type.get_or_insert_with(|| "password".into());
+        exchange(&state, req, form).await
     }
 
     /// Revoke a token (RFC 7009).
@@ -351,7 +357,7 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
     };
     let basic_attempted = basic.is_some();
     let params = TokenParams {
-        grant_type: Some(form.grant_type),
+        grant_type: form.grant_type,
         username: form.username,
         password: form.password.map(Secret::new),
         refresh_token: form.refresh_token.map(Secret::new),

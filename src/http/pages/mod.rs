@@ -223,10 +223,11 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
         Ok(Err(limited)) => return too_many(&ctx, limited),
         Err(_) => return unavailable(&ctx),
     }
-    let signed_in = state
+    let attempt = state
         .accounts
         .sign_in(&email, form.get("password").unwrap_or(""))
         .await;
+    let signed_in = attempt.result;
     let recorded = match &signed_in {
         Ok(_) => state.limiter.succeeded_sign_in(&email).await,
         Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&email).await,
@@ -240,6 +241,7 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
             .audit
             .record(
                 audit_event(EventType::LoginFailed, req)
+                    .account(attempt.account)
                     .client(BROWSER_CLIENT_ID)
                     .detail(serde_json::json!({"username": email, "reason": reason})),
             )
@@ -1076,15 +1078,21 @@ pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Res
         Err(e) => return fail(e),
     };
     let issuer = state.config.issuer.as_str();
-    let decision = if posted {
-        // Only the consent form posts here; it must carry this browser's CSRF token.
-        if !ctx.csrf_matches(fields.get("csrf").map(String::as_str)) {
-            return refused_form(&ctx);
-        }
-        fields.get("decision").cloned()
-    } else {
-        None
-    };
+    // OpenID Connect Core 3.1.2.1: a client may POST the request itself. Only the consent
+    // form's answer (the post carrying `decision`) changes anything, so only it needs
+    // this browser's CSRF token.
+    let decision = fields.get("decision").filter(|_| posted).cloned();
+    if decision.is_some() && !ctx.csrf_matches(fields.get("csrf").map(String::as_str)) {
+        return refused_form(&ctx);
+    }
+    if posted && decision.is_none() && browser.is_none() {
+        // A cross-site POST carries no `SameSite=Lax` cookie; the same request by GET
+        // (a top-level navigation) does, so a signed-in person is recognised there.
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(authorize_params(&fields))
+            .finish();
+        return redirect(&format!("/oauth2/authorize?{query}"));
+    }
     let now = state.clock.now();
     let session_user = browser.filter(|(session, _)| !valid.needs_login(Some(session), now));
     let Some((session, user)) = session_user else {

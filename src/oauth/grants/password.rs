@@ -37,12 +37,14 @@ pub async fn grant(
             .await,
     )?;
     within(limiter.account_waiting(username).await)?;
-    let signed_in = endpoint.accounts.sign_in(username, password.expose()).await;
+    let attempt = endpoint.accounts.sign_in(username, password.expose()).await;
+    let signed_in = attempt.result;
     if let Some(reason) = signed_in.as_ref().err().and_then(AuthError::refusal) {
         endpoint
             .audit
             .record(
                 Event::new(EventType::LoginFailed)
+                    .account(attempt.account)
                     .client(&client.id)
                     .from(context)
                     .detail(serde_json::json!({"username": username, "reason": reason})),
