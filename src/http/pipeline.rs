@@ -11,6 +11,7 @@ use futures_util::FutureExt;
 use poem::http::header::{self, HeaderValue};
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::ClientIp;
@@ -145,8 +146,12 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         req.extensions_mut().insert(request_id.clone());
         req.extensions_mut().insert(ClientIp(client_ip));
 
+        // Every line logged while serving the request carries its id.
+        let span = tracing::info_span!("request", request_id = %request_id.0);
         // A client that sends its body slowly is cut off like a slow handler.
-        let body = tokio::time::timeout(self.settings.timeout, self.limit_body(&mut req)).await;
+        let body = tokio::time::timeout(self.settings.timeout, self.limit_body(&mut req))
+            .instrument(span.clone())
+            .await;
         let mut response = match body.unwrap_or(Err(StatusCode::REQUEST_TIMEOUT)) {
             Err(StatusCode::REQUEST_TIMEOUT) => error_response(
                 style,
@@ -158,7 +163,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 error_response(style, status, "the request body is too large", &request_id)
             }
             Ok(()) => {
-                let call = AssertUnwindSafe(self.next.call(req)).catch_unwind();
+                let call =
+                    AssertUnwindSafe(self.next.call(req).instrument(span.clone())).catch_unwind();
                 match tokio::time::timeout(self.settings.timeout, call).await {
                     Ok(Ok(Ok(output))) => output.into_response(),
                     Ok(Ok(Err(err))) => shape_error(err, style, &path, &request_id),
@@ -181,6 +187,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
         if response.status().is_server_error() && !has_json_body(&response) {
             response = error_response(style, response.status(), "", &request_id);
+        }
+        if is_problem(&response) {
+            response = with_request_id(response, &request_id).await;
         }
         if response.status() == StatusCode::METHOD_NOT_ALLOWED
             && let Some(allow) = self.settings.allowed.for_path(&path)
@@ -328,6 +337,33 @@ fn has_json_body(response: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"))
+}
+
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+}
+
+/// Stamps the request id into a problem body, whoever made it, so that any error a client
+/// reports can be found in the log (the same value as `X-Request-Id`).
+async fn with_request_id(response: Response, request_id: &RequestId) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body.into_bytes().await {
+        Ok(bytes) => bytes,
+        Err(_) => return Response::from_parts(parts, Body::empty()),
+    };
+    let stamped = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut problem)) => {
+            problem.insert("request_id".into(), request_id.0.as_ref().into());
+            serde_json::to_vec(&problem).map(Body::from_vec).ok()
+        }
+        _ => None,
+    };
+    let mut response = Response::from_parts(parts, stamped.unwrap_or_else(|| bytes.into()));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
 }
 
 /// Gives an error from poem or an extractor the body documented for the path. Errors

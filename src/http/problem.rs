@@ -18,7 +18,8 @@ pub struct FieldError {
 /// RFC 9457 problem details.
 #[derive(Clone, Debug, Object)]
 pub struct Problem {
-    /// A URI reference that names the kind of problem.
+    /// Always `about:blank` (RFC 9457 §4.2.1): the status is the kind of problem,
+    /// `title` its phrase, `detail` what went wrong.
     #[oai(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -28,20 +29,18 @@ pub struct Problem {
     /// Each invalid field, for validation problems.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
-    /// The request id, to find the request in the server's log.
+    /// The request id (also the `X-Request-Id` header), to find the request and its
+    /// cause in the server's log. Every problem carries it.
     #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<Option<String>>) -> Self {
-        let slug = status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_ascii_lowercase()
-            .replace(' ', "-");
         Self {
-            kind: format!("https://gatehouse.dev/problems/{slug}"),
+            // RFC 9457 §4.2.1: the status says what kind of problem it is; `title` is its
+            // phrase and `detail` the specifics.
+            kind: "about:blank".to_string(),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),

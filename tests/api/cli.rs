@@ -616,3 +616,118 @@ async fn user_import_counts_good_duplicate_and_bad_lines_and_is_idempotent(backe
         200
     );
 }
+
+/// Every problem body names its request, and every line logged while serving it does too,
+/// so a client's report of an error leads to its cause in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn problems_and_log_lines_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let mut server = gatehouse()
+        .current_dir(dir.path())
+        .arg("serve")
+        .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE_LOG_FORMAT", "json")
+        // The database's own lines are logged from inside the handlers.
+        .env("GATEHOUSE_LOG_LEVEL", "info,sqlx::query=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let register = |body: &'static str| {
+        client
+            .post(format!("{base}/api/v1/auth/register"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let ada = r#"{"email":"ada@example.com","name":"Ada","password":"analytical engine"}"#;
+    assert_eq!(register(ada).await.unwrap().status(), 201);
+
+    let answers = [
+        register(ada).await.unwrap(),
+        register(r#"{"email":"no","name":"","password":"x"}"#)
+            .await
+            .unwrap(),
+        register("{not json").await.unwrap(),
+        client
+            .get(format!("{base}/api/v1/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(format!("{base}/api/v1/auth/me"))
+            .bearer_auth("not.a.token")
+            .send()
+            .await
+            .unwrap(),
+        client
+            .delete(format!("{base}/api/v1/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    let mut conflict_id = String::new();
+    for response in answers {
+        let status = response.status();
+        let header = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json"),
+            "{status}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["request_id"],
+            header.as_str(),
+            "{status}: {problem}"
+        );
+        assert_eq!(problem["type"], "about:blank", "{status}: {problem}");
+        assert_eq!(problem["status"], status.as_u16(), "{problem}");
+        if status == 409 {
+            conflict_id = header;
+        }
+    }
+    assert!(!conflict_id.is_empty(), "the second registration got 409");
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(dir.path().join("server.log"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of_conflict: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["request_id"] == conflict_id.as_str())
+        .collect();
+    assert!(
+        of_conflict
+            .iter()
+            .any(|l| l["target"].as_str().unwrap_or("").starts_with("sqlx")),
+        "no database line of request {conflict_id} carries its id: {of_conflict:?}"
+    );
+}
