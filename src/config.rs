@@ -16,60 +16,106 @@ pub const CONFIG_FILE_VARIABLE: &str = "GATEHOUSE_CONFIG";
 const DEFAULT_CONFIG_FILE: &str = "gatehouse.toml";
 const PREFIX: &str = "GATEHOUSE_";
 
-/// Every variable Gatehouse reads; anything else with the prefix is reported as unknown.
-const KNOWN: &[&str] = &[
-    "ENV",
-    "CONFIG",
-    "LISTEN",
-    "ISSUER",
-    "DATABASE_URL",
-    "DATABASE_MAX_CONNECTIONS",
-    "KEYS_DIR",
-    "JWKS_MAX_AGE",
-    "AUDIENCE",
-    "ACCESS_TOKEN_TTL",
-    "PASSWORD_GRANT",
-    "CORS_ORIGINS",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "MAX_BODY",
-    "REQUEST_TIMEOUT",
-    "TRUSTED_PROXIES",
-    "SWAGGER_UI",
-    "ARGON2_MEMORY_KIB",
-    "ARGON2_ITERATIONS",
-    "ARGON2_PARALLELISM",
-    "PASSWORD_HASH_CONCURRENCY",
-    "REDIS_URL",
-    "REDIS_KEY_PREFIX",
-    "REFRESH_TOKEN_IDLE_TTL",
-    "REFRESH_TOKEN_MAX_TTL",
-    "REFRESH_REUSE_GRACE",
-    "KEYS_RELOAD_INTERVAL",
-    "SIGNING_KEY_BITS",
-    "AUTH_CODE_TTL",
-    "RATE_LIMITS",
-    "RATE_LIMIT_LOGIN_PER_IP",
-    "RATE_LIMIT_LOGIN_PER_ACCOUNT",
-    "RATE_LIMIT_REGISTER_PER_IP",
-    "RATE_LIMIT_RESET_PER_IP",
-    "RATE_LIMIT_RESET_PER_ADDRESS",
-    "PASSWORD_RESET_TTL",
-    "PASSWORD_HASH_QUEUE",
-    "ALLOW_SQLITE",
-    "AUDIT_RETENTION",
-    "MAX_CONNECTIONS",
-    "IDLE_TIMEOUT",
-    "TLS_CERT",
-    "TLS_KEY",
-    "HEADER_TIMEOUT",
-    "SIGNING_ALG",
-    "SMTP_URL",
-    "MAIL_FROM",
-    "MAIL_DIR",
-    "EMAIL_VERIFICATION_TTL",
-    "REQUIRE_VERIFIED_EMAIL",
-];
+/// Every variable Gatehouse reads — the ones [`Config::from_raw`] parses, found by parsing
+/// the defaults once — so that anything else with the prefix is reported as unknown.
+fn known_settings() -> &'static [&'static str] {
+    static KNOWN: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut p = Parser {
+            raw: &RawSettings::default(),
+            problems: Vec::new(),
+            shown: Vec::new(),
+        };
+        let _ = Config::parse(&mut p);
+        let mut known: Vec<&'static str> = p.shown.into_iter().map(|(name, _)| name).collect();
+        known.push("CONFIG");
+        known
+    })
+}
+
+/// How `check-config` shows a setting's effective value; secrets never in the clear.
+pub trait Shown {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_by_display {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+shown_by_display!(String, bool, u32, usize, SocketAddr, crate::limits::Rate);
+
+impl Shown for Duration {
+    fn shown(&self) -> String {
+        format_duration(*self)
+    }
+}
+
+impl Shown for PathBuf {
+    fn shown(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+/// Secret settings are URLs (database, Redis, SMTP): shown with the password hidden.
+/// Anything else that is secret is not shown at all.
+impl Shown for Secret<String> {
+    fn shown(&self) -> String {
+        match Url::parse(self.expose()) {
+            Ok(url) if url.cannot_be_a_base() => "<hidden>".into(),
+            Ok(_) => redact_url(self.expose()),
+            Err(_) => "<hidden>".into(),
+        }
+    }
+}
+
+impl<T: Shown> Shown for Option<T> {
+    fn shown(&self) -> String {
+        self.as_ref().map(Shown::shown).unwrap_or_default()
+    }
+}
+
+impl<T: Shown> Shown for Vec<T> {
+    fn shown(&self) -> String {
+        self.iter().map(Shown::shown).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl Shown for TrustedProxy {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for crate::token::SigningAlg {
+    fn shown(&self) -> String {
+        self.as_str().to_string()
+    }
+}
+
+impl Shown for Environment {
+    fn shown(&self) -> String {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+        }
+        .into()
+    }
+}
+
+impl Shown for LogFormat {
+    fn shown(&self) -> String {
+        match self {
+            Self::Pretty => "pretty",
+            Self::Json => "json",
+        }
+        .into()
+    }
+}
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +272,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Serve HTTPS directly with this certificate chain and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Every setting with its effective value, as `check-config` shows it.
+    described: Vec<(&'static str, String)>,
 }
 
 /// One setting that could not be accepted, named by its variable.
@@ -331,7 +379,7 @@ impl RawSettings {
 
     pub fn insert(&mut self, variable: &str, value: String) {
         let short = variable.strip_prefix(PREFIX).unwrap_or(variable);
-        if !KNOWN.contains(&short) && !self.unknown.iter().any(|u| u == variable) {
+        if !known_settings().contains(&short) && !self.unknown.iter().any(|u| u == variable) {
             self.unknown.push(variable.to_string());
         }
         self.values.insert(variable.to_string(), value);
@@ -354,6 +402,8 @@ impl RawSettings {
 struct Parser<'a> {
     raw: &'a RawSettings,
     problems: Vec<ConfigProblem>,
+    /// Every setting read, in order, with its effective value as `check-config` shows it.
+    shown: Vec<(&'static str, String)>,
 }
 
 impl Parser<'_> {
@@ -365,13 +415,26 @@ impl Parser<'_> {
     }
 
     /// Parses one setting, recording a problem and falling back to `default` on failure.
-    fn value<T>(
+    /// This is the one place a setting is declared: reading it makes it known, and
+    /// `check-config` shows what was read.
+    fn value<T: Shown>(
         &mut self,
-        short: &str,
+        short: &'static str,
         default: T,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> T {
-        match self.raw.get(short) {
+        self.value_shown(short, default, parse, T::shown)
+    }
+
+    /// [`Parser::value`] with a way of showing the value of its own.
+    fn value_shown<T>(
+        &mut self,
+        short: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+        show: impl FnOnce(&T) -> String,
+    ) -> T {
+        let value = match self.raw.get(short) {
             None => default,
             Some(text) => match parse(text.trim()) {
                 Ok(v) => v,
@@ -380,7 +443,9 @@ impl Parser<'_> {
                     default
                 }
             },
-        }
+        };
+        self.shown.push((short, show(&value)));
+        value
     }
 }
 
@@ -390,7 +455,19 @@ impl Config {
         let mut p = Parser {
             raw,
             problems: Vec::new(),
+            shown: Vec::new(),
         };
+        let config = Self::parse(&mut p);
+        if p.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(p.problems))
+        }
+    }
+
+    /// Reads every setting through `p`; the result is meaningful only when `p` recorded
+    /// no problem.
+    fn parse(p: &mut Parser) -> Self {
         let env = p.value("ENV", Environment::Development, |v| match v {
             "development" => Ok(Environment::Development),
             "production" => Ok(Environment::Production),
@@ -404,13 +481,13 @@ impl Config {
         let issuer = p.value("ISSUER", "http://localhost:8080".to_string(), parse_issuer);
         let database_url = p.value(
             "DATABASE_URL",
-            "sqlite://data/gatehouse.db".to_string(),
+            Secret::new("sqlite://data/gatehouse.db".to_string()),
             |v| {
                 if v.starts_with("sqlite:")
                     || v.starts_with("postgres://")
                     || v.starts_with("postgresql://")
                 {
-                    Ok(v.to_string())
+                    Ok(Secret::new(v.to_string()))
                 } else {
                     Err("must start with `sqlite:` or `postgres://`".into())
                 }
@@ -455,9 +532,16 @@ impl Config {
                 )
             }
         });
-        let mail_from = p.value("MAIL_FROM", None, |v| {
+        let default_sender = {
+            let host = Url::parse(&issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "localhost".into());
+            format!("Gatehouse <no-reply@{host}>")
+        };
+        let mail_from = p.value("MAIL_FROM", default_sender, |v| {
             v.parse::<lettre::message::Mailbox>()
-                .map(|_| Some(v.to_string()))
+                .map(|_| v.to_string())
                 .map_err(|e| format!("not a mailbox ({e}); use `Name <address>` or an address"))
         });
         let mail_dir = p.value("MAIL_DIR", PathBuf::from("data/mail"), |v| {
@@ -615,17 +699,19 @@ impl Config {
                 }
             })
         });
-        let rate = |p: &mut Parser, short: &str, default: &str| {
+        let rate = |p: &mut Parser, short: &'static str, default: &str| {
             let default = crate::limits::Rate::parse(default).expect("valid default rate");
             p.value(short, default, crate::limits::Rate::parse)
         };
         let limits = crate::limits::Limits {
-            enabled: p.value("RATE_LIMITS", true, parse_bool),
-            login_per_ip: rate(&mut p, "RATE_LIMIT_LOGIN_PER_IP", "30/min"),
-            login_per_account: rate(&mut p, "RATE_LIMIT_LOGIN_PER_ACCOUNT", "10/min"),
-            register_per_ip: rate(&mut p, "RATE_LIMIT_REGISTER_PER_IP", "10/h"),
-            reset_per_ip: rate(&mut p, "RATE_LIMIT_RESET_PER_IP", "10/h"),
-            reset_per_address: rate(&mut p, "RATE_LIMIT_RESET_PER_ADDRESS", "3/h"),
+            enabled: p.value_shown("RATE_LIMITS", true, parse_bool, |on| {
+                if *on { "on" } else { "off" }.to_string()
+            }),
+            login_per_ip: rate(p, "RATE_LIMIT_LOGIN_PER_IP", "30/min"),
+            login_per_account: rate(p, "RATE_LIMIT_LOGIN_PER_ACCOUNT", "10/min"),
+            register_per_ip: rate(p, "RATE_LIMIT_REGISTER_PER_IP", "10/h"),
+            reset_per_ip: rate(p, "RATE_LIMIT_RESET_PER_IP", "10/h"),
+            reset_per_address: rate(p, "RATE_LIMIT_RESET_PER_ADDRESS", "3/h"),
         };
 
         let allow_sqlite = p.value("ALLOW_SQLITE", false, parse_bool);
@@ -680,7 +766,7 @@ impl Config {
                     "production requires an https:// issuer (set GATEHOUSE_ISSUER=https://your.host)",
                 );
             }
-            if database_url.starts_with("sqlite:") && !allow_sqlite {
+            if database_url.expose().starts_with("sqlite:") && !allow_sqlite {
                 p.problem(
                     "DATABASE_URL",
                     "production expects PostgreSQL (postgres://…); to run one instance on SQLite anyway, \
@@ -701,59 +787,49 @@ impl Config {
             }
         }
 
-        let mail_from = mail_from.unwrap_or_else(|| {
-            let host = Url::parse(&issuer)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_else(|| "localhost".into());
-            format!("Gatehouse <no-reply@{host}>")
-        });
-        if p.problems.is_empty() {
-            Ok(Self {
-                env,
-                listen,
-                issuer,
-                database_url: Secret::new(database_url),
-                database_max_connections,
-                redis_url,
-                redis_key_prefix,
-                smtp_url,
-                mail_from,
-                mail_dir,
-                keys_dir,
-                jwks_max_age,
-                keys_reload_interval,
-                signing_key_bits,
-                signing_alg,
-                audience,
-                access_token_ttl,
-                refresh_token_idle_ttl,
-                refresh_token_max_ttl,
-                refresh_reuse_grace,
-                auth_code_ttl,
-                email_verification_ttl,
-                password_reset_ttl,
-                require_verified_email,
-                password_grant,
-                cors_origins,
-                log_format,
-                log_level,
-                max_body,
-                request_timeout,
-                trusted_proxies,
-                swagger_ui,
-                argon2,
-                password_hash_concurrency,
-                password_hash_queue,
-                limits,
-                audit_retention,
-                max_connections,
-                idle_timeout,
-                header_timeout,
-                tls,
-            })
-        } else {
-            Err(ConfigError(p.problems))
+        Self {
+            env,
+            listen,
+            issuer,
+            database_url,
+            database_max_connections,
+            redis_url,
+            redis_key_prefix,
+            smtp_url,
+            mail_from,
+            mail_dir,
+            keys_dir,
+            jwks_max_age,
+            keys_reload_interval,
+            signing_key_bits,
+            signing_alg,
+            audience,
+            access_token_ttl,
+            refresh_token_idle_ttl,
+            refresh_token_max_ttl,
+            refresh_reuse_grace,
+            auth_code_ttl,
+            email_verification_ttl,
+            password_reset_ttl,
+            require_verified_email,
+            password_grant,
+            cors_origins,
+            log_format,
+            log_level,
+            max_body,
+            request_timeout,
+            trusted_proxies,
+            swagger_ui,
+            argon2,
+            password_hash_concurrency,
+            password_hash_queue,
+            limits,
+            audit_retention,
+            max_connections,
+            idle_timeout,
+            header_timeout,
+            tls,
+            described: p.shown.clone(),
         }
     }
 
@@ -809,137 +885,12 @@ impl Config {
         }
     }
 
-    /// The effective settings as `VARIABLE=value` lines, secrets hidden.
+    /// The effective settings as `VARIABLE=value` lines, secrets hidden: every setting
+    /// [`Config::from_raw`] read, in the order it read them.
     pub fn describe(&self) -> Vec<(String, String)> {
-        let env = match self.env {
-            Environment::Development => "development",
-            Environment::Production => "production",
-        };
-        let log_format = match self.log_format {
-            LogFormat::Pretty => "pretty",
-            LogFormat::Json => "json",
-        };
-        let rows: Vec<(&str, String)> = vec![
-            ("ENV", env.into()),
-            ("LISTEN", self.listen.to_string()),
-            ("ISSUER", self.issuer.clone()),
-            ("DATABASE_URL", redact_url(self.database_url.expose())),
-            (
-                "DATABASE_MAX_CONNECTIONS",
-                self.database_max_connections.to_string(),
-            ),
-            ("KEYS_DIR", self.keys_dir.display().to_string()),
-            (
-                "SMTP_URL",
-                self.smtp_url
-                    .as_ref()
-                    .map(|u| redact_url(u.expose()))
-                    .unwrap_or_default(),
-            ),
-            ("MAIL_FROM", self.mail_from.clone()),
-            ("MAIL_DIR", self.mail_dir.display().to_string()),
-            ("JWKS_MAX_AGE", format_duration(self.jwks_max_age)),
-            (
-                "KEYS_RELOAD_INTERVAL",
-                format_duration(self.keys_reload_interval),
-            ),
-            ("SIGNING_KEY_BITS", self.signing_key_bits.to_string()),
-            ("SIGNING_ALG", self.signing_alg.as_str().to_string()),
-            ("AUDIENCE", self.audience.clone()),
-            ("ACCESS_TOKEN_TTL", format_duration(self.access_token_ttl)),
-            (
-                "REFRESH_TOKEN_IDLE_TTL",
-                format_duration(self.refresh_token_idle_ttl),
-            ),
-            (
-                "REFRESH_TOKEN_MAX_TTL",
-                format_duration(self.refresh_token_max_ttl),
-            ),
-            (
-                "REFRESH_REUSE_GRACE",
-                format_duration(self.refresh_reuse_grace),
-            ),
-            ("AUTH_CODE_TTL", format_duration(self.auth_code_ttl)),
-            (
-                "EMAIL_VERIFICATION_TTL",
-                format_duration(self.email_verification_ttl),
-            ),
-            ("PASSWORD_GRANT", self.password_grant.to_string()),
-            ("CORS_ORIGINS", self.cors_origins.join(",")),
-            ("LOG_FORMAT", log_format.into()),
-            ("LOG_LEVEL", self.log_level.clone()),
-            ("MAX_BODY", self.max_body.to_string()),
-            ("REQUEST_TIMEOUT", format_duration(self.request_timeout)),
-            (
-                "TRUSTED_PROXIES",
-                self.trusted_proxies
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("SWAGGER_UI", self.swagger_ui.to_string()),
-            ("ARGON2_MEMORY_KIB", self.argon2.memory_kib.to_string()),
-            ("ARGON2_ITERATIONS", self.argon2.iterations.to_string()),
-            ("ARGON2_PARALLELISM", self.argon2.parallelism.to_string()),
-            ("PASSWORD_HASH_QUEUE", self.password_hash_queue.to_string()),
-            ("AUDIT_RETENTION", format_duration(self.audit_retention)),
-            ("MAX_CONNECTIONS", self.max_connections.to_string()),
-            ("IDLE_TIMEOUT", format_duration(self.idle_timeout)),
-            ("HEADER_TIMEOUT", format_duration(self.header_timeout)),
-            (
-                "TLS_CERT",
-                self.tls
-                    .as_ref()
-                    .map(|(c, _)| c.display().to_string())
-                    .unwrap_or_default(),
-            ),
-            (
-                "TLS_KEY",
-                self.tls
-                    .as_ref()
-                    .map(|(_, k)| k.display().to_string())
-                    .unwrap_or_default(),
-            ),
-            (
-                "RATE_LIMITS",
-                if self.limits.enabled { "on" } else { "off" }.to_string(),
-            ),
-            (
-                "RATE_LIMIT_LOGIN_PER_IP",
-                self.limits.login_per_ip.to_string(),
-            ),
-            (
-                "RATE_LIMIT_LOGIN_PER_ACCOUNT",
-                self.limits.login_per_account.to_string(),
-            ),
-            (
-                "RATE_LIMIT_REGISTER_PER_IP",
-                self.limits.register_per_ip.to_string(),
-            ),
-            (
-                "RATE_LIMIT_RESET_PER_IP",
-                self.limits.reset_per_ip.to_string(),
-            ),
-            (
-                "RATE_LIMIT_RESET_PER_ADDRESS",
-                self.limits.reset_per_address.to_string(),
-            ),
-            (
-                "PASSWORD_RESET_TTL",
-                format_duration(self.password_reset_ttl),
-            ),
-            (
-                "REQUIRE_VERIFIED_EMAIL",
-                self.require_verified_email.to_string(),
-            ),
-            (
-                "PASSWORD_HASH_CONCURRENCY",
-                self.password_hash_concurrency.to_string(),
-            ),
-        ];
-        rows.into_iter()
-            .map(|(k, v)| (format!("{PREFIX}{k}"), v))
+        self.described
+            .iter()
+            .map(|(name, value)| (format!("{PREFIX}{name}"), value.clone()))
             .collect()
     }
 
@@ -1072,8 +1023,8 @@ fn parse_size(v: &str) -> Result<usize, String> {
 fn redact_url(v: &str) -> String {
     match Url::parse(v) {
         Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("<redacted>"));
-            url.to_string()
+            let _ = url.set_password(Some("redacted"));
+            url.to_string().replacen(":redacted@", ":<redacted>@", 1)
         }
         _ => v.to_string(),
     }
@@ -1151,6 +1102,21 @@ mod tests {
     fn unknown_variables_are_noticed() {
         let raw = RawSettings::from_pairs([("GATEHOUSE_ISSUR", "x")]);
         assert_eq!(raw.unknown(), ["GATEHOUSE_ISSUR"]);
+    }
+
+    #[test]
+    fn every_setting_read_is_known_and_described() {
+        let config = Config::from_raw(&RawSettings::default()).unwrap();
+        let described: Vec<String> = config.describe().into_iter().map(|(k, _)| k).collect();
+        let raw = RawSettings::from_pairs(
+            described
+                .iter()
+                .map(|name| (name.as_str(), "x"))
+                .chain([(CONFIG_FILE_VARIABLE, "x")]),
+        );
+        assert!(raw.unknown().is_empty(), "{:?}", raw.unknown());
+        assert!(described.contains(&"GATEHOUSE_REDIS_URL".to_string()));
+        assert!(described.contains(&"GATEHOUSE_REDIS_KEY_PREFIX".to_string()));
     }
 
     #[test]

@@ -66,6 +66,50 @@ fn check_config_prints_effective_values_with_secrets_hidden() {
     assert!(!stdout.contains("hunter22"));
 }
 
+/// `check-config` shows every setting — the ones `serve` reads, no more, no fewer — and
+/// the README's table documents exactly those.
+#[test]
+fn check_config_prints_every_setting_the_readme_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gatehouse()
+        .current_dir(dir.path())
+        .arg("check-config")
+        .env(
+            "GATEHOUSE_REDIS_URL",
+            "redis://:hunter22@cache.internal:6379/2",
+        )
+        .env("GATEHOUSE_REDIS_KEY_PREFIX", "gh-test")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let printed: std::collections::BTreeSet<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let documented: std::collections::BTreeSet<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| `GATEHOUSE_"))
+        .flat_map(|l| l.split('|').nth(1).unwrap().split('`'))
+        .filter(|w| w.starts_with("GATEHOUSE_"))
+        // Names the settings file; not a setting of its own.
+        .filter(|w| *w != "GATEHOUSE_CONFIG")
+        .collect();
+
+    assert_eq!(printed, documented);
+    assert!(stdout.contains("GATEHOUSE_REDIS_URL=redis://:<redacted>@cache.internal:6379/2"));
+    assert!(stdout.contains("GATEHOUSE_REDIS_KEY_PREFIX=gh-test\n"));
+    assert!(!stdout.contains("hunter22"));
+}
+
 #[test]
 fn production_refusals_each_name_their_setting_and_fix() {
     let dir = tempfile::tempdir().unwrap();
