@@ -208,6 +208,36 @@ async fn discovery_describes_what_exists() {
     }
 }
 
+/// A client validating input against the document must not refuse an address the server
+/// accepts: the document states the rule instead of an ASCII-only pattern.
+#[tokio::test]
+async fn the_documented_email_rule_admits_what_the_server_accepts() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let international = "josé.müller@bücher.example";
+
+    let registered = app
+        .register(&serde_json::json!({
+            "email": international,
+            "name": "José",
+            "password": "analytical engine",
+        }))
+        .await;
+
+    assert_eq!(registered.status(), 201);
+    for schema in ["RegisterRequest", "LinkRequest"] {
+        let email = &doc["components"]["schemas"][schema]["properties"]["email"];
+        assert!(email.get("pattern").is_none(), "{schema}: {email}");
+        assert!(
+            email["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("RFC 6531")),
+            "{schema}: {email}"
+        );
+        assert!(international.chars().count() as u64 <= email["maxLength"].as_u64().unwrap());
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_names_operations_for_sdks() {
     let app = spawn_app(Backend::Sqlite).await;

@@ -94,10 +94,12 @@ pub struct ProfileInput {
 #[oai(rename = "RegisterRequest")]
 pub struct RegisterRequest {
     /// The sign-in name; unique regardless of case.
-    #[oai(validator(
-        max_length = 254,
-        pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-    ))]
+    ///
+    /// `local@domain`, at most 254 characters (64 before the `@`); international
+    /// characters are allowed on both sides (RFC 6531), spaces and control characters
+    /// are not; the domain has at least two labels of letters, digits and hyphens.
+    /// Compared without regard to case.
+    #[oai(validator(max_length = 254))]
     pub email: String,
     /// 1 to 100 characters, not only spaces, no control characters.
     #[oai(validator(
