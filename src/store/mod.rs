@@ -241,7 +241,9 @@ pub struct AuthCode {
 pub enum Redemption {
     /// First use: the code is now spent.
     Fresh(AuthCode),
-    /// Used before; the session its first use started, once known.
+    /// Used before; the session its first use started, once known. A code whose first
+    /// exchange has not recorded its session yet is marked as replayed, and that exchange
+    /// learns it from [`AuthorizationStore::attach_session`].
     Reused(Option<SessionId>),
     /// Unknown or expired.
     Unknown,
@@ -258,10 +260,17 @@ pub trait AuthorizationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Redemption, StoreError>;
     /// Makes a spent code usable again when its exchange failed on an outage before it
-    /// started a session (the client retries with the same code).
+    /// started a session (the client retries with the same code) — unless it was replayed
+    /// meanwhile.
     async fn unspend_code(&self, hash: &[u8; 32]) -> Result<(), StoreError>;
-    /// Records the session a redeemed code started, so a replay can end it.
-    async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError>;
+    /// Records the session a redeemed code started, so a later replay can end it; `true`
+    /// when the code was presented again before this (the caller then ends the session).
+    /// Atomic with the replay's mark: of the two, one always sees the other.
+    async fn attach_session(
+        &self,
+        hash: &[u8; 32],
+        session: &SessionId,
+    ) -> Result<bool, StoreError>;
     async fn consented_scope(
         &self,
         user: UserId,
