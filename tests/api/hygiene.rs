@@ -300,6 +300,30 @@ async fn a_wrong_method_is_answered_with_the_allowed_ones() {
     assert_eq!(token.status(), 405);
     assert_eq!(token.headers()["allow"], "POST");
     assert_eq!(page.headers()["allow"], "GET, HEAD, POST");
+
+    // Routes outside the API document too, Swagger UI's folder included; HEAD still
+    // works wherever GET does.
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/static/gatehouse.css",
+        "/docs",
+        "/docs/",
+        "/api/v1/openapi.json",
+    ] {
+        for method in ["DELETE", "FOO", "PUT"] {
+            let wrong = send(method, path).await.unwrap();
+            assert_eq!(wrong.status(), 405, "{method} {path}");
+            assert_eq!(wrong.headers()["allow"], "GET, HEAD", "{method} {path}");
+        }
+        let head = send("HEAD", path).await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert_eq!(send("GET", path).await.unwrap().status(), 200, "GET {path}");
+    }
 }
 
 #[tokio::test]
