@@ -351,6 +351,8 @@ pub struct StoredClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
+    /// What it may do beyond its grants (`introspection`, `revocation-feed`).
+    pub permissions: Vec<String>,
     pub first_party: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -361,5 +363,11 @@ pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &StoredClient) -> Result<(), StoreError>;
     async fn find_client(&self, id: &str) -> Result<Option<StoredClient>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError>;
+    /// Replaces a client's permissions; `false` when there is no such client.
+    async fn set_client_permissions(
+        &self,
+        id: &str,
+        permissions: &[String],
+    ) -> Result<bool, StoreError>;
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
 }

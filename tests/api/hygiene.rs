@@ -371,7 +371,8 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     let app = crate::helpers::spawn_app_through(Backend::Postgres, &[], Some(&proxy)).await;
     app.register_user("ada@example.com", "analytical engine")
         .await;
-    let secret = crate::sessions::confidential_client(&app, "resource-server").await;
+    let secret =
+        crate::sessions::confidential_client(&app, "resource-server", &["revocation-feed"]).await;
     let feed = || {
         app.client
             .get(app.url("/api/v1/revocations"))
