@@ -26,6 +26,7 @@ pub enum EventType {
     UserEnabled,
     UserRolesChanged,
     ClientCreated,
+    ClientUpdated,
     ClientDeleted,
     KeyRotated,
     KeyRevoked,
@@ -34,7 +35,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -45,6 +46,7 @@ impl EventType {
         Self::UserEnabled,
         Self::UserRolesChanged,
         Self::ClientCreated,
+        Self::ClientUpdated,
         Self::ClientDeleted,
         Self::KeyRotated,
         Self::KeyRevoked,
@@ -64,6 +66,7 @@ impl EventType {
             Self::UserEnabled => "user.enabled",
             Self::UserRolesChanged => "user.roles_changed",
             Self::ClientCreated => "client.created",
+            Self::ClientUpdated => "client.updated",
             Self::ClientDeleted => "client.deleted",
             Self::KeyRotated => "key.rotated",
             Self::KeyRevoked => "key.revoked",

@@ -106,6 +106,8 @@ enum ClientCommand {
     Create(CreateClient),
     /// List clients, one per line.
     List,
+    /// Grant or withdraw a client's permissions.
+    Update(UpdateClient),
     /// Delete a client.
     Delete {
         #[arg(allow_hyphen_values = true)]
@@ -139,6 +141,22 @@ struct CreateClient {
     /// A client of your own, trusted without a consent screen.
     #[arg(long)]
     first_party: bool,
+    /// A permission beyond the grants (repeatable): introspection (of other clients'
+    /// tokens), revocation-feed. Confidential clients only.
+    #[arg(long = "allow")]
+    permissions: Vec<String>,
+}
+
+#[derive(Args)]
+struct UpdateClient {
+    #[arg(allow_hyphen_values = true)]
+    id: String,
+    /// Grant a permission (repeatable): introspection, revocation-feed.
+    #[arg(long = "allow")]
+    allow: Vec<String>,
+    /// Withdraw a permission (repeatable).
+    #[arg(long = "deny")]
+    deny: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -435,6 +453,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 post_logout_redirect_uris: args.post_logout_redirect_uris,
                 grants: args.grants,
                 scopes: args.scopes,
+                permissions: args.permissions,
                 first_party: args.first_party,
             };
             match core.clients.create(new, core.clock.now()).await {
@@ -459,7 +478,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::List => {
             for client in core.clients.list().await? {
                 println!(
-                    "{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}",
+                    "{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}\tallow={}",
                     client.id,
                     if client.public {
                         "public"
@@ -474,9 +493,42 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                         .join(","),
                     client.scopes.iter().collect::<Vec<_>>().join(","),
                     client.redirect_uris.join(","),
+                    permission_names(&client.permissions),
                 );
             }
             Ok(())
+        }
+        ClientCommand::Update(args) => {
+            if args.allow.is_empty() && args.deny.is_empty() {
+                anyhow::bail!("nothing to change: give --allow P or --deny P");
+            }
+            match core
+                .clients
+                .change_permissions(&args.id, &args.allow, &args.deny)
+                .await
+            {
+                Ok(Some(client)) => {
+                    core.audit
+                        .record(
+                            Event::new(EventType::ClientUpdated)
+                                .actor("cli")
+                                .client(&client.id)
+                                .detail(serde_json::json!({
+                                    "permissions": permission_names(&client.permissions),
+                                })),
+                        )
+                        .await;
+                    eprintln!(
+                        "client {}: allow={}",
+                        client.id,
+                        permission_names(&client.permissions)
+                    );
+                    Ok(())
+                }
+                Ok(None) => anyhow::bail!("no client {}", args.id),
+                Err(ClientError::Invalid(message)) => anyhow::bail!("{message}"),
+                Err(e) => Err(e.into()),
+            }
         }
         ClientCommand::Delete { id } => match core.clients.delete(&id).await {
             Ok(true) => {
@@ -495,6 +547,15 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             Err(e) => Err(e.into()),
         },
     }
+}
+
+/// Permissions as `client list` shows them: comma-separated, `-` for none.
+fn permission_names(permissions: &[gatehouse::oauth::Permission]) -> String {
+    if permissions.is_empty() {
+        return "-".into();
+    }
+    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    names.join(",")
 }
 
 async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()> {

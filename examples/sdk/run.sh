@@ -137,8 +137,10 @@ echo "stand-in $admin_password" | (gatehouse user create --email stand-in@exampl
   --name Stand-in --password-stdin) >"$setup_log" 2>&1 || failed_setup
 stand_in_id=$(user_id <"$setup_log")
 [ -n "$own_id" ] && [ -n "$stand_in_id" ] || failed_setup
+# Allowed to introspect and read the feed, so Schemathesis reaches their answers, not 403s.
 echo "$client_secret" | (gatehouse client create --id fuzzer-client --secret-stdin \
-  --grant client_credentials) >"$setup_log" 2>&1 || failed_setup
+  --grant client_credentials --allow introspection --allow revocation-feed) >"$setup_log" 2>&1 \
+  || failed_setup
 gatehouse serve >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do

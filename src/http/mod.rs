@@ -18,7 +18,10 @@ mod wellknown;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, Route, get};
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, RouteMethod};
+use poem_openapi::OpenApiService;
 
 use crate::auth::{Accounts, Sessions};
 use crate::clock::Clock;
@@ -205,35 +208,121 @@ pub async fn change_own_password(
     Ok(Ok(()))
 }
 
-/// The routes outside the OpenAPI document and the methods each answers, for the
-/// `Allow` header of a 405. Keep in step with `routes`.
-const OTHER_ROUTES: &[(&str, &[&str])] = &[
-    ("/.well-known/openid-configuration", &["GET"]),
-    ("/.well-known/oauth-authorization-server", &["GET"]),
-    ("/.well-known/jwks.json", &["GET"]),
-    ("/healthz", &["GET"]),
-    ("/readyz", &["GET"]),
-    ("/metrics", &["GET"]),
-    ("/api/v1/openapi.json", &["GET"]),
-    ("/oauth2/token", &["POST"]),
-    ("/login", &["GET", "POST"]),
-    ("/register", &["GET", "POST"]),
-    ("/logout", &["GET", "POST"]),
-    ("/account", &["GET"]),
-    ("/verify-email", &["GET", "POST"]),
-    ("/forgot-password", &["GET", "POST"]),
-    ("/reset-password", &["GET", "POST"]),
-    ("/account/profile", &["POST"]),
-    ("/account/password", &["POST"]),
-    ("/account/sessions/end", &["POST"]),
-    ("/account/sessions/end-others", &["POST"]),
-    ("/oauth2/authorize", &["GET", "POST"]),
-    ("/oauth2/logout", &["GET", "POST"]),
-    ("/static/gatehouse.css", &["GET"]),
-];
+/// A route outside the OpenAPI document: its path, whether it is a folder (every path
+/// under it belongs to it), and the handler of each method it answers. The router and the
+/// `Allow` header of a 405 are both built from one list of these, so a route answers
+/// exactly the methods it lists (and `HEAD` where it lists `GET`).
+struct OtherRoute {
+    path: &'static str,
+    folder: bool,
+    methods: Vec<(Method, BoxEndpoint<'static>)>,
+}
 
-/// Every route and its methods: the documented operations and `OTHER_ROUTES`.
-fn allowed_methods() -> pipeline::AllowedMethods {
+impl OtherRoute {
+    fn at(path: &'static str) -> Self {
+        Self {
+            path,
+            folder: false,
+            methods: Vec::new(),
+        }
+    }
+
+    fn folder(path: &'static str) -> Self {
+        Self {
+            folder: true,
+            ..Self::at(path)
+        }
+    }
+
+    fn on<E>(mut self, method: Method, ep: E) -> Self
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        let ep = ep.into_endpoint().map_to_response().boxed();
+        self.methods.push((method, ep));
+        self
+    }
+
+    fn get<E: IntoEndpoint>(self, ep: E) -> Self
+    where
+        E::Endpoint: 'static,
+    {
+        self.on(Method::GET, ep)
+    }
+
+    fn post<E: IntoEndpoint>(self, ep: E) -> Self
+    where
+        E::Endpoint: 'static,
+    {
+        self.on(Method::POST, ep)
+    }
+
+    /// The path template and method names, for [`pipeline::AllowedMethods`].
+    fn allowed(&self) -> Vec<(String, Vec<String>)> {
+        let methods: Vec<String> = self.methods.iter().map(|(m, _)| m.to_string()).collect();
+        let mut paths = vec![(self.path.to_string(), methods.clone())];
+        if self.folder {
+            paths.push((format!("{}/*", self.path), methods));
+        }
+        paths
+    }
+}
+
+/// Every route outside the OpenAPI document.
+fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<OtherRoute> {
+    let mut routes = vec![
+        OtherRoute::at("/.well-known/openid-configuration").get(wellknown::openid_configuration),
+        OtherRoute::at("/.well-known/oauth-authorization-server")
+            .get(wellknown::authorization_server_metadata),
+        OtherRoute::at("/.well-known/jwks.json").get(wellknown::jwks),
+        OtherRoute::at("/healthz").get(health::healthz),
+        OtherRoute::at("/readyz").get(health::readyz),
+        OtherRoute::at("/metrics").get(health::metrics),
+        OtherRoute::at("/api/v1/openapi.json").get(api.spec_endpoint()),
+        OtherRoute::at("/login")
+            .get(pages::login_form)
+            .post(pages::login_submit),
+        OtherRoute::at("/register")
+            .get(pages::register_form)
+            .post(pages::register_submit),
+        OtherRoute::at("/logout")
+            .get(pages::logout_form)
+            .post(pages::logout_submit),
+        OtherRoute::at("/account").get(pages::account),
+        OtherRoute::at("/verify-email")
+            .get(pages::verify_email)
+            .post(pages::verify_email_submit),
+        OtherRoute::at("/forgot-password")
+            .get(pages::forgot_password_form)
+            .post(pages::forgot_password_submit),
+        OtherRoute::at("/reset-password")
+            .get(pages::reset_password_form)
+            .post(pages::reset_password_submit),
+        OtherRoute::at("/account/profile").post(pages::account_profile),
+        OtherRoute::at("/account/password").post(pages::account_password),
+        OtherRoute::at("/account/sessions/end").post(pages::account_end_session),
+        OtherRoute::at("/account/sessions/end-others").post(pages::account_end_others),
+        OtherRoute::at("/oauth2/authorize")
+            .get(pages::authorize)
+            .post(pages::authorize),
+        OtherRoute::at("/oauth2/logout")
+            .get(pages::end_session)
+            .post(pages::end_session),
+        OtherRoute::at("/static/gatehouse.css").get(pages::stylesheet),
+    ];
+    if state.config.swagger_ui {
+        routes.push(OtherRoute::folder("/docs").get(api.swagger_ui()));
+    }
+    routes
+}
+
+/// Operations of the API left out of its document, with their methods.
+const HIDDEN_OPERATIONS: &[(&str, &str)] = &[("/oauth2/token", "POST")];
+
+/// Every route and its methods: the documented operations, the hidden ones, and
+/// `other`.
+fn allowed_methods(other: &[OtherRoute]) -> pipeline::AllowedMethods {
     use poem_openapi::OpenApi;
     let documented = <api::Api as OpenApi>::meta()
         .into_iter()
@@ -242,81 +331,36 @@ fn allowed_methods() -> pipeline::AllowedMethods {
             let methods = path.operations.iter().map(|op| op.method.to_string());
             (path.path, methods.collect::<Vec<_>>())
         });
-    let other = OTHER_ROUTES.iter().map(|(path, methods)| {
-        (
-            path.to_string(),
-            methods.iter().map(|m| m.to_string()).collect(),
-        )
-    });
-    pipeline::AllowedMethods::new(documented.chain(other))
+    let hidden = HIDDEN_OPERATIONS
+        .iter()
+        .map(|(path, method)| (path.to_string(), vec![method.to_string()]));
+    let other = other.iter().flat_map(OtherRoute::allowed);
+    pipeline::AllowedMethods::new(documented.chain(hidden).chain(other))
 }
 
 /// The complete HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state);
-    let spec = api.spec_endpoint();
-    let mut route = Route::new()
-        .at(
-            "/.well-known/openid-configuration",
-            wellknown::openid_configuration,
-        )
-        .at(
-            "/.well-known/oauth-authorization-server",
-            wellknown::authorization_server_metadata,
-        )
-        .at("/.well-known/jwks.json", wellknown::jwks)
-        .at("/healthz", health::healthz)
-        .at("/readyz", health::readyz)
-        .at("/metrics", health::metrics)
-        .at("/api/v1/openapi.json", spec)
-        .at("/login", get(pages::login_form).post(pages::login_submit))
-        .at(
-            "/register",
-            get(pages::register_form).post(pages::register_submit),
-        )
-        .at(
-            "/logout",
-            get(pages::logout_form).post(pages::logout_submit),
-        )
-        .at("/account", get(pages::account))
-        .at(
-            "/verify-email",
-            get(pages::verify_email).post(pages::verify_email_submit),
-        )
-        .at(
-            "/forgot-password",
-            get(pages::forgot_password_form).post(pages::forgot_password_submit),
-        )
-        .at(
-            "/reset-password",
-            get(pages::reset_password_form).post(pages::reset_password_submit),
-        )
-        .at("/account/profile", poem::post(pages::account_profile))
-        .at("/account/password", poem::post(pages::account_password))
-        .at(
-            "/account/sessions/end",
-            poem::post(pages::account_end_session),
-        )
-        .at(
-            "/account/sessions/end-others",
-            poem::post(pages::account_end_others),
-        )
-        .at(
-            "/oauth2/authorize",
-            get(pages::authorize).post(pages::authorize),
-        )
-        .at(
-            "/oauth2/logout",
-            get(pages::end_session).post(pages::end_session),
-        )
-        .at("/static/gatehouse.css", pages::stylesheet);
-    if state.config.swagger_ui {
-        route = route.nest("/docs", api.swagger_ui());
+    let other = other_routes(&state, &api);
+    let allowed = allowed_methods(&other);
+    let mut route = Route::new();
+    for entry in other {
+        let methods = entry
+            .methods
+            .into_iter()
+            .fold(RouteMethod::new(), |methods, (method, ep)| {
+                methods.method(method, ep)
+            });
+        route = if entry.folder {
+            route.nest(entry.path, methods)
+        } else {
+            route.at(entry.path, methods)
+        };
     }
     let route = route.nest("/", api);
 
     let cors = cors::AllowedOrigins::new(&state.config.cors_origins);
-    let pipeline = pipeline::Pipeline::new(&state.config, allowed_methods());
+    let pipeline = pipeline::Pipeline::new(&state.config, allowed);
     route
         .with_if(!state.config.cors_origins.is_empty(), cors)
         .data(state)

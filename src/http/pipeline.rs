@@ -75,14 +75,17 @@ impl AllowedMethods {
         Self(table)
     }
 
-    /// The `Allow` value for a request path, if a route has that shape.
+    /// The `Allow` value for a request path, if a route has that shape. A last template
+    /// segment `*` stands for any rest of the path (a folder such as `/docs/*`).
     fn for_path(&self, path: &str) -> Option<&str> {
         let parts: Vec<&str> = path.split('/').collect();
         self.0
             .iter()
             .find(|(segments, _)| {
-                segments.len() == parts.len()
-                    && segments.iter().zip(&parts).all(|(template, part)| {
+                let folder = segments.last().is_some_and(|s| s == "*");
+                let fixed = &segments[..segments.len() - usize::from(folder)];
+                (parts.len() == segments.len() || folder && parts.len() > fixed.len())
+                    && fixed.iter().zip(&parts).all(|(template, part)| {
                         template == part
                             || (template.starts_with('{')
                                 && template.ends_with('}')

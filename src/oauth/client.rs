@@ -53,6 +53,51 @@ impl GrantType {
     }
 }
 
+/// What a confidential client may do beyond its grants, each granted by name with
+/// `gatehouse client create --allow` or `client update --allow`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Introspect tokens issued to other clients (RFC 7662 §4: callers SHOULD be
+    /// specifically authorized); a client's own tokens need no permission.
+    Introspection,
+    /// Read the revocation feed (`/api/v1/revocations`), which lists every ended session.
+    RevocationFeed,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 2] = [Self::Introspection, Self::RevocationFeed];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Introspection => "introspection",
+            Self::RevocationFeed => "revocation-feed",
+        }
+    }
+
+    /// Parses names as given on the command line; an unknown one is refused by name.
+    fn parse_all(names: &[String]) -> Result<Vec<Self>, ClientError> {
+        let mut parsed = names
+            .iter()
+            .map(|name| {
+                Self::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = Self::ALL.iter().map(|p| p.as_str()).collect();
+                    ClientError::Invalid(format!(
+                        "unknown permission `{name}` (known: {})",
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        parsed.sort_by_key(|p| Self::ALL.iter().position(|q| q == p));
+        parsed.dedup();
+        Ok(parsed)
+    }
+}
+
 /// A client, ready to authenticate and authorize.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -65,6 +110,7 @@ pub struct Client {
     pub scopes: Scopes,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    pub permissions: Vec<Permission>,
     pub first_party: bool,
     pub created_at: Option<DateTime<Utc>>,
 }
@@ -72,6 +118,11 @@ pub struct Client {
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grants.contains(&grant)
+    }
+
+    /// Whether the client was granted `permission` (public clients never are).
+    pub fn may(&self, permission: Permission) -> bool {
+        !self.public && self.permissions.contains(&permission)
     }
 
     /// RFC 9700 §4.1.3: exact string match; only loopback IP redirects may use any port
@@ -95,6 +146,7 @@ impl Client {
             scopes: Scopes::from_names(STANDARD_SCOPES),
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            permissions: Vec::new(),
             first_party: true,
             created_at: None,
         }
@@ -112,6 +164,12 @@ impl Client {
                 .filter_map(|g| GrantType::parse(g))
                 .collect(),
             scopes,
+            // Names this version does not know grant nothing.
+            permissions: stored
+                .permissions
+                .iter()
+                .filter_map(|p| Permission::parse(p))
+                .collect(),
             redirect_uris: stored.redirect_uris,
             post_logout_redirect_uris: stored.post_logout_redirect_uris,
             first_party: stored.first_party,
@@ -141,6 +199,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
+    /// Permission names (`introspection`, `revocation-feed`); confidential clients only.
+    pub permissions: Vec<String>,
     pub first_party: bool,
 }
 
@@ -258,6 +318,12 @@ impl ClientRegistry {
                 )));
             }
         }
+        let permissions = Permission::parse_all(&new.permissions)?;
+        if new.public && !permissions.is_empty() {
+            return Err(ClientError::Invalid(
+                "a public client cannot be given permissions (it has no secret to prove it)".into(),
+            ));
+        }
         let (secret_hash, generated) = match (new.public, new.secret) {
             (true, Some(_)) => {
                 return Err(ClientError::Invalid("a public client has no secret".into()));
@@ -289,6 +355,7 @@ impl ClientRegistry {
             post_logout_redirect_uris: new.post_logout_redirect_uris,
             grants,
             scopes: new.scopes,
+            permissions: names(&permissions),
             first_party: new.first_party,
             created_at: now,
         };
@@ -317,6 +384,53 @@ impl ClientRegistry {
         Ok(clients)
     }
 
+    /// Grants the permissions in `allow` and withdraws those in `deny`; the client as it
+    /// is then, or `None` when there is none. Other instances see the change within
+    /// [`CLIENT_CACHE_TTL`].
+    pub async fn change_permissions(
+        &self,
+        id: &str,
+        allow: &[String],
+        deny: &[String],
+    ) -> Result<Option<Client>, ClientError> {
+        let (allow, deny) = (Permission::parse_all(allow)?, Permission::parse_all(deny)?);
+        if let Some(both) = allow.iter().find(|p| deny.contains(p)) {
+            return Err(ClientError::Invalid(format!(
+                "`{}` is both allowed and denied",
+                both.as_str()
+            )));
+        }
+        if id == BUILT_IN_CLIENT_ID {
+            return Err(ClientError::Invalid(
+                "the built-in client is public and has no permissions".into(),
+            ));
+        }
+        let Some(stored) = self.store.find_client(id).await? else {
+            return Ok(None);
+        };
+        let mut client = Client::from_stored(stored);
+        if client.public && !allow.is_empty() {
+            return Err(ClientError::Invalid(
+                "a public client cannot be given permissions (it has no secret to prove it)".into(),
+            ));
+        }
+        client.permissions.retain(|p| !deny.contains(p));
+        for permission in allow {
+            if !client.permissions.contains(&permission) {
+                client.permissions.push(permission);
+            }
+        }
+        client
+            .permissions
+            .sort_by_key(|p| Permission::ALL.iter().position(|q| q == p));
+        let changed = self
+            .store
+            .set_client_permissions(id, &names(&client.permissions))
+            .await?;
+        self.cache.invalidate(id).await;
+        Ok(changed.then_some(client))
+    }
+
     pub async fn delete(&self, id: &str) -> Result<bool, ClientError> {
         if id == BUILT_IN_CLIENT_ID {
             return Err(ClientError::Invalid(
@@ -327,6 +441,10 @@ impl ClientRegistry {
         self.cache.invalidate(id).await;
         Ok(deleted)
     }
+}
+
+fn names(permissions: &[Permission]) -> Vec<String> {
+    permissions.iter().map(|p| p.as_str().to_string()).collect()
 }
 
 fn same_but_loopback_port(registered: &str, presented: &str) -> bool {

@@ -7,7 +7,7 @@ use crate::store::StoreError;
 use crate::token::{AccessClaims, RefreshToken, TokenError};
 
 use super::token_endpoint::TokenEndpoint;
-use super::{Client, OAuthError};
+use super::{Client, OAuthError, Permission};
 
 /// Why an access token is not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +60,28 @@ impl TokenEndpoint {
             .ok()
     }
 
-    /// RFC 7662 §2.2: anything not currently valid is simply inactive.
+    /// RFC 7662 §2.2: anything not currently valid is simply inactive. So is a token
+    /// issued to another client, unless `caller` may introspect those (RFC 7662 §4).
     pub async fn introspect(
         &self,
+        caller: &Client,
         token: &str,
         hint: Option<&str>,
     ) -> Result<Introspection, OAuthError> {
+        let found = self.look_up(token, hint).await?;
+        let issued_to = match &found {
+            Introspection::Inactive => return Ok(found),
+            Introspection::Access(claims) => &claims.client_id,
+            Introspection::Refresh(session_and_user) => &session_and_user.0.client_id,
+        };
+        if *issued_to == caller.id || caller.may(Permission::Introspection) {
+            Ok(found)
+        } else {
+            Ok(Introspection::Inactive)
+        }
+    }
+
+    async fn look_up(&self, token: &str, hint: Option<&str>) -> Result<Introspection, OAuthError> {
         let refresh_first = hint == Some("refresh_token");
         if refresh_first && let Some(found) = self.introspect_refresh(token).await? {
             return Ok(found);

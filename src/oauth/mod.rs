@@ -12,7 +12,9 @@ mod token_endpoint;
 pub use authorize::{
     AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID, Prompt, ValidAuthorization,
 };
-pub use client::{BUILT_IN_CLIENT_ID, Client, ClientError, ClientRegistry, GrantType, NewClient};
+pub use client::{
+    BUILT_IN_CLIENT_ID, Client, ClientError, ClientRegistry, GrantType, NewClient, Permission,
+};
 pub use error::{ErrorCode, OAuthError};
 pub use introspection::{AccessError, Introspection};
 pub use scope::Scopes;

@@ -241,7 +241,9 @@ pub struct AuthCode {
 pub enum Redemption {
     /// First use: the code is now spent.
     Fresh(AuthCode),
-    /// Used before; the session its first use started, once known.
+    /// Used before; the session its first use started, once known. A code whose first
+    /// exchange has not recorded its session yet is marked as replayed, and that exchange
+    /// learns it from [`AuthorizationStore::attach_session`].
     Reused(Option<SessionId>),
     /// Unknown or expired.
     Unknown,
@@ -258,10 +260,17 @@ pub trait AuthorizationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Redemption, StoreError>;
     /// Makes a spent code usable again when its exchange failed on an outage before it
-    /// started a session (the client retries with the same code).
+    /// started a session (the client retries with the same code) — unless it was replayed
+    /// meanwhile.
     async fn unspend_code(&self, hash: &[u8; 32]) -> Result<(), StoreError>;
-    /// Records the session a redeemed code started, so a replay can end it.
-    async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError>;
+    /// Records the session a redeemed code started, so a later replay can end it; `true`
+    /// when the code was presented again before this (the caller then ends the session).
+    /// Atomic with the replay's mark: of the two, one always sees the other.
+    async fn attach_session(
+        &self,
+        hash: &[u8; 32],
+        session: &SessionId,
+    ) -> Result<bool, StoreError>;
     async fn consented_scope(
         &self,
         user: UserId,
@@ -342,6 +351,8 @@ pub struct StoredClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
+    /// What it may do beyond its grants (`introspection`, `revocation-feed`).
+    pub permissions: Vec<String>,
     pub first_party: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -352,5 +363,11 @@ pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &StoredClient) -> Result<(), StoreError>;
     async fn find_client(&self, id: &str) -> Result<Option<StoredClient>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError>;
+    /// Replaces a client's permissions; `false` when there is no such client.
+    async fn set_client_permissions(
+        &self,
+        id: &str,
+        permissions: &[String],
+    ) -> Result<bool, StoreError>;
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
 }

@@ -772,3 +772,76 @@ async fn a_client_may_post_its_authorization_request() {
     let login = stranger.get(&get).await;
     assert!(login.location.unwrap().starts_with("/login?return_to="));
 }
+
+crate::on_every_backend!(concurrent_exchanges_of_one_code_end_the_session_it_started);
+
+/// RFC 6749 §4.1.2: two exchanges of one code sent at the same moment give one answer with
+/// tokens and one refusal — and, as for a replay that comes later, the session the winner
+/// started ends. Repeated, because the race is between the winner's redemption and its
+/// session being recorded.
+async fn concurrent_exchanges_of_one_code_end_the_session_it_started(backend: Backend) {
+    let app = spawn_app(backend).await;
+    client(&app, "webapp", true).await;
+    let browser = Browser::new(&app);
+    browser.register("ada@example.com").await;
+    // Two connections of their own, opened beforehand, so that both requests leave at once.
+    let racers = [reqwest::Client::new(), reqwest::Client::new()];
+    for racer in &racers {
+        racer.get(app.url("/healthz")).send().await.unwrap();
+    }
+
+    for attempt in 0..20 {
+        let page = browser.get(&authorize_path("webapp", "")).await;
+        let code = query_of(&page.location.expect("a code without consent"))["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "webapp"),
+        ];
+        let send =
+            |racer: &reqwest::Client| racer.post(app.url("/oauth2/token")).form(&form).send();
+        let (first, second) = tokio::join!(send(&racers[0]), send(&racers[1]));
+        let mut answers = Vec::new();
+        for answer in [first.unwrap(), second.unwrap()] {
+            answers.push((
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap(),
+            ));
+        }
+        answers.sort_by_key(|(status, _)| *status);
+
+        assert_eq!(
+            (answers[0].0, answers[1].0),
+            (200, 400),
+            "attempt {attempt}: {answers:?}"
+        );
+        assert_eq!(answers[1].1["error"], "invalid_grant", "attempt {attempt}");
+        let tokens = &answers[0].1;
+        let refreshed = app
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", "webapp"),
+            ])
+            .await;
+        assert_eq!(
+            refreshed.status(),
+            400,
+            "attempt {attempt}: the winner's refresh token still works"
+        );
+        let userinfo = app
+            .client
+            .get(app.url("/oauth2/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            userinfo.status(),
+            401,
+            "attempt {attempt}: the winner's access token still works"
+        );
+    }
+}

@@ -566,7 +566,112 @@ fn import(app: &crate::helpers::TestApp, file: &std::path::Path) -> std::process
         .unwrap()
 }
 
-crate::on_both_databases!(user_import_counts_good_duplicate_and_bad_lines_and_is_idempotent);
+crate::on_both_databases!(
+    user_import_counts_good_duplicate_and_bad_lines_and_is_idempotent,
+    client_permissions_are_granted_listed_and_changed,
+);
+
+/// `--allow` at creation and `client update --allow/--deny` later; `client list` shows them,
+/// and the server honours them.
+async fn client_permissions_are_granted_listed_and_changed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ok = |output: std::process::Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let create = |id: &'static str, allow: &[&'static str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--id",
+            id,
+            "--grant",
+            "client_credentials",
+        ];
+        for permission in allow {
+            args.extend(["--allow", permission]);
+        }
+        run(&app, &args, "")
+    };
+    let feed_secret = ok(create("feed-reader", &["revocation-feed", "introspection"]));
+    let plain_secret = ok(create("plain", &[]));
+    let allow_of = |id: &str| {
+        let list = ok(run(&app, &["client", "list"], ""));
+        let line = list
+            .lines()
+            .find(|l| l.starts_with(&format!("{id}\t")))
+            .unwrap_or_else(|| panic!("{id} not listed: {list}"))
+            .to_string();
+        line.split('\t')
+            .find_map(|f| f.strip_prefix("allow="))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(allow_of("feed-reader"), "introspection,revocation-feed");
+    assert_eq!(allow_of("plain"), "-");
+
+    // Refused: an unknown name, a public client, nothing to change, an unknown client.
+    let unknown = create("typo", &["revocation_feed"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("revocation-feed"));
+    let public = run(
+        &app,
+        &[
+            "client",
+            "create",
+            "--id",
+            "spa",
+            "--public",
+            "--allow",
+            "introspection",
+        ],
+        "",
+    );
+    assert!(!public.status.success());
+    assert!(
+        !run(&app, &["client", "update", "plain"], "")
+            .status
+            .success()
+    );
+    assert!(
+        !run(
+            &app,
+            &["client", "update", "nobody", "--allow", "introspection"],
+            ""
+        )
+        .status
+        .success()
+    );
+
+    // The server reads what the CLI wrote (these clients were never looked up before).
+    let feed = |id: &str, secret: &str| {
+        app.client
+            .get(app.url("/api/v1/revocations"))
+            .basic_auth(id, Some(secret.trim_end()))
+            .send()
+    };
+    assert_eq!(
+        feed("feed-reader", &feed_secret).await.unwrap().status(),
+        200
+    );
+    ok(run(
+        &app,
+        &["client", "update", "plain", "--allow", "revocation-feed"],
+        "",
+    ));
+    assert_eq!(allow_of("plain"), "revocation-feed");
+    assert_eq!(feed("plain", &plain_secret).await.unwrap().status(), 200);
+    ok(run(
+        &app,
+        &["client", "update", "feed-reader", "--deny", "introspection"],
+        "",
+    ));
+    assert_eq!(allow_of("feed-reader"), "revocation-feed");
+}
 
 async fn user_import_counts_good_duplicate_and_bad_lines_and_is_idempotent(backend: Backend) {
     let app = spawn_app(backend).await;

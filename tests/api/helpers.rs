@@ -374,6 +374,7 @@ impl TestApp {
                         .collect(),
                     grants: vec!["authorization_code".into(), "refresh_token".into()],
                     scopes: vec![],
+                    permissions: vec![],
                     first_party,
                 },
                 chrono::Utc::now(),

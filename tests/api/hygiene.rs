@@ -330,6 +330,30 @@ async fn a_wrong_method_is_answered_with_the_allowed_ones() {
     assert_eq!(token.status(), 405);
     assert_eq!(token.headers()["allow"], "POST");
     assert_eq!(page.headers()["allow"], "GET, HEAD, POST");
+
+    // Routes outside the API document too, Swagger UI's folder included; HEAD still
+    // works wherever GET does.
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/static/gatehouse.css",
+        "/docs",
+        "/docs/",
+        "/api/v1/openapi.json",
+    ] {
+        for method in ["DELETE", "FOO", "PUT"] {
+            let wrong = send(method, path).await.unwrap();
+            assert_eq!(wrong.status(), 405, "{method} {path}");
+            assert_eq!(wrong.headers()["allow"], "GET, HEAD", "{method} {path}");
+        }
+        let head = send("HEAD", path).await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert_eq!(send("GET", path).await.unwrap().status(), 200, "GET {path}");
+    }
 }
 
 #[tokio::test]
@@ -377,7 +401,8 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     let app = crate::helpers::spawn_app_through(Backend::Postgres, &[], Some(&proxy)).await;
     app.register_user("ada@example.com", "analytical engine")
         .await;
-    let secret = crate::sessions::confidential_client(&app, "resource-server").await;
+    let secret =
+        crate::sessions::confidential_client(&app, "resource-server", &["revocation-feed"]).await;
     let feed = || {
         app.client
             .get(app.url("/api/v1/revocations"))

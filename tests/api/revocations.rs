@@ -50,12 +50,30 @@ crate::on_every_backend!(
     every_way_a_session_ends_is_listed_in_the_feed,
     replays_and_disabled_accounts_are_listed_in_the_feed,
     the_example_verifier_refuses_a_revoked_session_within_its_polling_interval,
+    the_feed_needs_its_permission,
 );
+
+/// A confidential client without `revocation-feed` authenticates, and is refused with 403.
+async fn the_feed_needs_its_permission(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let without = confidential_client(&app, "billing", &["introspection"]).await;
+    let with = confidential_client(&app, "invoices-api", &["revocation-feed"]).await;
+
+    let refused = feed(&app, "billing", &without, "").await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert!(text(&body, "detail").contains("revocation-feed"), "{body}");
+    assert_eq!(feed(&app, "invoices-api", &with, "").await.status(), 200);
+}
 
 async fn every_way_a_session_ends_is_listed_in_the_feed(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "invoices-api").await;
+    let secret = confidential_client(&app, "invoices-api", &["revocation-feed"]).await;
     let signed_out = sign_in(&app).await;
     let ended_by_owner = sign_in(&app).await;
     let token_revoked = sign_in(&app).await;
@@ -178,7 +196,7 @@ async fn replays_and_disabled_accounts_are_listed_in_the_feed(backend: Backend) 
     app.register_user("root@example.com", PASSWORD).await;
     app.make_admin("root@example.com").await;
     let ada = app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "invoices-api").await;
+    let secret = confidential_client(&app, "invoices-api", &["revocation-feed"]).await;
     let admin = app.access_token("root@example.com", PASSWORD).await;
     let replayed = sign_in(&app).await;
     let disabled = [sign_in(&app).await, sign_in(&app).await];
@@ -220,7 +238,7 @@ async fn replays_and_disabled_accounts_are_listed_in_the_feed(backend: Backend) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_is_only_for_confidential_clients() {
     let app = spawn_app(Backend::Sqlite).await;
-    let secret = confidential_client(&app, "invoices-api").await;
+    let secret = confidential_client(&app, "invoices-api", &["revocation-feed"]).await;
 
     let anonymous = app.get("/api/v1/revocations").await;
     assert_eq!(anonymous.status(), 401);
@@ -277,7 +295,7 @@ async fn the_example_verifier_refuses_a_revoked_session_within_its_polling_inter
     )
     .await;
     app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "invoices-api").await;
+    let secret = confidential_client(&app, "invoices-api", &["revocation-feed"]).await;
     let interval = Duration::from_secs(1);
     let verifier = Arc::new(
         verifier::Verifier::new(&issuer, &issuer).with_revocation_feed(verifier::FeedSettings {

@@ -18,6 +18,7 @@ on_every_backend!(
     a_refresh_token_works_only_for_its_client_and_scope,
     revocation_follows_rfc_7009,
     introspection_follows_rfc_7662,
+    only_clients_allowed_to_introspect_see_other_clients_tokens,
     people_see_and_end_only_their_own_sessions,
     a_password_change_ends_every_other_session,
     administrators_manage_users_and_sessions,
@@ -56,8 +57,8 @@ pub(crate) fn claims(token: &str) -> Value {
     .unwrap()
 }
 
-/// Registers a confidential client and returns its secret.
-pub(crate) async fn confidential_client(app: &TestApp, id: &str) -> String {
+/// Registers a confidential client with the permissions `allow` and returns its secret.
+pub(crate) async fn confidential_client(app: &TestApp, id: &str, allow: &[&str]) -> String {
     let secret = app
         .core()
         .await
@@ -71,6 +72,7 @@ pub(crate) async fn confidential_client(app: &TestApp, id: &str) -> String {
                 post_logout_redirect_uris: vec![],
                 grants: vec!["refresh_token".into(), "password".into()],
                 scopes: vec![],
+                permissions: allow.iter().map(|p| p.to_string()).collect(),
                 first_party: false,
             },
             chrono::Utc::now(),
@@ -187,7 +189,7 @@ async fn concurrent_refreshes_leave_exactly_one_lineage(backend: Backend) {
 async fn a_refresh_token_works_only_for_its_client_and_scope(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "reports").await;
+    let secret = confidential_client(&app, "reports", &[]).await;
     let response = app
         .token(&[
             ("grant_type", "password"),
@@ -250,7 +252,7 @@ async fn introspect(app: &TestApp, secret: &str, token: &str) -> Value {
 async fn revocation_follows_rfc_7009(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "resource-server").await;
+    let secret = confidential_client(&app, "resource-server", &["introspection"]).await;
     let revoke = |form: Vec<(&'static str, String)>| {
         app.client
             .post(app.url("/oauth2/revoke"))
@@ -334,10 +336,62 @@ async fn revocation_follows_rfc_7009(backend: Backend) {
     assert_eq!(response.status(), 401);
 }
 
+/// RFC 7662 §4: a client introspects its own tokens; other clients' tokens only with the
+/// `introspection` permission — to others they are exactly `{"active": false}`.
+async fn only_clients_allowed_to_introspect_see_other_clients_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let reports = confidential_client(&app, "reports", &[]).await;
+    let allowed = confidential_client(&app, "resource-server", &["introspection"]).await;
+    let first_party = sign_in(&app, "ada@example.com").await;
+    let own: Value = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "ada@example.com"),
+            ("password", PASSWORD),
+            ("client_id", "reports"),
+            ("client_secret", &reports),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ask = |client: &'static str, secret: String, token: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/oauth2/introspect"))
+                .basic_auth(client, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    for kind in ["access_token", "refresh_token"] {
+        let others = s(&first_party, kind);
+        assert_eq!(
+            ask("reports", reports.clone(), others.clone()).await,
+            json!({"active": false}),
+            "another client's {kind}, without the permission"
+        );
+        let seen = ask("resource-server", allowed.clone(), others).await;
+        assert_eq!(seen["active"], true, "{kind} with the permission");
+        assert_eq!(seen["client_id"], "gatehouse");
+        let mine = ask("reports", reports.clone(), s(&own, kind)).await;
+        assert_eq!(mine["active"], true, "its own {kind}");
+        assert_eq!(mine["client_id"], "reports");
+    }
+}
+
 async fn introspection_follows_rfc_7662(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "resource-server").await;
+    let secret = confidential_client(&app, "resource-server", &["introspection"]).await;
     let tokens = sign_in(&app, "ada@example.com").await;
 
     let active = introspect(&app, &secret, &s(&tokens, "access_token")).await;
@@ -916,6 +970,7 @@ async fn the_password_grant_without_refresh_for_clients_that_cannot_refresh() {
                 post_logout_redirect_uris: vec![],
                 grants: vec!["password".into()],
                 scopes: vec![],
+                permissions: vec![],
                 first_party: true,
             },
             chrono::Utc::now(),
@@ -1019,7 +1074,12 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
     let url = redis.url();
     let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_REDIS_URL", &url)]).await;
     app.register_user("ada@example.com", PASSWORD).await;
-    let secret = confidential_client(&app, "resource-server").await;
+    let secret = confidential_client(
+        &app,
+        "resource-server",
+        &["introspection", "revocation-feed"],
+    )
+    .await;
     let tokens = sign_in(&app, "ada@example.com").await;
     let tokens: Value = refresh(&app, &s(&tokens, "refresh_token"), &[])
         .await

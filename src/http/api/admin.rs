@@ -37,7 +37,8 @@ pub struct AuditEventView {
     pub at: chrono::DateTime<chrono::Utc>,
     /// `user.registered`, `login.succeeded`, `login.failed`, `refresh.reused`,
     /// `session.ended`, `password.changed`, `user.disabled`, `user.enabled`,
-    /// `user.roles_changed`, `client.created`, `client.deleted`, `key.rotated`, `key.revoked`.
+    /// `user.roles_changed`, `client.created`, `client.updated`, `client.deleted`, `key.rotated`,
+    /// `key.revoked`.
     #[oai(rename = "type")]
     pub kind: String,
     /// Who did it: `user:<id>`, `admin:<id>`, `client:<id>`, `cli` or `system`.

@@ -13,7 +13,7 @@ use super::ApiTags;
 use crate::domain::Secret;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, Problem};
-use crate::oauth::Client;
+use crate::oauth::{Client, Permission};
 
 /// An entry carries the time its instance ended the session, which may be a little before
 /// it was committed (a writer waiting its turn, a lock) or off by another instance's clock:
@@ -29,13 +29,15 @@ const OVERLAP_SECONDS: i64 = 60;
 #[oai(ty = "basic", checker = "verify_client", rename = "clientBasic")]
 pub struct ClientBasic(pub Client);
 
+const BASIC_CHALLENGE: &str = r#"Basic realm="gatehouse", charset="UTF-8""#;
+
 fn client_refused(detail: &str) -> poem::Error {
     ApiError::Unauthorized(
         Json(Problem::new(
             StatusCode::UNAUTHORIZED,
             Some(detail.to_string()),
         )),
-        r#"Basic realm="gatehouse", charset="UTF-8""#.to_string(),
+        BASIC_CHALLENGE.to_string(),
     )
     .into()
 }
@@ -115,7 +117,8 @@ impl RevocationsApi {
     /// For resource servers that verify access tokens with the JWKS alone: poll this every
     /// few seconds with the previous answer's `next_since`, and refuse tokens of the sessions
     /// and ids listed. Without `since`, everything still listed. Confidential clients only
-    /// (HTTP Basic, as at the introspection endpoint).
+    /// (HTTP Basic, as at the introspection endpoint) that were granted `revocation-feed`;
+    /// others get 403.
     #[oai(
         path = "/revocations",
         method = "get",
@@ -129,6 +132,20 @@ impl RevocationsApi {
         #[oai(validator(minimum(value = "0"), maximum(value = "253402300799")))]
         since: Query<Option<i64>>,
     ) -> Result<FeedResponse, ApiError> {
+        if !client.0.may(Permission::RevocationFeed) {
+            // Authenticated, so not 401: the client exists but was not granted the feed.
+            return Err(ApiError::Forbidden(
+                Json(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    Some(
+                        "this client may not read the revocation feed \
+                         (gatehouse client update ID --allow revocation-feed)"
+                            .to_string(),
+                    ),
+                )),
+                BASIC_CHALLENGE.to_string(),
+            ));
+        }
         let since = since
             .0
             .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))

@@ -200,7 +200,7 @@ impl TokenApi {
         }
         match state
             .tokens
-            .introspect(&form.token, form.token_type_hint.as_deref())
+            .introspect(&client, &form.token, form.token_type_hint.as_deref())
             .await
         {
             Ok(found) => Ok(IntrospectResult::Introspected(Json(Box::new(

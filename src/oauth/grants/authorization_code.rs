@@ -10,7 +10,7 @@ use super::super::authorize::code_hash;
 use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
 use super::super::{Client, ErrorCode, GrantType, OAuthError, Scopes};
 use crate::auth::{AuthError, RequestContext};
-use crate::domain::EndCause;
+use crate::domain::{EndCause, SessionId};
 use crate::store::Redemption;
 use crate::token::{IdClaims, at_hash};
 
@@ -44,25 +44,11 @@ pub async fn grant(
     {
         Redemption::Fresh(code) => code,
         Redemption::Reused(session) => {
-            // RFC 6749 §4.1.2: a code used twice may be stolen; end what its first use started.
+            // RFC 6749 §4.1.2: a code used twice may be stolen; end what its first use
+            // started. If that exchange has not recorded its session yet, it ends it itself
+            // when it does (the store marked the code).
             if let Some(session) = session {
-                endpoint
-                    .sessions
-                    .end(&session, EndCause::Revoked)
-                    .await
-                    .map_err(store)?;
-                tracing::warn!(session_id = %session, "authorization code reused; its session ended");
-                endpoint
-                    .audit
-                    .record(
-                        crate::audit::Event::new(crate::audit::EventType::SessionEnded)
-                            .actor("system")
-                            .client(&client.id)
-                            .session(&session)
-                            .from(context)
-                            .detail(serde_json::json!({"cause": "authorization_code_reused"})),
-                    )
-                    .await;
+                end_replayed(endpoint, client, &session, context).await?;
             }
             return Err(invalid("the code was already used"));
         }
@@ -106,11 +92,16 @@ pub async fn grant(
         Ok(started) => started,
         Err(e) => return Err(unspend(e).await),
     };
-    endpoint
+    let replayed = endpoint
         .authorizations
         .attach_session(&hash, &session.id)
         .await
         .map_err(store)?;
+    if replayed {
+        // The code came again while this exchange was starting its session: the outcome
+        // is that of a later replay — this answer's tokens belong to an ended session.
+        end_replayed(endpoint, client, &session.id, context).await?;
+    }
     let scope = Scopes::parse(&code.scope).unwrap_or_default();
     let refresh_token = client
         .allows(GrantType::RefreshToken)
@@ -144,4 +135,31 @@ pub async fn grant(
     }
     tracing::info!(user_id = %user.id, client_id = %client.id, session_id = %session.id, "code exchanged");
     Ok(response)
+}
+
+/// Ends the session a replayed code started, and records why.
+async fn end_replayed(
+    endpoint: &TokenEndpoint,
+    client: &Client,
+    session: &SessionId,
+    context: &RequestContext,
+) -> Result<(), OAuthError> {
+    endpoint
+        .sessions
+        .end(session, EndCause::Revoked)
+        .await
+        .map_err(|e| OAuthError::from_store(&e))?;
+    tracing::warn!(session_id = %session, "authorization code reused; its session ended");
+    endpoint
+        .audit
+        .record(
+            crate::audit::Event::new(crate::audit::EventType::SessionEnded)
+                .actor("system")
+                .client(&client.id)
+                .session(session)
+                .from(context)
+                .detail(serde_json::json!({"cause": "authorization_code_reused"})),
+        )
+        .await;
+    Ok(())
 }

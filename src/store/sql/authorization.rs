@@ -77,11 +77,18 @@ impl AuthorizationStore for Database {
                 expires_at: row.expires_at,
             }));
         }
+        // Not fresh: mark the replay and read the session in one statement. The winner's
+        // `attach_session` updates the same row, so the database orders the two: either
+        // this sees its session (and the caller ends it), or the winner sees the mark.
         let used: Option<(Option<String>,)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT session_id FROM auth_codes WHERE code_hash = $1")
-                .bind(&hash[..])
-                .fetch_optional(pool)
-                .await
+            sqlx::query_as(
+                "UPDATE auth_codes SET replayed_at = COALESCE(replayed_at, $2) WHERE code_hash = $1 \
+                 RETURNING session_id",
+            )
+            .bind(&hash[..])
+            .bind(now)
+            .fetch_optional(pool)
+            .await
         })?;
         Ok(match used {
             Some((session,)) => {
@@ -94,7 +101,8 @@ impl AuthorizationStore for Database {
     async fn unspend_code(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             sqlx::query(
-                "UPDATE auth_codes SET redeemed_at = NULL WHERE code_hash = $1 AND session_id IS NULL",
+                "UPDATE auth_codes SET redeemed_at = NULL \
+                 WHERE code_hash = $1 AND session_id IS NULL AND replayed_at IS NULL",
             )
             .bind(&hash[..])
             .execute(pool)
@@ -104,16 +112,21 @@ impl AuthorizationStore for Database {
         Ok(())
     }
 
-    async fn attach_session(&self, hash: &[u8; 32], session: &SessionId) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query("UPDATE auth_codes SET session_id = $2 WHERE code_hash = $1")
-                .bind(&hash[..])
-                .bind(session.as_str())
-                .execute(pool)
-                .await
-                .map(|_| ())
+    async fn attach_session(
+        &self,
+        hash: &[u8; 32],
+        session: &SessionId,
+    ) -> Result<bool, StoreError> {
+        let replayed: Option<(Option<DateTime<Utc>>,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "UPDATE auth_codes SET session_id = $2 WHERE code_hash = $1 RETURNING replayed_at",
+            )
+            .bind(&hash[..])
+            .bind(session.as_str())
+            .fetch_optional(pool)
+            .await
         })?;
-        Ok(())
+        Ok(matches!(replayed, Some((Some(_),))))
     }
 
     async fn consented_scope(

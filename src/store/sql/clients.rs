@@ -15,6 +15,7 @@ struct ClientRow {
     post_logout_redirect_uris: Json<Vec<String>>,
     grants: Json<Vec<String>>,
     scopes: Json<Vec<String>>,
+    permissions: Json<Vec<String>>,
     first_party: bool,
     created_at: DateTime<Utc>,
 }
@@ -37,6 +38,7 @@ impl TryFrom<ClientRow> for StoredClient {
             post_logout_redirect_uris: row.post_logout_redirect_uris.0,
             grants: row.grants.0,
             scopes: row.scopes.0,
+            permissions: row.permissions.0,
             first_party: row.first_party,
             created_at: row.created_at,
         })
@@ -44,7 +46,7 @@ impl TryFrom<ClientRow> for StoredClient {
 }
 
 const SELECT: &str = "SELECT id, secret_hash, redirect_uris, post_logout_redirect_uris, grants, scopes, \
-     first_party, created_at FROM clients";
+     permissions, first_party, created_at FROM clients";
 
 #[async_trait]
 impl ClientStore for Database {
@@ -52,7 +54,8 @@ impl ClientStore for Database {
         let result = on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO clients (id, secret_hash, redirect_uris, post_logout_redirect_uris, \
-                 grants, scopes, first_party, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 grants, scopes, permissions, first_party, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&client.id)
             .bind(client.secret_hash.as_ref().map(|h| &h[..]))
@@ -60,6 +63,7 @@ impl ClientStore for Database {
             .bind(Json(&client.post_logout_redirect_uris))
             .bind(Json(&client.grants))
             .bind(Json(&client.scopes))
+            .bind(Json(&client.permissions))
             .bind(client.first_party)
             .bind(client.created_at)
             .execute(pool)
@@ -91,6 +95,22 @@ impl ClientStore for Database {
                 .await
         })?;
         rows.into_iter().map(StoredClient::try_from).collect()
+    }
+
+    async fn set_client_permissions(
+        &self,
+        id: &str,
+        permissions: &[String],
+    ) -> Result<bool, StoreError> {
+        let updated = on_pool!(self, |pool| {
+            sqlx::query("UPDATE clients SET permissions = $2 WHERE id = $1")
+                .bind(id)
+                .bind(Json(permissions))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(updated > 0)
     }
 
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
