@@ -618,7 +618,7 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate { if_older_than } => {
             match folder.rotate(
-                now,
+                &gatehouse::clock::SystemClock,
                 config.key_publish_ahead(),
                 config.longest_token_lifetime(),
                 if_older_than,

@@ -18,22 +18,34 @@ const FAST: [(&str, &str); 2] = [
     ("GATEHOUSE_KEYS_RELOAD_INTERVAL", "200ms"),
 ];
 
-/// Runs `gatehouse keys ARGS` on the test's folder with the test's timing settings.
-fn keys_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+/// The settings of the load test that found keys signing too early: two instances, a
+/// short JWKS lifetime, and 4096-bit keys, whose making takes long enough to matter.
+const LOAD_TEST: [(&str, &str); 3] = [
+    ("GATEHOUSE_JWKS_MAX_AGE", "2s"),
+    ("GATEHOUSE_KEYS_RELOAD_INTERVAL", "500ms"),
+    ("GATEHOUSE_SIGNING_KEY_BITS", "4096"),
+];
+
+/// `gatehouse keys ARGS` on the test's folder with `settings`.
+fn keys_command(app: &TestApp, settings: &[(&str, &str)], args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
         command.env_remove(key);
     }
-    for (key, value) in FAST {
+    for (key, value) in settings {
         command.env(key, value);
     }
     command
         .env("GATEHOUSE_KEYS_DIR", &app.keys_dir)
         .env("GATEHOUSE_DATABASE_URL", &app.database_url)
         .arg("keys")
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    command
+}
+
+/// Runs `gatehouse keys ARGS` on the test's folder with the test's timing settings.
+fn keys_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    keys_command(app, &FAST, args).output().unwrap()
 }
 
 fn kid_of(token: &str) -> String {
@@ -182,6 +194,70 @@ async fn two_instances_follow_one_folder_and_never_sign_with_an_unpublished_key(
         "both instances moved to the new key: {signers:?}"
     );
     assert_eq!(signers.len(), 2);
+}
+
+/// What one instance was seen doing during a rotation.
+#[derive(Default)]
+struct Watched {
+    /// When the first JWKS listing the new key had arrived (it was published before).
+    listed_by: Option<Instant>,
+    /// When the last request was sent that still got a token of the old key (the new key
+    /// started signing after).
+    old_signed_after: Option<Instant>,
+    /// The new key, once it signed.
+    signed_with: Option<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_signs_a_full_jwks_max_age_after_every_instance_published_it() {
+    let max_age = Duration::from_secs(2);
+    let first = spawn_app_with(Backend::Sqlite, &LOAD_TEST).await;
+    let second = first.sibling().await;
+    first.register_user("ada@example.com", PASSWORD).await;
+    let old = kid_of(&first.access_token("ada@example.com", PASSWORD).await);
+
+    let mut rotation = keys_command(&first, &LOAD_TEST, &["rotate"]);
+    let rotation = tokio::task::spawn_blocking(move || rotation.output().unwrap());
+    let instances = [&first, &second];
+    let mut watched: [Watched; 2] = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while watched.iter().any(|w| w.signed_with.is_none()) {
+        assert!(
+            Instant::now() < deadline,
+            "both instances moved to the new key"
+        );
+        for (app, seen) in instances.iter().zip(watched.iter_mut()) {
+            let listed = published(app).await.len() > 1;
+            if listed && seen.listed_by.is_none() {
+                seen.listed_by = Some(Instant::now());
+            }
+            let asked = Instant::now();
+            let kid = kid_of(&app.access_token("ada@example.com", PASSWORD).await);
+            if kid == old {
+                seen.old_signed_after = Some(asked);
+            } else {
+                seen.signed_with.get_or_insert(kid);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let output = rotation.await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let new = watched[0].signed_with.clone().unwrap();
+    assert!(stderr.contains(&new), "{stderr}");
+    assert_eq!(watched[1].signed_with.as_ref(), Some(&new));
+    // A resource server may have fetched either instance's JWKS just before it listed the
+    // new key: no instance may sign with it until that copy has expired.
+    let last_listed = watched.iter().map(|w| w.listed_by.unwrap()).max().unwrap();
+    for (i, seen) in watched.iter().enumerate() {
+        let activated = seen.old_signed_after.unwrap();
+        assert!(
+            activated >= last_listed + max_age,
+            "instance {i} signed with the new key {:?} after the last instance published it",
+            activated.saturating_duration_since(last_listed)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::{KeyError, SigningAlg, SigningKey};
 use super::ring::{KeyRing, KeyState, Schedule};
+use crate::clock::Clock;
 
 const STATE_FILE: &str = "keys.json";
 const LOCK_FILE: &str = "keys.lock";
@@ -19,6 +20,10 @@ const LOCK_FILE: &str = "keys.lock";
 const REMOVAL_MARGIN: Duration = Duration::from_secs(60);
 /// How long removed and revoked keys stay listed (their files are deleted at once).
 const HISTORY: Duration = Duration::from_secs(30 * 86_400);
+/// Added to a new key's wait before it signs: `keys.json` is written after the key, an
+/// instance loads it a moment after its reload tick, a JWKS response takes time to
+/// arrive, and the clocks of the hosts differ a little.
+const PUBLISH_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Default, Serialize, Deserialize)]
 struct StateFile {
@@ -307,16 +312,18 @@ impl KeyFolder {
         })
     }
 
-    /// Adds a key that is published now and signs after `publish_ahead` (the JWKS cache
-    /// lifetime plus the reload interval); the active key then retires, and leaves the
-    /// JWKS once the tokens it signed (`token_lifetime`) have expired.
+    /// Adds a key that is published now and signs once `publish_ahead` (the JWKS cache
+    /// lifetime plus the reload interval) and a margin have passed since it was written;
+    /// the active key then retires, and leaves the JWKS once the tokens it signed
+    /// (`token_lifetime`) have expired.
     pub fn rotate(
         &self,
-        now: DateTime<Utc>,
+        clock: &dyn Clock,
         publish_ahead: Duration,
         token_lifetime: Duration,
         if_older_than: Option<Duration>,
     ) -> Result<RotateOutcome, KeyError> {
+        let now = clock.now();
         self.change(now, |folder, schedules| {
             if let Some(next) = schedules.iter().find(|s| s.state(now) == KeyState::Next) {
                 return Ok(RotateOutcome::Pending {
@@ -338,8 +345,11 @@ impl KeyFolder {
                 });
             }
             let kid = folder.new_key()?;
+            // Counted from the moment the key is on disk, not from the start of the
+            // command: making an RSA key takes up to a second, and no instance can
+            // publish the key before it exists.
             let activate_at = if active.is_some() {
-                after(now, publish_ahead)
+                after(clock.now(), publish_ahead + PUBLISH_MARGIN)
             } else {
                 now
             };
@@ -506,6 +516,26 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
     }
 
+    /// A clock that stands still.
+    struct At(DateTime<Utc>);
+
+    impl Clock for At {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    /// A clock that moves a second on at every reading, as if each step took that long.
+    struct Slow(std::sync::Mutex<DateTime<Utc>>);
+
+    impl Clock for Slow {
+        fn now(&self) -> DateTime<Utc> {
+            let mut now = self.0.lock().unwrap();
+            *now += chrono::Duration::seconds(1);
+            *now
+        }
+    }
+
     fn signing_kid(folder: &KeyFolder, at: DateTime<Utc>) -> String {
         folder
             .load(at)
@@ -527,26 +557,48 @@ mod tests {
         let first = signing_kid(&folder, t(0));
 
         let RotateOutcome::Rotated { kid, activate_at } =
-            folder.rotate(t(100), AHEAD, LIFETIME, None).unwrap()
+            folder.rotate(&At(t(100)), AHEAD, LIFETIME, None).unwrap()
         else {
             panic!()
         };
 
-        assert_eq!(activate_at, t(410));
+        assert_eq!(activate_at, t(415), "310 s ahead and a 5 s margin");
         let ring = folder.load(t(100)).unwrap();
-        assert_eq!(ring.signing_key(t(409)).unwrap().kid(), first);
-        assert_eq!(ring.signing_key(t(410)).unwrap().kid(), kid);
+        assert_eq!(ring.signing_key(t(414)).unwrap().kid(), first);
+        assert_eq!(ring.signing_key(t(415)).unwrap().kid(), kid);
         assert!(ring.jwks_json(t(100)).contains(&kid));
-        assert!(ring.jwks_json(t(410 + 900 + 59)).contains(&first));
-        assert!(!ring.jwks_json(t(410 + 900 + 60)).contains(&first));
+        assert!(ring.jwks_json(t(415 + 900 + 59)).contains(&first));
+        assert!(!ring.jwks_json(t(415 + 900 + 60)).contains(&first));
         // A second rotation while one is pending changes nothing.
         assert!(matches!(
-            folder.rotate(t(200), AHEAD, LIFETIME, None).unwrap(),
+            folder.rotate(&At(t(200)), AHEAD, LIFETIME, None).unwrap(),
             RotateOutcome::Pending { .. }
         ));
         // Once the old key is removed, its file goes at the next change.
-        folder.rotate(t(2000), AHEAD, LIFETIME, None).unwrap();
+        folder.rotate(&At(t(2000)), AHEAD, LIFETIME, None).unwrap();
         assert!(!dir.path().join(format!("{first}.pem")).exists());
+    }
+
+    #[test]
+    fn a_new_key_waits_from_the_moment_it_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = KeyFolder::new(dir.path(), 2048);
+        folder.ensure_key(t(0)).unwrap();
+        let clock = Slow(std::sync::Mutex::new(t(100)));
+
+        let RotateOutcome::Rotated { activate_at, .. } =
+            folder.rotate(&clock, AHEAD, LIFETIME, None).unwrap()
+        else {
+            panic!()
+        };
+
+        // The command started at 101; the key existed a second later at the earliest.
+        // The whole wait comes after that.
+        assert!(
+            activate_at >= after(t(102), AHEAD + PUBLISH_MARGIN),
+            "signs at {activate_at}, only {}s after the key was made",
+            (activate_at - t(102)).num_seconds()
+        );
     }
 
     #[test]
@@ -557,13 +609,13 @@ mod tests {
         let month = Duration::from_secs(30 * 86_400);
         assert!(matches!(
             folder
-                .rotate(t(86_400), AHEAD, LIFETIME, Some(month))
+                .rotate(&At(t(86_400)), AHEAD, LIFETIME, Some(month))
                 .unwrap(),
             RotateOutcome::Young { .. }
         ));
         assert!(matches!(
             folder
-                .rotate(t(31 * 86_400), AHEAD, LIFETIME, Some(month))
+                .rotate(&At(t(31 * 86_400)), AHEAD, LIFETIME, Some(month))
                 .unwrap(),
             RotateOutcome::Rotated { .. }
         ));
@@ -575,7 +627,7 @@ mod tests {
         let folder = KeyFolder::new(dir.path(), 2048);
         folder.ensure_key(t(0)).unwrap();
         let RotateOutcome::Rotated { kid: next, .. } =
-            folder.rotate(t(10), AHEAD, LIFETIME, None).unwrap()
+            folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
         else {
             panic!()
         };
@@ -605,7 +657,7 @@ mod tests {
             Err(KeyError::Refused(_))
         ));
         let RotateOutcome::Rotated { kid: next, .. } =
-            folder.rotate(t(10), AHEAD, LIFETIME, None).unwrap()
+            folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
         else {
             panic!()
         };
@@ -655,7 +707,9 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let folder = folder.clone();
-                std::thread::spawn(move || folder.rotate(t(10), AHEAD, LIFETIME, None).unwrap())
+                std::thread::spawn(move || {
+                    folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
+                })
             })
             .collect();
         let outcomes: Vec<RotateOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
