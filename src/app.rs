@@ -1,5 +1,6 @@
 //! Wiring: configuration in, a bound server out. Tests build it on port 0.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
 use crate::store::redis::RedisSessions;
 use crate::store::{AuthorizationStore, Database, EmailTokenStore, SessionStore};
-use crate::token::{KeyFolder, Keys, TokenSigner, TokenVerifier};
+use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -293,6 +294,15 @@ impl Application {
 /// made by the CLI. A folder that cannot be read leaves the keys in use untouched.
 async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
     let mut seen = folder.fingerprint();
+    // Key files the schedule leaves unused are named once, when they are first seen.
+    let mut reported = HashSet::new();
+    let startup = tokio::task::spawn_blocking({
+        let folder = folder.clone();
+        move || folder.ignored_files(chrono::Utc::now())
+    });
+    if let Ok(Ok(ignored)) = startup.await {
+        report_ignored(ignored, &mut reported);
+    }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -301,12 +311,19 @@ async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
         let previous = seen.clone();
         let result = tokio::task::spawn_blocking(move || {
             let fingerprint = folder_now.fingerprint();
-            (fingerprint != previous).then(|| (folder_now.load(chrono::Utc::now()), fingerprint))
+            (fingerprint != previous).then(|| {
+                let now = chrono::Utc::now();
+                let ignored = folder_now.ignored_files(now);
+                (folder_now.load(now), ignored, fingerprint)
+            })
         })
         .await;
-        let Ok(Some((loaded, fingerprint))) = result else {
+        let Ok(Some((loaded, ignored, fingerprint))) = result else {
             continue;
         };
+        if let Ok(ignored) = ignored {
+            report_ignored(ignored, &mut reported);
+        }
         match loaded {
             Ok(ring) => {
                 let kids: Vec<&str> = ring.schedules().map(|s| s.kid.as_str()).collect();
@@ -320,6 +337,21 @@ async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
             }
         }
     }
+}
+
+/// Warns about each unused key file not reported before; forgets the ones that are gone,
+/// so a file that comes back is named again.
+fn report_ignored(ignored: Vec<IgnoredFile>, reported: &mut HashSet<IgnoredFile>) {
+    for file in &ignored {
+        if !reported.contains(file) {
+            tracing::warn!(
+                file = %file.path.display(),
+                reason = %file.reason,
+                "key file ignored"
+            );
+        }
+    }
+    *reported = ignored.into_iter().collect();
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -607,6 +607,10 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+            // On standard error, so the list stays one line (or one entry) per key.
+            for file in folder.ignored_files(now)? {
+                eprintln!("warning: {file}");
+            }
             if let Some(broken) = keys.iter().find(|k| k.problem.is_some()) {
                 anyhow::bail!(
                     "key {} cannot be used: {}",

@@ -383,3 +383,142 @@ async fn es256_keys_sign_publish_and_verify() {
     let listed = String::from_utf8(keys_cli(&app, &["list"]).stdout).unwrap();
     assert!(listed.contains("\tES256\t256\t"), "{listed}");
 }
+
+/// `gatehouse serve` in `dir` (keys in `dir/keys`), its log lines sent to the receiver.
+async fn serve_logging(
+    dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
+        command.env_remove(key);
+    }
+    let mut server = command
+        .current_dir(dir)
+        .arg("serve")
+        .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE_KEYS_RELOAD_INTERVAL", "100ms")
+        .env("GATEHOUSE_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, receiver) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (server, base, receiver)
+}
+
+/// Collects log lines until one contains `needle` (at most ten seconds).
+fn log_until(log: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|l| l.contains(needle)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no log line with {needle}: {seen:#?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_files_placed_beside_keys_json_are_named_in_the_log_and_the_list_and_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base, log) = serve_logging(dir.path()).await;
+    let keys_dir = dir.path().join("keys");
+    assert!(keys_dir.join("keys.json").exists());
+    let jwks = || async {
+        let jwks: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"].as_array().unwrap().len()
+    };
+    assert_eq!(jwks().await, 1);
+
+    let pem = gatehouse::token::SigningKey::generate_pem(2048).unwrap();
+    std::fs::write(keys_dir.join("extra.pem"), &pem).unwrap();
+    std::fs::write(
+        keys_dir.join("broken.pem"),
+        b"-----BEGIN PRIVATE KEY-----\n",
+    )
+    .unwrap();
+
+    // The reload that sees them names each with its reason.
+    let mut seen = Vec::new();
+    log_until(&log, &mut seen, "extra.pem");
+    log_until(&log, &mut seen, "broken.pem");
+    let line = |name: &str| {
+        let line = seen.iter().find(|l| l.contains(name)).unwrap();
+        serde_json::from_str::<Value>(line).unwrap()
+    };
+    assert_eq!(line("extra.pem")["message"], "key file ignored");
+    assert_eq!(line("extra.pem")["file"], "keys/extra.pem");
+    assert!(
+        line("extra.pem")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in keys.json"),
+        "{seen:#?}"
+    );
+    assert!(
+        line("broken.pem")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a usable private key"),
+        "{seen:#?}"
+    );
+    // Neither is used: the JWKS still holds the one scheduled key.
+    assert_eq!(jwks().await, 1);
+    // `keys list` names them too, and still lists the one key.
+    let listed = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env("GATEHOUSE_KEYS_DIR", &keys_dir)
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 1);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    for name in ["extra.pem", "broken.pem"] {
+        assert!(stderr.contains(&format!("{name} is ignored: ")), "{stderr}");
+    }
+
+    // Later reloads do not repeat them.
+    std::fs::write(keys_dir.join("third.pem"), b"junk").unwrap();
+    log_until(&log, &mut seen, "third.pem");
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let _ = tokio::task::spawn_blocking(move || server.wait()).await;
+    seen.extend(log.try_iter());
+    for name in ["extra.pem", "broken.pem"] {
+        let times = seen.iter().filter(|l| l.contains(name)).count();
+        assert_eq!(times, 1, "{name} named {times} times: {seen:#?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The key folder: `<kid>.pem` files, their schedules in `keys.json`, and the changes the
 //! `gatehouse keys` commands make to them — under a lock, written atomically.
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::key::{KeyError, SigningAlg, SigningKey};
+use super::key::{KeyError, MIN_KEY_BITS, SigningAlg, SigningKey};
 use super::ring::{KeyRing, KeyState, Schedule};
 use crate::clock::Clock;
 
@@ -65,6 +66,19 @@ pub struct KeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why the key file cannot be used, if it cannot.
     pub problem: Option<String>,
+}
+
+/// A `.pem` file that a folder with `keys.json` does not use, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct IgnoredFile {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for IgnoredFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is ignored: {}", self.path.display(), self.reason)
+    }
 }
 
 /// A key folder and the size of the keys it makes.
@@ -153,13 +167,16 @@ impl KeyFolder {
         write_private(&self.dir, &path, &bytes)
     }
 
+    fn read_pem(&self, path: &Path) -> Result<SigningKey, KeyError> {
+        let pem = fs::read(path).map_err(io(path))?;
+        SigningKey::from_pem(&pem, path)
+    }
+
     fn read_pem_at(&self, path: &Path, kid: &str) -> Result<SigningKey, KeyError> {
-        let path = path.to_path_buf();
-        let pem = fs::read(&path).map_err(io(&path))?;
-        let key = SigningKey::from_pem(&pem, &path)?;
+        let key = self.read_pem(path)?;
         if key.kid() != kid {
             return Err(KeyError::Invalid {
-                path,
+                path: path.to_path_buf(),
                 reason: format!("it holds the key {}, not {kid}", key.kid()),
             });
         }
@@ -201,22 +218,9 @@ impl KeyFolder {
 
     /// Schedules for PEM files that have none: the newest signs, the others verify.
     fn adopt(&self) -> Result<Vec<(Schedule, PathBuf)>, KeyError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&self.dir)(e)),
-        };
         let mut found = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io(&self.dir))?.path();
-            let hidden = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden || path.extension().is_none_or(|x| x != "pem") {
-                continue;
-            }
-            let pem = fs::read(&path).map_err(io(&path))?;
-            let key = SigningKey::from_pem(&pem, &path)?;
+        for path in self.pem_files()? {
+            let key = self.read_pem(&path)?;
             let modified: DateTime<Utc> = fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .map(Into::into)
@@ -239,6 +243,76 @@ impl KeyFolder {
                 (schedule, path)
             })
             .collect())
+    }
+
+    /// The key files in the folder (`*.pem`, not hidden: temporary files start with a dot).
+    fn pem_files(&self) -> Result<Vec<PathBuf>, KeyError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io(&self.dir))?.path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !hidden && path.extension().is_some_and(|x| x == "pem") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// The key files that `keys.json` leaves unused, each with the reason. Once a schedule
+    /// exists it is the one list of trusted keys: a file that turns up later (a restored
+    /// copy of a revoked key, a key made by hand) must not widen which tokens are accepted,
+    /// so it is never used — and named, so that it is not ignored without a word.
+    pub fn ignored_files(&self, now: DateTime<Utc>) -> Result<Vec<IgnoredFile>, KeyError> {
+        let Some(state) = self.read_state()? else {
+            // Without a schedule every key file is adopted, or refuses the start.
+            return Ok(Vec::new());
+        };
+        let scheduled = |kid: &str| state.keys.iter().find(|s| s.kid == kid);
+        let mut ignored = Vec::new();
+        for path in self.pem_files()? {
+            let named = path
+                .file_stem()
+                .and_then(|n| n.to_str())
+                .and_then(scheduled);
+            let reason = match named {
+                Some(s) if s.state(now) == KeyState::Revoked => format!(
+                    "it holds the revoked key {}, which is never used again; delete the file",
+                    s.kid
+                ),
+                // In use (its problems are `load`'s to report), or removed and deleted at
+                // the next change, as planned.
+                Some(_) => continue,
+                None => match self.read_pem(&path) {
+                    Err(e) => unusable(e),
+                    Ok(key) => match scheduled(key.kid()) {
+                        Some(s) if s.state(now) == KeyState::Revoked => format!(
+                            "a copy of the revoked key {}, which is never used again; delete it",
+                            s.kid
+                        ),
+                        Some(s) => format!(
+                            "a copy of the key {kid}, which is used from {kid}.pem; delete the copy",
+                            kid = s.kid
+                        ),
+                        None => format!(
+                            "the key {} is not in {STATE_FILE}: once {STATE_FILE} exists, a key file \
+                             placed by hand is used neither to sign nor to verify; move it out of \
+                             the folder",
+                            key.kid()
+                        ),
+                    },
+                },
+            };
+            ignored.push(IgnoredFile { path, reason });
+        }
+        Ok(ignored)
     }
 
     /// Holds the folder's lock while `change` edits the schedules; writes them back.
@@ -471,6 +545,20 @@ impl KeyFolder {
     }
 }
 
+/// Why a key file cannot be used, without its path (which the caller names).
+fn unusable(error: KeyError) -> String {
+    match error {
+        KeyError::Invalid { reason, .. } => {
+            format!("not a usable private key in PEM form: {reason}")
+        }
+        KeyError::TooSmall { bits, .. } => {
+            format!("a {bits}-bit key; at least {MIN_KEY_BITS} bits are required")
+        }
+        KeyError::Io { source, .. } => format!("cannot be read: {source}"),
+        other => other.to_string(),
+    }
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -697,6 +785,74 @@ mod tests {
         assert!(err.contains(&format!("{kid}.pem")), "{err}");
         let listed = folder.list(t(1)).unwrap();
         assert!(listed[0].problem.is_some());
+    }
+
+    #[test]
+    fn key_files_outside_the_schedule_are_named_with_their_reason_and_never_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = KeyFolder::new(dir.path(), 2048);
+        folder.ensure_key(t(0)).unwrap();
+        let RotateOutcome::Rotated { kid: next, .. } =
+            folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
+        else {
+            panic!()
+        };
+        let next_pem = fs::read(dir.path().join(format!("{next}.pem"))).unwrap();
+        let revoked = signing_kid(&folder, t(10));
+        folder.revoke(&revoked, t(20)).unwrap();
+        let stray = SigningKey::generate_pem(2048).unwrap();
+        let stray_kid = SigningKey::from_pem(&stray, Path::new("stray"))
+            .unwrap()
+            .kid()
+            .to_string();
+        // Dropped in by hand after keys.json exists: a new key, a corrupt file, a copy of
+        // the key in use, and a restored backup of the revoked key.
+        fs::write(dir.path().join("extra.pem"), &stray).unwrap();
+        fs::write(
+            dir.path().join("broken.pem"),
+            b"-----BEGIN PRIVATE KEY-----",
+        )
+        .unwrap();
+        fs::write(dir.path().join("copy.pem"), &next_pem).unwrap();
+        fs::write(dir.path().join(format!("{revoked}.pem")), b"restored").unwrap();
+        fs::write(dir.path().join("notes.txt"), b"not a key file").unwrap();
+
+        let ignored = folder.ignored_files(t(30)).unwrap();
+
+        let reason = |name: &str| {
+            ignored
+                .iter()
+                .find(|f| f.path == dir.path().join(name))
+                .map(|f| f.reason.clone())
+                .unwrap_or_else(|| panic!("{name} not reported: {ignored:?}"))
+        };
+        assert!(reason("extra.pem").contains("not in keys.json"));
+        assert!(reason("broken.pem").contains("not a usable private key"));
+        assert!(reason("copy.pem").contains(&format!("a copy of the key {next}")));
+        assert!(reason(&format!("{revoked}.pem")).contains("revoked"));
+        assert_eq!(ignored.len(), 4, "{ignored:?}");
+        // None of them is used: the ring holds the scheduled key alone.
+        let ring = folder.load(t(30)).unwrap();
+        assert_eq!(ring.len(), 1);
+        assert!(!ring.jwks_json(t(30)).contains(&stray_kid));
+        assert!(!ring.jwks_json(t(30)).contains(&revoked));
+        assert_eq!(
+            folder.list(t(30)).unwrap().len(),
+            2,
+            "the revoked key stays listed"
+        );
+    }
+
+    #[test]
+    fn without_a_schedule_nothing_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("signing.pem"),
+            SigningKey::generate_pem(2048).unwrap(),
+        )
+        .unwrap();
+        let folder = KeyFolder::new(dir.path(), 2048);
+        assert!(folder.ignored_files(Utc::now()).unwrap().is_empty());
     }
 
     #[test]
