@@ -14,7 +14,7 @@ use crate::audit::Audit;
 use crate::auth::{Accounts, EmailLinks, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::connections::LimitedAcceptor;
+use crate::http::connections::{Drain, LimitedAcceptor, close_when_draining};
 use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::{Limiter, LocalCounters, RateCounters};
@@ -26,6 +26,10 @@ use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// After a shutdown signal, how long open connections are still read: a request a client
+/// wrote just before (or just after) the signal is answered, with `Connection: close`.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// How often expired sessions and revoked-token records are deleted from SQL.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -274,13 +278,33 @@ impl Application {
             self.reload_interval,
         ));
         let config = self.state.config.clone();
-        let app = http::routes(self.state).boxed();
+        let drain = Drain::new(DRAIN_GRACE);
+        let app = close_when_draining(http::routes(self.state), drain.clone()).boxed();
         tracing::info!(address = %self.local_addr, "listening");
-        let acceptor =
-            LimitedAcceptor::new(self.acceptor, config.max_connections, config.header_timeout);
+        let acceptor = LimitedAcceptor::new(
+            self.acceptor,
+            config.max_connections,
+            config.header_timeout,
+            drain.clone(),
+        );
+        // poem's own graceful shutdown closes idle keep-alive connections at once, losing
+        // requests already on their way; it starts only once the drain has answered them.
+        let drained = acceptor.all_closed();
+        let shutdown = async move {
+            shutdown.await;
+            drain.start();
+            tokio::select! {
+                () = drained => {}
+                () = tokio::time::sleep(DRAIN_GRACE) => {}
+            }
+        };
         let result = Server::new_with_acceptor(acceptor)
             .idle_timeout(config.idle_timeout)
-            .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(
+                app,
+                shutdown,
+                Some(SHUTDOWN_GRACE.saturating_sub(DRAIN_GRACE)),
+            )
             .await;
         purge.abort();
         reload.abort();
