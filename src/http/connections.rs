@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use poem::http::Version;
 use poem::http::header::{CONNECTION, HeaderValue};
 use poem::http::uri::Scheme;
 use poem::listener::Acceptor;
@@ -70,8 +71,10 @@ pub fn close_when_draining<E: Endpoint + 'static>(endpoint: E, drain: Drain) -> 
     endpoint.around(move |endpoint, request| {
         let drain = drain.clone();
         async move {
+            // HTTP/2 has no `Connection` header; poem's own shutdown sends it GOAWAY.
+            let http1 = request.version() < Version::HTTP_2;
             let mut response = endpoint.get_response(request).await;
-            if drain.is_started() {
+            if http1 && drain.is_started() {
                 response
                     .headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
