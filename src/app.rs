@@ -1,5 +1,6 @@
 //! Wiring: configuration in, a bound server out. Tests build it on port 0.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::audit::Audit;
 use crate::auth::{Accounts, EmailLinks, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::connections::LimitedAcceptor;
+use crate::http::connections::{Drain, LimitedAcceptor, close_when_draining};
 use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::{Limiter, LocalCounters, RateCounters};
@@ -21,10 +22,14 @@ use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
 use crate::store::redis::RedisSessions;
 use crate::store::{AuthorizationStore, Database, EmailTokenStore, SessionStore};
-use crate::token::{KeyFolder, Keys, TokenSigner, TokenVerifier};
+use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// After a shutdown signal, how long open connections are still read: a request a client
+/// wrote just before (or just after) the signal is answered, with `Connection: close`.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// How often expired sessions and revoked-token records are deleted from SQL.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -273,13 +278,33 @@ impl Application {
             self.reload_interval,
         ));
         let config = self.state.config.clone();
-        let app = http::routes(self.state).boxed();
+        let drain = Drain::new(DRAIN_GRACE);
+        let app = close_when_draining(http::routes(self.state), drain.clone()).boxed();
         tracing::info!(address = %self.local_addr, "listening");
-        let acceptor =
-            LimitedAcceptor::new(self.acceptor, config.max_connections, config.header_timeout);
+        let acceptor = LimitedAcceptor::new(
+            self.acceptor,
+            config.max_connections,
+            config.header_timeout,
+            drain.clone(),
+        );
+        // poem's own graceful shutdown closes idle keep-alive connections at once, losing
+        // requests already on their way; it starts only once the drain has answered them.
+        let drained = acceptor.all_closed();
+        let shutdown = async move {
+            shutdown.await;
+            drain.start();
+            tokio::select! {
+                () = drained => {}
+                () = tokio::time::sleep(DRAIN_GRACE) => {}
+            }
+        };
         let result = Server::new_with_acceptor(acceptor)
             .idle_timeout(config.idle_timeout)
-            .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(
+                app,
+                shutdown,
+                Some(SHUTDOWN_GRACE.saturating_sub(DRAIN_GRACE)),
+            )
             .await;
         purge.abort();
         reload.abort();
@@ -293,6 +318,15 @@ impl Application {
 /// made by the CLI. A folder that cannot be read leaves the keys in use untouched.
 async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
     let mut seen = folder.fingerprint();
+    // Key files the schedule leaves unused are named once, when they are first seen.
+    let mut reported = HashSet::new();
+    let startup = tokio::task::spawn_blocking({
+        let folder = folder.clone();
+        move || folder.ignored_files(chrono::Utc::now())
+    });
+    if let Ok(Ok(ignored)) = startup.await {
+        report_ignored(ignored, &mut reported);
+    }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -301,12 +335,19 @@ async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
         let previous = seen.clone();
         let result = tokio::task::spawn_blocking(move || {
             let fingerprint = folder_now.fingerprint();
-            (fingerprint != previous).then(|| (folder_now.load(chrono::Utc::now()), fingerprint))
+            (fingerprint != previous).then(|| {
+                let now = chrono::Utc::now();
+                let ignored = folder_now.ignored_files(now);
+                (folder_now.load(now), ignored, fingerprint)
+            })
         })
         .await;
-        let Ok(Some((loaded, fingerprint))) = result else {
+        let Ok(Some((loaded, ignored, fingerprint))) = result else {
             continue;
         };
+        if let Ok(ignored) = ignored {
+            report_ignored(ignored, &mut reported);
+        }
         match loaded {
             Ok(ring) => {
                 let kids: Vec<&str> = ring.schedules().map(|s| s.kid.as_str()).collect();
@@ -320,6 +361,21 @@ async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
             }
         }
     }
+}
+
+/// Warns about each unused key file not reported before; forgets the ones that are gone,
+/// so a file that comes back is named again.
+fn report_ignored(ignored: Vec<IgnoredFile>, reported: &mut HashSet<IgnoredFile>) {
+    for file in &ignored {
+        if !reported.contains(file) {
+            tracing::warn!(
+                file = %file.path.display(),
+                reason = %file.reason,
+                "key file ignored"
+            );
+        }
+    }
+    *reported = ignored.into_iter().collect();
 }
 
 /// Completes on SIGINT or SIGTERM.

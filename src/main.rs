@@ -668,6 +668,10 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+            // On standard error, so the list stays one line (or one entry) per key.
+            for file in folder.ignored_files(now)? {
+                eprintln!("warning: {file}");
+            }
             if let Some(broken) = keys.iter().find(|k| k.problem.is_some()) {
                 anyhow::bail!(
                     "key {} cannot be used: {}",
@@ -679,7 +683,7 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate { if_older_than } => {
             match folder.rotate(
-                now,
+                &gatehouse::clock::SystemClock,
                 config.key_publish_ahead(),
                 config.longest_token_lifetime(),
                 if_older_than,

@@ -8,7 +8,7 @@ pub use access::{
     AccessClaims, Audience, IdClaims, TokenError, TokenSigner, TokenVerifier, at_hash,
 };
 pub use keys::{
-    KeyError, KeyFolder, KeyInfo, KeyRing, KeyState, Keys, MIN_KEY_BITS, RotateOutcome, Schedule,
-    SigningAlg, SigningKey,
+    IgnoredFile, KeyError, KeyFolder, KeyInfo, KeyRing, KeyState, Keys, MIN_KEY_BITS,
+    RotateOutcome, Schedule, SigningAlg, SigningKey,
 };
 pub use refresh::{RefreshToken, SealedSuccessor, TokenHash};

@@ -1,6 +1,7 @@
 //! The key folder: `<kid>.pem` files, their schedules in `keys.json`, and the changes the
 //! `gatehouse keys` commands make to them — under a lock, written atomically.
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,9 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::key::{KeyError, SigningAlg, SigningKey};
+use super::key::{KeyError, MIN_KEY_BITS, SigningAlg, SigningKey};
 use super::ring::{KeyRing, KeyState, Schedule};
+use crate::clock::Clock;
 
 const STATE_FILE: &str = "keys.json";
 const LOCK_FILE: &str = "keys.lock";
@@ -19,6 +21,10 @@ const LOCK_FILE: &str = "keys.lock";
 const REMOVAL_MARGIN: Duration = Duration::from_secs(60);
 /// How long removed and revoked keys stay listed (their files are deleted at once).
 const HISTORY: Duration = Duration::from_secs(30 * 86_400);
+/// Added to a new key's wait before it signs: `keys.json` is written after the key, an
+/// instance loads it a moment after its reload tick, a JWKS response takes time to
+/// arrive, and the clocks of the hosts differ a little.
+const PUBLISH_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Default, Serialize, Deserialize)]
 struct StateFile {
@@ -60,6 +66,19 @@ pub struct KeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why the key file cannot be used, if it cannot.
     pub problem: Option<String>,
+}
+
+/// A `.pem` file that a folder with `keys.json` does not use, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct IgnoredFile {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for IgnoredFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is ignored: {}", self.path.display(), self.reason)
+    }
 }
 
 /// A key folder and the size of the keys it makes.
@@ -148,13 +167,16 @@ impl KeyFolder {
         write_private(&self.dir, &path, &bytes)
     }
 
+    fn read_pem(&self, path: &Path) -> Result<SigningKey, KeyError> {
+        let pem = fs::read(path).map_err(io(path))?;
+        SigningKey::from_pem(&pem, path)
+    }
+
     fn read_pem_at(&self, path: &Path, kid: &str) -> Result<SigningKey, KeyError> {
-        let path = path.to_path_buf();
-        let pem = fs::read(&path).map_err(io(&path))?;
-        let key = SigningKey::from_pem(&pem, &path)?;
+        let key = self.read_pem(path)?;
         if key.kid() != kid {
             return Err(KeyError::Invalid {
-                path,
+                path: path.to_path_buf(),
                 reason: format!("it holds the key {}, not {kid}", key.kid()),
             });
         }
@@ -196,22 +218,9 @@ impl KeyFolder {
 
     /// Schedules for PEM files that have none: the newest signs, the others verify.
     fn adopt(&self) -> Result<Vec<(Schedule, PathBuf)>, KeyError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&self.dir)(e)),
-        };
         let mut found = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io(&self.dir))?.path();
-            let hidden = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden || path.extension().is_none_or(|x| x != "pem") {
-                continue;
-            }
-            let pem = fs::read(&path).map_err(io(&path))?;
-            let key = SigningKey::from_pem(&pem, &path)?;
+        for path in self.pem_files()? {
+            let key = self.read_pem(&path)?;
             let modified: DateTime<Utc> = fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .map(Into::into)
@@ -234,6 +243,76 @@ impl KeyFolder {
                 (schedule, path)
             })
             .collect())
+    }
+
+    /// The key files in the folder (`*.pem`, not hidden: temporary files start with a dot).
+    fn pem_files(&self) -> Result<Vec<PathBuf>, KeyError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io(&self.dir))?.path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !hidden && path.extension().is_some_and(|x| x == "pem") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// The key files that `keys.json` leaves unused, each with the reason. Once a schedule
+    /// exists it is the one list of trusted keys: a file that turns up later (a restored
+    /// copy of a revoked key, a key made by hand) must not widen which tokens are accepted,
+    /// so it is never used — and named, so that it is not ignored without a word.
+    pub fn ignored_files(&self, now: DateTime<Utc>) -> Result<Vec<IgnoredFile>, KeyError> {
+        let Some(state) = self.read_state()? else {
+            // Without a schedule every key file is adopted, or refuses the start.
+            return Ok(Vec::new());
+        };
+        let scheduled = |kid: &str| state.keys.iter().find(|s| s.kid == kid);
+        let mut ignored = Vec::new();
+        for path in self.pem_files()? {
+            let named = path
+                .file_stem()
+                .and_then(|n| n.to_str())
+                .and_then(scheduled);
+            let reason = match named {
+                Some(s) if s.state(now) == KeyState::Revoked => format!(
+                    "it holds the revoked key {}, which is never used again; delete the file",
+                    s.kid
+                ),
+                // In use (its problems are `load`'s to report), or removed and deleted at
+                // the next change, as planned.
+                Some(_) => continue,
+                None => match self.read_pem(&path) {
+                    Err(e) => unusable(e),
+                    Ok(key) => match scheduled(key.kid()) {
+                        Some(s) if s.state(now) == KeyState::Revoked => format!(
+                            "a copy of the revoked key {}, which is never used again; delete it",
+                            s.kid
+                        ),
+                        Some(s) => format!(
+                            "a copy of the key {kid}, which is used from {kid}.pem; delete the copy",
+                            kid = s.kid
+                        ),
+                        None => format!(
+                            "the key {} is not in {STATE_FILE}: once {STATE_FILE} exists, a key file \
+                             placed by hand is used neither to sign nor to verify; move it out of \
+                             the folder",
+                            key.kid()
+                        ),
+                    },
+                },
+            };
+            ignored.push(IgnoredFile { path, reason });
+        }
+        Ok(ignored)
     }
 
     /// Holds the folder's lock while `change` edits the schedules; writes them back.
@@ -307,16 +386,18 @@ impl KeyFolder {
         })
     }
 
-    /// Adds a key that is published now and signs after `publish_ahead` (the JWKS cache
-    /// lifetime plus the reload interval); the active key then retires, and leaves the
-    /// JWKS once the tokens it signed (`token_lifetime`) have expired.
+    /// Adds a key that is published now and signs once `publish_ahead` (the JWKS cache
+    /// lifetime plus the reload interval) and a margin have passed since it was written;
+    /// the active key then retires, and leaves the JWKS once the tokens it signed
+    /// (`token_lifetime`) have expired.
     pub fn rotate(
         &self,
-        now: DateTime<Utc>,
+        clock: &dyn Clock,
         publish_ahead: Duration,
         token_lifetime: Duration,
         if_older_than: Option<Duration>,
     ) -> Result<RotateOutcome, KeyError> {
+        let now = clock.now();
         self.change(now, |folder, schedules| {
             if let Some(next) = schedules.iter().find(|s| s.state(now) == KeyState::Next) {
                 return Ok(RotateOutcome::Pending {
@@ -338,8 +419,11 @@ impl KeyFolder {
                 });
             }
             let kid = folder.new_key()?;
+            // Counted from the moment the key is on disk, not from the start of the
+            // command: making an RSA key takes up to a second, and no instance can
+            // publish the key before it exists.
             let activate_at = if active.is_some() {
-                after(now, publish_ahead)
+                after(clock.now(), publish_ahead + PUBLISH_MARGIN)
             } else {
                 now
             };
@@ -461,6 +545,20 @@ impl KeyFolder {
     }
 }
 
+/// Why a key file cannot be used, without its path (which the caller names).
+fn unusable(error: KeyError) -> String {
+    match error {
+        KeyError::Invalid { reason, .. } => {
+            format!("not a usable private key in PEM form: {reason}")
+        }
+        KeyError::TooSmall { bits, .. } => {
+            format!("a {bits}-bit key; at least {MIN_KEY_BITS} bits are required")
+        }
+        KeyError::Io { source, .. } => format!("cannot be read: {source}"),
+        other => other.to_string(),
+    }
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -506,6 +604,26 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
     }
 
+    /// A clock that stands still.
+    struct At(DateTime<Utc>);
+
+    impl Clock for At {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    /// A clock that moves a second on at every reading, as if each step took that long.
+    struct Slow(std::sync::Mutex<DateTime<Utc>>);
+
+    impl Clock for Slow {
+        fn now(&self) -> DateTime<Utc> {
+            let mut now = self.0.lock().unwrap();
+            *now += chrono::Duration::seconds(1);
+            *now
+        }
+    }
+
     fn signing_kid(folder: &KeyFolder, at: DateTime<Utc>) -> String {
         folder
             .load(at)
@@ -527,26 +645,48 @@ mod tests {
         let first = signing_kid(&folder, t(0));
 
         let RotateOutcome::Rotated { kid, activate_at } =
-            folder.rotate(t(100), AHEAD, LIFETIME, None).unwrap()
+            folder.rotate(&At(t(100)), AHEAD, LIFETIME, None).unwrap()
         else {
             panic!()
         };
 
-        assert_eq!(activate_at, t(410));
+        assert_eq!(activate_at, t(415), "310 s ahead and a 5 s margin");
         let ring = folder.load(t(100)).unwrap();
-        assert_eq!(ring.signing_key(t(409)).unwrap().kid(), first);
-        assert_eq!(ring.signing_key(t(410)).unwrap().kid(), kid);
+        assert_eq!(ring.signing_key(t(414)).unwrap().kid(), first);
+        assert_eq!(ring.signing_key(t(415)).unwrap().kid(), kid);
         assert!(ring.jwks_json(t(100)).contains(&kid));
-        assert!(ring.jwks_json(t(410 + 900 + 59)).contains(&first));
-        assert!(!ring.jwks_json(t(410 + 900 + 60)).contains(&first));
+        assert!(ring.jwks_json(t(415 + 900 + 59)).contains(&first));
+        assert!(!ring.jwks_json(t(415 + 900 + 60)).contains(&first));
         // A second rotation while one is pending changes nothing.
         assert!(matches!(
-            folder.rotate(t(200), AHEAD, LIFETIME, None).unwrap(),
+            folder.rotate(&At(t(200)), AHEAD, LIFETIME, None).unwrap(),
             RotateOutcome::Pending { .. }
         ));
         // Once the old key is removed, its file goes at the next change.
-        folder.rotate(t(2000), AHEAD, LIFETIME, None).unwrap();
+        folder.rotate(&At(t(2000)), AHEAD, LIFETIME, None).unwrap();
         assert!(!dir.path().join(format!("{first}.pem")).exists());
+    }
+
+    #[test]
+    fn a_new_key_waits_from_the_moment_it_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = KeyFolder::new(dir.path(), 2048);
+        folder.ensure_key(t(0)).unwrap();
+        let clock = Slow(std::sync::Mutex::new(t(100)));
+
+        let RotateOutcome::Rotated { activate_at, .. } =
+            folder.rotate(&clock, AHEAD, LIFETIME, None).unwrap()
+        else {
+            panic!()
+        };
+
+        // The command started at 101; the key existed a second later at the earliest.
+        // The whole wait comes after that.
+        assert!(
+            activate_at >= after(t(102), AHEAD + PUBLISH_MARGIN),
+            "signs at {activate_at}, only {}s after the key was made",
+            (activate_at - t(102)).num_seconds()
+        );
     }
 
     #[test]
@@ -557,13 +697,13 @@ mod tests {
         let month = Duration::from_secs(30 * 86_400);
         assert!(matches!(
             folder
-                .rotate(t(86_400), AHEAD, LIFETIME, Some(month))
+                .rotate(&At(t(86_400)), AHEAD, LIFETIME, Some(month))
                 .unwrap(),
             RotateOutcome::Young { .. }
         ));
         assert!(matches!(
             folder
-                .rotate(t(31 * 86_400), AHEAD, LIFETIME, Some(month))
+                .rotate(&At(t(31 * 86_400)), AHEAD, LIFETIME, Some(month))
                 .unwrap(),
             RotateOutcome::Rotated { .. }
         ));
@@ -575,7 +715,7 @@ mod tests {
         let folder = KeyFolder::new(dir.path(), 2048);
         folder.ensure_key(t(0)).unwrap();
         let RotateOutcome::Rotated { kid: next, .. } =
-            folder.rotate(t(10), AHEAD, LIFETIME, None).unwrap()
+            folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
         else {
             panic!()
         };
@@ -605,7 +745,7 @@ mod tests {
             Err(KeyError::Refused(_))
         ));
         let RotateOutcome::Rotated { kid: next, .. } =
-            folder.rotate(t(10), AHEAD, LIFETIME, None).unwrap()
+            folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
         else {
             panic!()
         };
@@ -648,6 +788,74 @@ mod tests {
     }
 
     #[test]
+    fn key_files_outside_the_schedule_are_named_with_their_reason_and_never_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = KeyFolder::new(dir.path(), 2048);
+        folder.ensure_key(t(0)).unwrap();
+        let RotateOutcome::Rotated { kid: next, .. } =
+            folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
+        else {
+            panic!()
+        };
+        let next_pem = fs::read(dir.path().join(format!("{next}.pem"))).unwrap();
+        let revoked = signing_kid(&folder, t(10));
+        folder.revoke(&revoked, t(20)).unwrap();
+        let stray = SigningKey::generate_pem(2048).unwrap();
+        let stray_kid = SigningKey::from_pem(&stray, Path::new("stray"))
+            .unwrap()
+            .kid()
+            .to_string();
+        // Dropped in by hand after keys.json exists: a new key, a corrupt file, a copy of
+        // the key in use, and a restored backup of the revoked key.
+        fs::write(dir.path().join("extra.pem"), &stray).unwrap();
+        fs::write(
+            dir.path().join("broken.pem"),
+            b"-----BEGIN PRIVATE KEY-----",
+        )
+        .unwrap();
+        fs::write(dir.path().join("copy.pem"), &next_pem).unwrap();
+        fs::write(dir.path().join(format!("{revoked}.pem")), b"restored").unwrap();
+        fs::write(dir.path().join("notes.txt"), b"not a key file").unwrap();
+
+        let ignored = folder.ignored_files(t(30)).unwrap();
+
+        let reason = |name: &str| {
+            ignored
+                .iter()
+                .find(|f| f.path == dir.path().join(name))
+                .map(|f| f.reason.clone())
+                .unwrap_or_else(|| panic!("{name} not reported: {ignored:?}"))
+        };
+        assert!(reason("extra.pem").contains("not in keys.json"));
+        assert!(reason("broken.pem").contains("not a usable private key"));
+        assert!(reason("copy.pem").contains(&format!("a copy of the key {next}")));
+        assert!(reason(&format!("{revoked}.pem")).contains("revoked"));
+        assert_eq!(ignored.len(), 4, "{ignored:?}");
+        // None of them is used: the ring holds the scheduled key alone.
+        let ring = folder.load(t(30)).unwrap();
+        assert_eq!(ring.len(), 1);
+        assert!(!ring.jwks_json(t(30)).contains(&stray_kid));
+        assert!(!ring.jwks_json(t(30)).contains(&revoked));
+        assert_eq!(
+            folder.list(t(30)).unwrap().len(),
+            2,
+            "the revoked key stays listed"
+        );
+    }
+
+    #[test]
+    fn without_a_schedule_nothing_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("signing.pem"),
+            SigningKey::generate_pem(2048).unwrap(),
+        )
+        .unwrap();
+        let folder = KeyFolder::new(dir.path(), 2048);
+        assert!(folder.ignored_files(Utc::now()).unwrap().is_empty());
+    }
+
+    #[test]
     fn concurrent_rotations_make_one_key() {
         let dir = tempfile::tempdir().unwrap();
         let folder = KeyFolder::new(dir.path(), 2048);
@@ -655,7 +863,9 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let folder = folder.clone();
-                std::thread::spawn(move || folder.rotate(t(10), AHEAD, LIFETIME, None).unwrap())
+                std::thread::spawn(move || {
+                    folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
+                })
             })
             .collect();
         let outcomes: Vec<RotateOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();

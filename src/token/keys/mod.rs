@@ -8,6 +8,6 @@ mod folder;
 mod key;
 mod ring;
 
-pub use folder::{KeyFolder, KeyInfo, RotateOutcome};
+pub use folder::{IgnoredFile, KeyFolder, KeyInfo, RotateOutcome};
 pub use key::{KeyError, MIN_KEY_BITS, SigningAlg, SigningKey};
 pub use ring::{KeyRing, KeyState, Keys, Schedule};
