@@ -1,16 +1,20 @@
 //! JSON request bodies that are documented by a schema but validated by hand, so that a
 //! 422 names every invalid field at once instead of the first one a parser trips on.
 
+use std::cell::RefCell;
+use std::fmt;
 use std::marker::PhantomData;
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{FromRequest, IntoResponse, Request, RequestBody};
 use poem_openapi::error::ParseRequestPayloadError;
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::http::problem::FieldError;
+use crate::domain::text::is_forbidden_control;
+use crate::http::problem::{ApiError, FieldError};
 
 /// A JSON object body whose documented shape is `T`.
 pub struct JsonBody<T> {
@@ -40,9 +44,22 @@ impl<T: Send> ParsePayload for JsonBody<T> {
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(req, body).await?;
-        let value: Value = serde_json::from_slice(&data).map_err(|e| ParseRequestPayloadError {
-            reason: format!("the body is not valid JSON: {e}"),
-        })?;
+        let problems = RefCell::new(Vec::new());
+        let seed = StrictValue {
+            path: String::new(),
+            problems: &problems,
+        };
+        let value = seed
+            .deserialize(&mut serde_json::Deserializer::from_slice(&data))
+            .map_err(|e| ParseRequestPayloadError {
+                reason: format!("the body is not valid JSON: {e}"),
+            })?;
+        let problems = problems.into_inner();
+        if !problems.is_empty() {
+            return Err(poem::Error::from_response(
+                ApiError::validation(problems).into_response(),
+            ));
+        }
         match value {
             Value::Object(object) => Ok(Self {
                 object,
@@ -53,6 +70,114 @@ impl<T: Send> ParsePayload for JsonBody<T> {
             }
             .into()),
         }
+    }
+}
+
+/// Parses JSON like `serde_json::Value`, but notes, by field path, each key that appears
+/// twice in one object (a parser would keep only the last, so two readers of one body
+/// could disagree; RFC 8259 §4 leaves it open) and each string holding a forbidden control
+/// character (PostgreSQL cannot store NUL in JSONB; SQLite would).
+struct StrictValue<'a> {
+    path: String,
+    problems: &'a RefCell<Vec<FieldError>>,
+}
+
+impl StrictValue<'_> {
+    fn note(&self, path: &str, message: &str) {
+        self.problems.borrow_mut().push(FieldError {
+            field: if path.is_empty() {
+                "body".into()
+            } else {
+                path.to_string()
+            },
+            message: message.into(),
+        });
+    }
+
+    fn check(&self, path: &str, text: &str) {
+        if text.chars().any(is_forbidden_control) {
+            self.note(path, "must not contain control characters");
+        }
+    }
+
+    fn child(&self, name: &str) -> Self {
+        Self {
+            path: if self.path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{}.{name}", self.path)
+            },
+            problems: self.problems,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        self.check(&self.path, v);
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        self.check(&self.path, &v);
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self.child(&items.len().to_string()))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = self.child(&key);
+            self.check(&child.path, &key);
+            let value = map.next_value_seed(child)?;
+            if object.contains_key(&key) {
+                self.note(&self.child(&key).path, "appears more than once");
+            } else {
+                object.insert(key, value);
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 

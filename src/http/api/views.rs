@@ -93,13 +93,16 @@ pub struct ProfileInput {
 #[derive(Debug, Object)]
 #[oai(rename = "RegisterRequest")]
 pub struct RegisterRequest {
-    /// The sign-in name; unique regardless of case.
-    #[oai(validator(
-        max_length = 254,
-        pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-    ))]
+    /// The sign-in name: `local@domain`, at most 254 bytes (64 for the local part), with a
+    /// dotted domain of letters, digits and `-`. Local part and domain labels are PRECIS
+    /// identifiers (RFC 8265 UsernameCaseMapped): international letters are accepted;
+    /// spaces, control, zero-width, bidi-control, BOM and non-character code points are
+    /// not. Stored lower-cased and NFC-normalized; unique on its case-folded NFKC form.
+    #[oai(validator(max_length = 254))]
     pub email: String,
-    /// 1 to 100 characters, not only spaces, no control characters.
+    /// 1 to 100 characters, not only spaces, no control characters; a PRECIS nickname
+    /// (RFC 8266): spaces trimmed and collapsed, NFKC-normalized, and zero-width,
+    /// bidi-control, BOM and non-character code points refused.
     #[oai(validator(
         max_length = 100,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
