@@ -283,12 +283,24 @@ impl RefusedText {
     }
 }
 
-/// Looks for forbidden control characters in the decoded path, every query and form
-/// parameter (names and values) and HTTP Basic credentials. JSON bodies are checked by
-/// their extractor, which can name the field.
+/// Looks for forbidden control characters in HTTP Basic credentials and — on the pages
+/// and the other endpoints outside the OpenAPI document — in the decoded path and every
+/// query and form parameter (names and values). Operations of the document check their
+/// own parameters by their schema (a `pattern` on each string), and JSON bodies are
+/// checked by their reader, which can name the field; both ignore unknown fields whatever
+/// they hold, as RFC 6749 §3.1 asks of unrecognized parameters.
 fn refused_text(req: &Request, body: Option<&[u8]>) -> Option<RefusedText> {
     use crate::domain::text::is_forbidden_control;
     let bad = |text: &str| text.chars().any(is_forbidden_control);
+    if let Some(refused) = refused_credentials(req, &bad) {
+        return Some(refused);
+    }
+    let documented = req.uri().path().starts_with("/api/")
+        || error_style(req.uri().path()) == ErrorStyle::OAuth
+        || req.uri().path() == "/oauth2/userinfo";
+    if documented {
+        return None;
+    }
     let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy();
     if bad(&path) {
         return Some(RefusedText::Parameter(
@@ -315,8 +327,12 @@ fn refused_text(req: &Request, body: Option<&[u8]>) -> Option<RefusedText> {
             )));
         }
     }
-    // RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`. What cannot
-    // be decoded at all is left to the handler to refuse.
+    None
+}
+
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`. What cannot be
+/// decoded at all is left to the handler to refuse.
+fn refused_credentials(req: &Request, bad: &dyn Fn(&str) -> bool) -> Option<RefusedText> {
     let credentials = req
         .headers()
         .get(header::AUTHORIZATION)

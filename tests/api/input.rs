@@ -193,7 +193,7 @@ async fn a_json_body_with_control_characters_is_refused_by_field(backend: Backen
         .await;
 
     let body = assert_refused(response, 422, "register").await;
-    assert_eq!(body["errors"][0]["field"], "profile.business_context.k");
+    assert_eq!(body["errors"][0]["field"], "profile.business_context");
 
     let token = {
         app.register_user("ada@example.com", "analytical engine")
@@ -211,10 +211,7 @@ async fn a_json_body_with_control_characters_is_refused_by_field(backend: Backen
         .unwrap();
     let body = assert_refused(response, 422, "me").await;
     assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
-    assert_eq!(
-        body["errors"][0]["field"],
-        "profile.business_context.notes\u{1b}"
-    );
+    assert_eq!(body["errors"][0]["field"], "profile.business_context");
     // Line breaks in free text are fine.
     let response = app
         .client

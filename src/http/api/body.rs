@@ -75,8 +75,7 @@ impl<T: Send> ParsePayload for JsonBody<T> {
 
 /// Parses JSON like `serde_json::Value`, but notes, by field path, each key that appears
 /// twice in one object (a parser would keep only the last, so two readers of one body
-/// could disagree; RFC 8259 §4 leaves it open) and each string holding a forbidden control
-/// character (PostgreSQL cannot store NUL in JSONB; SQLite would).
+/// could disagree; RFC 8259 §4 leaves it open).
 struct StrictValue<'a> {
     path: String,
     problems: &'a RefCell<Vec<FieldError>>,
@@ -92,12 +91,6 @@ impl StrictValue<'_> {
             },
             message: message.into(),
         });
-    }
-
-    fn check(&self, path: &str, text: &str) {
-        if text.chars().any(is_forbidden_control) {
-            self.note(path, "must not contain control characters");
-        }
     }
 
     fn child(&self, name: &str) -> Self {
@@ -144,12 +137,10 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        self.check(&self.path, v);
         Ok(Value::String(v.to_string()))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        self.check(&self.path, &v);
         Ok(Value::String(v))
     }
 
@@ -168,9 +159,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let child = self.child(&key);
-            self.check(&child.path, &key);
-            let value = map.next_value_seed(child)?;
+            let value = map.next_value_seed(self.child(&key))?;
             if object.contains_key(&key) {
                 self.note(&self.child(&key).path, "appears more than once");
             } else {
@@ -215,6 +204,26 @@ impl<'a> Fields<'a> {
         });
     }
 
+    /// Notes `field` if `value` holds a forbidden control character anywhere (in a string
+    /// or a key): PostgreSQL cannot store NUL at all, SQLite would, so no field takes any.
+    /// Only fields that are read are checked; unknown ones are ignored whatever they hold.
+    fn controls_refused(&mut self, field: &str, value: &Value) -> bool {
+        fn holds_control(value: &Value) -> bool {
+            let bad = |s: &str| s.chars().any(is_forbidden_control);
+            match value {
+                Value::String(s) => bad(s),
+                Value::Array(items) => items.iter().any(holds_control),
+                Value::Object(map) => map.iter().any(|(k, v)| bad(k) || holds_control(v)),
+                _ => false,
+            }
+        }
+        let refused = holds_control(value);
+        if refused {
+            self.error(field, "must not contain control characters");
+        }
+        refused
+    }
+
     /// A string that must be present.
     pub fn required_str(&mut self, field: &str) -> Option<&'a str> {
         match self.object.get(field) {
@@ -222,6 +231,7 @@ impl<'a> Fields<'a> {
                 self.error(field, "is required");
                 None
             }
+            Some(v @ Value::String(_)) if self.controls_refused(field, v) => None,
             Some(Value::String(s)) => Some(s),
             Some(_) => {
                 self.error(field, "must be a string");
@@ -235,6 +245,7 @@ impl<'a> Fields<'a> {
         match self.object.get(field) {
             None => None,
             Some(Value::Null) => Some(None),
+            Some(v @ Value::String(_)) if self.controls_refused(field, v) => None,
             Some(Value::String(s)) => Some(Some(s)),
             Some(_) => {
                 self.error(field, "must be a string or null");
@@ -248,6 +259,7 @@ impl<'a> Fields<'a> {
         match self.object.get(field) {
             None => None,
             Some(Value::Null) => Some(None),
+            Some(v) if self.controls_refused(field, v) => None,
             Some(v) => Some(Some(v)),
         }
     }

@@ -98,7 +98,11 @@ pub struct RegisterRequest {
     /// identifiers (RFC 8265 UsernameCaseMapped): international letters are accepted;
     /// spaces, control, zero-width, bidi-control, BOM and non-character code points are
     /// not. Stored lower-cased and NFC-normalized; unique on its case-folded NFKC form.
-    #[oai(validator(max_length = 254))]
+    /// The pattern gives the shape; which code points PRECIS refuses no pattern can list.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    ))]
     pub email: String,
     /// 1 to 100 characters, not only spaces, no control characters; a PRECIS nickname
     /// (RFC 8266): spaces trimmed and collapsed, NFKC-normalized, and zero-width,
