@@ -447,6 +447,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_form_of_one_address_shares_its_limit() {
+        let l = limiter(true);
+        assert!(failed_attempt(&l, "STRASSE@example.com").await.is_ok());
+        assert!(
+            failed_attempt(&l, "ｓｔｒａｓｓｅ@example.com")
+                .await
+                .is_ok()
+        );
+        assert!(failed_attempt(&l, "straße@example.com").await.is_err());
+    }
+
+    #[tokio::test]
     async fn past_the_limit_concurrent_attempts_get_one_try() {
         let l = limiter(true);
         // Reach the limit without failures being recorded yet (all in flight at once).
