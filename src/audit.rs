@@ -117,6 +117,42 @@ pub trait AuditStore: Send + Sync {
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// The longest text an event keeps of one value a client sent; the rest is cut.
+const MAX_VALUE_CHARS: usize = 512;
+
+/// A client-sent value as an event stores it: control characters (NUL, which PostgreSQL
+/// cannot store, among them) written as `\u{..}` escapes and long values cut, so that no
+/// event is lost to what a client sent and none floods the log.
+fn storable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_VALUE_CHARS));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_VALUE_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`storable`] applied to every string and key of a JSON value.
+fn storable_value(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(storable(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (storable(&k), storable_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Records events; a failure to store one is logged, never fails the action itself.
 #[derive(Clone)]
 pub struct Audit {
@@ -195,17 +231,18 @@ impl Audit {
     }
 
     pub async fn record(&self, event: Event) {
+        let clean = |text: Option<String>| text.as_deref().map(storable);
         let event = AuditEvent {
             id: Uuid::now_v7(),
             at: self.clock.now(),
             kind: event.kind,
-            actor: event.actor,
+            actor: clean(event.actor),
             user_id: event.user_id,
-            client_id: event.client_id,
-            session_id: event.session_id,
-            ip: event.ip,
-            user_agent: event.user_agent,
-            detail: event.detail,
+            client_id: clean(event.client_id),
+            session_id: clean(event.session_id),
+            ip: clean(event.ip),
+            user_agent: clean(event.user_agent),
+            detail: storable_value(event.detail),
         };
         tracing::info!(
             target: "gatehouse::audit",
@@ -219,6 +256,8 @@ impl Audit {
             "audit"
         );
         if let Err(e) = self.store.record_event(&event).await {
+            metrics::counter!("gatehouse_audit_write_failures_total", "type" => event.kind.as_str())
+                .increment(1);
             tracing::error!(error = %e, event = event.kind.as_str(), "an audit event could not be stored");
         }
     }
@@ -231,5 +270,22 @@ impl Audit {
         let before = self.clock.now()
             - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         self.store.purge_events(before).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_long_values_cut() {
+        assert_eq!(storable("admin\u{0}@x"), "admin\\u{0}@x");
+        assert_eq!(storable("a\nb"), "a\\u{a}b");
+        assert_eq!(
+            storable(&"x".repeat(600)).chars().count(),
+            MAX_VALUE_CHARS + 1
+        );
+        let detail = storable_value(serde_json::json!({"user\u{0}": ["n\u{0}"]}));
+        assert_eq!(detail, serde_json::json!({"user\\u{0}": ["n\\u{0}"]}));
     }
 }

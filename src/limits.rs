@@ -218,6 +218,15 @@ pub struct Limiter {
     limits: Limits,
 }
 
+/// The name an account's counters go by: the address's folded form, as accounts are
+/// compared ([`crate::domain::Email::key`]), so `ADA@x`, `ａｄａ@x` and `ada@x` share one
+/// limit; text that is no address is folded the same way.
+fn account_name(typed: &str) -> String {
+    crate::domain::Email::parse(typed)
+        .map(|email| email.key())
+        .unwrap_or_else(|_| crate::domain::text::fold(typed.trim()))
+}
+
 impl Limiter {
     pub fn new(counters: Arc<dyn RateCounters>, limits: Limits) -> Self {
         Self { counters, limits }
@@ -255,7 +264,7 @@ impl Limiter {
         Ok(Ok(()))
     }
 
-    /// Counts one password-reset request for `address` (lower-cased), whether or not an
+    /// Counts one password-reset request for `address` (as [`account_name`] gives it), whether or not an
     /// account has it, so the limit tells nothing about accounts.
     pub async fn reset_requested_for(
         &self,
@@ -266,7 +275,7 @@ impl Limiter {
         }
         let kind = LimitKind::ResetPerAddress;
         let rate = self.limits.reset_per_address;
-        let key = format!("addr:{}:{}", kind.as_str(), address.trim().to_lowercase());
+        let key = format!("addr:{}:{}", kind.as_str(), account_name(address));
         let (count, left) = self.counters.hit(&key, rate.per).await?;
         if count > rate.count {
             metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
@@ -280,7 +289,7 @@ impl Limiter {
     }
 
     fn account_keys(account: &str) -> (String, String) {
-        let account = account.trim().to_lowercase();
+        let account = account_name(account);
         (
             format!("acct:try:{account}"),
             format!("acct:wait:{account}"),
@@ -435,6 +444,18 @@ mod tests {
         assert!((1..=2).contains(&waiting.retry_after), "{waiting:?}");
         l.succeeded_sign_in("ada@example.com").await.unwrap();
         assert!(l.account_waiting("ada@example.com").await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn every_form_of_one_address_shares_its_limit() {
+        let l = limiter(true);
+        assert!(failed_attempt(&l, "STRASSE@example.com").await.is_ok());
+        assert!(
+            failed_attempt(&l, "ｓｔｒａｓｓｅ@example.com")
+                .await
+                .is_ok()
+        );
+        assert!(failed_attempt(&l, "straße@example.com").await.is_err());
     }
 
     #[tokio::test]

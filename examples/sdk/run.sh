@@ -3,7 +3,9 @@
 # (@hey-api/openapi-ts) from the OpenAPI document a running Gatehouse serves, drives
 # each through register → password grant → refresh → /me → revoke against BASE_URL,
 # then fuzzes the document with Schemathesis (every check) against a second server it
-# starts itself from GATEHOUSE_BINARY, with rate limits off and an admin account.
+# starts itself from GATEHOUSE_BINARY, with rate limits off and an admin account: once on
+# SQLite, and once more on PostgreSQL with sessions in Redis when SDK_POSTGRES_URL and
+# SDK_REDIS_URL are set (a schema and a key prefix of its own, removed afterwards).
 #
 #   examples/sdk/run.sh BASE_URL [GATEHOUSE_BINARY]
 #
@@ -12,7 +14,8 @@
 # package-lock.json); generated code goes to examples/sdk/generated/. Settings:
 # SDK_SCHEMATHESIS_PORT (18480), SDK_MAX_EXAMPLES (30 per operation and phase),
 # SDK_SEED (a fixed seed, so a CI run can be replayed; `random` for a new one each run),
-# SDK_PYTHON (an interpreter for the venv, 3.12 or newer).
+# SDK_PYTHON (an interpreter for the venv, 3.12 or newer), SDK_POSTGRES_URL and
+# SDK_REDIS_URL (the second run; psql is needed to make its schema).
 set -euo pipefail
 
 OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
@@ -95,77 +98,115 @@ npx --no-install openapi-ts -i ./generated/openapi.json -o ./generated/ts -c @he
 npx --no-install tsc -p tsconfig.json
 npx --no-install tsx client.ts "$base_url"
 
-step "Schemathesis against a server of its own on 127.0.0.1:$port"
-work=$(mktemp -d)
+work=
 server=
-cleanup() {
+pg_schema=
+redis_prefix=
+stop_server() {
   if [ -n "$server" ]; then
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
+    server=
   fi
-  rm -rf "$work"
+  [ -z "$work" ] || rm -rf "$work"
+  work=
+}
+cleanup() {
+  stop_server
+  if [ -n "$pg_schema" ]; then
+    psql "$SDK_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$redis_prefix" ] && command -v redis-cli >/dev/null; then
+    redis-cli -u "$SDK_REDIS_URL" --scan --pattern "$redis_prefix:*" \
+      | xargs -r redis-cli -u "$SDK_REDIS_URL" del >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 # A cancelled run (SIGTERM, Ctrl-C) still stops its server.
 trap 'exit 143' TERM
 trap 'exit 130' INT
-if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-  echo "127.0.0.1:$port is already taken (SDK_SCHEMATHESIS_PORT chooses another)" >&2
-  exit 1
-fi
-# The server sees no GATEHOUSE_* settings of the caller, only these. Call it in a
-# subshell, `(gatehouse …)` or `gatehouse … &`: it changes directory and execs, so that
-# the background job's pid is the server's own.
+# The server sees no GATEHOUSE_* settings of the caller, only these and those of the
+# current run ($server_env). Call it in a subshell, `(gatehouse …)` or `gatehouse … &`:
+# it changes directory and execs, so that the background job's pid is the server's own.
+server_env=()
 gatehouse() {
   cd "$work"
   # shellcheck disable=SC2046
   exec env $(env | sed -n 's/^\(GATEHOUSE_[A-Z0-9_]*\)=.*/-u \1/p') \
     GATEHOUSE_LISTEN="127.0.0.1:$port" GATEHOUSE_ISSUER="http://127.0.0.1:$port" \
-    GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn "$binary" "$@"
+    GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn "${server_env[@]}" "$binary" "$@"
 }
-# Random per run; they only guard this throwaway server.
-admin_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-client_secret=$(head -c 36 /dev/urandom | base64 | tr -d '/+=')
 # `user create` reports "created user ID <EMAIL>" on standard error.
 user_id() { sed -n 's/^created user \([0-9a-f-]*\) .*/\1/p'; }
-setup_log="$work/setup.log"
-failed_setup() { echo "could not set up the Schemathesis server:" >&2; cat "$setup_log" >&2; exit 1; }
-echo "$admin_password" | (gatehouse user create --email fuzzer@example.com --name Fuzzer \
-  --role admin --password-stdin) >"$setup_log" 2>&1 || failed_setup
-own_id=$(user_id <"$setup_log")
-echo "stand-in $admin_password" | (gatehouse user create --email stand-in@example.com \
-  --name Stand-in --password-stdin) >"$setup_log" 2>&1 || failed_setup
-stand_in_id=$(user_id <"$setup_log")
-[ -n "$own_id" ] && [ -n "$stand_in_id" ] || failed_setup
-# Allowed to introspect and read the feed, so Schemathesis reaches their answers, not 403s.
-echo "$client_secret" | (gatehouse client create --id fuzzer-client --secret-stdin \
-  --grant client_credentials --allow introspection --allow revocation-feed) >"$setup_log" 2>&1 \
-  || failed_setup
-gatehouse serve >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-if ! kill -0 "$server" 2>/dev/null || ! curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-  echo "the Schemathesis server did not start:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
-seed_args=()
-[ "$seed" = random ] || seed_args=(--seed "$seed")
-GATEHOUSE_ST_EMAIL=fuzzer@example.com GATEHOUSE_ST_PASSWORD="$admin_password" \
-  GATEHOUSE_ST_OWN_USER_ID="$own_id" GATEHOUSE_ST_STAND_IN_USER_ID="$stand_in_id" \
-  GATEHOUSE_ST_CLIENT_ID=fuzzer-client GATEHOUSE_ST_CLIENT_SECRET="$client_secret" \
-  PYTHONPATH="$here" HYPOTHESIS_STORAGE_DIRECTORY="$here/generated/.hypothesis" \
-  .venv/bin/schemathesis --no-color --config-file schemathesis.toml run \
-  "http://127.0.0.1:$port/api/v1/openapi.json" \
-  --checks all --max-examples "$max_examples" --workers 2 --request-timeout 30 \
-  "${seed_args[@]}" \
-  || { echo "Schemathesis found problems (server log: below)" >&2; tail -n 50 "$work/server.log" >&2; exit 1; }
-if grep -q "panicked\|handler panicked" "$work/server.log"; then
-  echo "the server panicked during the Schemathesis run" >&2
-  exit 1
+
+# fuzz LABEL [GATEHOUSE_X=value …]: a fresh server with those settings, fuzzed.
+fuzz() {
+  local label=$1
+  shift
+  server_env=("$@")
+  step "Schemathesis ($label) against a server of its own on 127.0.0.1:$port"
+  work=$(mktemp -d)
+  if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+    echo "127.0.0.1:$port is already taken (SDK_SCHEMATHESIS_PORT chooses another)" >&2
+    exit 1
+  fi
+  # Random per run; they only guard this throwaway server.
+  local admin_password client_secret own_id stand_in_id
+  admin_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  client_secret=$(head -c 36 /dev/urandom | base64 | tr -d '/+=')
+  local setup_log="$work/setup.log"
+  failed_setup() { echo "could not set up the Schemathesis server:" >&2; cat "$setup_log" >&2; exit 1; }
+  echo "$admin_password" | (gatehouse user create --email fuzzer@example.com --name Fuzzer \
+    --role admin --password-stdin) >"$setup_log" 2>&1 || failed_setup
+  own_id=$(user_id <"$setup_log")
+  echo "stand-in $admin_password" | (gatehouse user create --email stand-in@example.com \
+    --name Stand-in --password-stdin) >"$setup_log" 2>&1 || failed_setup
+  stand_in_id=$(user_id <"$setup_log")
+  [ -n "$own_id" ] && [ -n "$stand_in_id" ] || failed_setup
+  # Allowed to introspect and read the feed, so Schemathesis reaches their answers, not 403s.
+  echo "$client_secret" | (gatehouse client create --id fuzzer-client --secret-stdin \
+    --grant client_credentials --allow introspection --allow revocation-feed) >"$setup_log" 2>&1 \
+    || failed_setup
+  gatehouse serve >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  if ! kill -0 "$server" 2>/dev/null || ! curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+    echo "the Schemathesis server did not start:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+  fi
+  local seed_args=()
+  [ "$seed" = random ] || seed_args=(--seed "$seed")
+  GATEHOUSE_ST_EMAIL=fuzzer@example.com GATEHOUSE_ST_PASSWORD="$admin_password" \
+    GATEHOUSE_ST_OWN_USER_ID="$own_id" GATEHOUSE_ST_STAND_IN_USER_ID="$stand_in_id" \
+    GATEHOUSE_ST_CLIENT_ID=fuzzer-client GATEHOUSE_ST_CLIENT_SECRET="$client_secret" \
+    PYTHONPATH="$here" HYPOTHESIS_STORAGE_DIRECTORY="$here/generated/.hypothesis" \
+    .venv/bin/schemathesis --no-color --config-file schemathesis.toml run \
+    "http://127.0.0.1:$port/api/v1/openapi.json" \
+    --checks all --max-examples "$max_examples" --workers 2 --request-timeout 30 \
+    "${seed_args[@]}" \
+    || { echo "Schemathesis ($label) found problems (server log: below)" >&2; tail -n 50 "$work/server.log" >&2; exit 1; }
+  if grep -q "panicked\|handler panicked" "$work/server.log"; then
+    echo "the server panicked during the Schemathesis run ($label)" >&2
+    exit 1
+  fi
+  stop_server
+}
+
+fuzz SQLite
+if [ -n "${SDK_POSTGRES_URL:-}" ] && [ -n "${SDK_REDIS_URL:-}" ]; then
+  command -v psql >/dev/null || { echo "psql is needed for the PostgreSQL run" >&2; exit 2; }
+  pg_schema="sdk_$(date +%s)_$$"
+  redis_prefix="sdk-$pg_schema"
+  psql "$SDK_POSTGRES_URL" -qc "CREATE SCHEMA $pg_schema" >/dev/null
+  separator='?'
+  case "$SDK_POSTGRES_URL" in *\?*) separator='&' ;; esac
+  fuzz "PostgreSQL + Redis" \
+    GATEHOUSE_DATABASE_URL="$SDK_POSTGRES_URL${separator}options=-c%20search_path%3D$pg_schema" \
+    GATEHOUSE_REDIS_URL="$SDK_REDIS_URL" GATEHOUSE_REDIS_KEY_PREFIX="$redis_prefix"
 fi
 
 step "done"

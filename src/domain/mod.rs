@@ -4,6 +4,7 @@ mod email;
 mod password;
 mod secret;
 mod session;
+pub mod text;
 mod user;
 
 pub use email::Email;

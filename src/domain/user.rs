@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use precis_core::profile::PrecisFastInvocation;
+use precis_profiles::Nickname;
+
 use super::{Email, Invalid};
 
 /// A user's stable id: the `sub` of their tokens.
@@ -39,23 +42,27 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A display name: 1 to 100 characters, no control characters.
+/// A display name: a PRECIS nickname (RFC 8266 §2: spaces trimmed and collapsed, NFKC),
+/// 1 to 100 characters; control, zero-width, bidi-control, BOM and non-character code
+/// points are refused (the FreeformClass, RFC 8264 §4.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserName(String);
 
 impl UserName {
     pub fn parse(text: &str) -> Result<Self, Invalid> {
-        let text = text.trim();
-        if text.is_empty() {
+        if text.trim().is_empty() {
             return Err(Invalid::new("must not be empty"));
-        }
-        if text.chars().count() > 100 {
-            return Err(Invalid::new("must be at most 100 characters"));
         }
         if text.chars().any(char::is_control) {
             return Err(Invalid::new("must not contain control characters"));
         }
-        Ok(Self(text.to_string()))
+        let name = Nickname::enforce(text).map_err(|_| {
+            Invalid::new("must not contain invisible, formatting or unassigned characters")
+        })?;
+        if name.chars().count() > 100 {
+            return Err(Invalid::new("must be at most 100 characters"));
+        }
+        Ok(Self(name.into_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -220,6 +227,24 @@ mod tests {
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"x".repeat(101)).is_err());
         assert!(UserName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn names_follow_the_nickname_profile() {
+        assert_eq!(
+            UserName::parse("Ada   Lovelace").unwrap().as_str(),
+            "Ada Lovelace"
+        );
+        assert_eq!(UserName::parse("Émilie").unwrap().as_str(), "Émilie");
+        for bad in [
+            "a\u{200b}b",
+            "a\u{202e}b",
+            "\u{feff}ab",
+            "a\u{ffff}",
+            "a\u{10ffff}",
+        ] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

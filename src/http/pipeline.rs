@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 use poem::http::header::{self, HeaderValue};
 use poem::http::{HeaderMap, Method, StatusCode};
@@ -165,7 +166,10 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             Err(status) => {
                 error_response(style, status, "the request body is too large", &request_id)
             }
-            Ok(()) => {
+            Ok(body) if let Some(refused) = refused_text(&req, body.as_deref()) => {
+                refused.response(style, &request_id)
+            }
+            Ok(_) => {
                 let call =
                     AssertUnwindSafe(self.next.call(req).instrument(span.clone())).catch_unwind();
                 match tokio::time::timeout(self.settings.timeout, call).await {
@@ -227,12 +231,13 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 impl<E> PipelineEndpoint<E> {
     /// Reads the body up to the limit, so no handler ever sees more (a `Content-Length`
     /// over the limit is refused before reading).
-    async fn limit_body(&self, req: &mut Request) -> Result<(), StatusCode> {
+    /// Returns the body read, if any.
+    async fn limit_body(&self, req: &mut Request) -> Result<Option<Bytes>, StatusCode> {
         if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
             && !req.headers().contains_key(header::CONTENT_LENGTH)
             && !req.headers().contains_key(header::TRANSFER_ENCODING)
         {
-            return Ok(());
+            return Ok(None);
         }
         let declared = req
             .headers()
@@ -248,13 +253,121 @@ impl<E> PipelineEndpoint<E> {
             .await
         {
             Ok(bytes) => {
-                req.set_body(Body::from_bytes(bytes));
-                Ok(())
+                req.set_body(Body::from_bytes(bytes.clone()));
+                Ok(Some(bytes))
             }
             Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(StatusCode::PAYLOAD_TOO_LARGE),
             Err(_) => Err(StatusCode::BAD_REQUEST),
         }
     }
+}
+
+/// Text of a request that no handler gets to see (see
+/// [`crate::domain::text::is_forbidden_control`]): refused here, once, with the same
+/// answer whichever database is behind.
+enum RefusedText {
+    /// In the path, the query or a form body: 400 (`invalid_request`).
+    Parameter(String),
+    /// In HTTP Basic client credentials: 401 (`invalid_client`).
+    Credentials,
+}
+
+impl RefusedText {
+    fn response(self, style: ErrorStyle, request_id: &RequestId) -> Response {
+        match self {
+            Self::Parameter(detail) => {
+                error_response(style, StatusCode::BAD_REQUEST, &detail, request_id)
+            }
+            Self::Credentials => {
+                let mut response = error_response(
+                    style,
+                    StatusCode::UNAUTHORIZED,
+                    "malformed client credentials",
+                    request_id,
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="gatehouse", charset="UTF-8""#),
+                );
+                response
+            }
+        }
+    }
+}
+
+/// Looks for forbidden control characters in HTTP Basic credentials and — on the pages
+/// and the other endpoints outside the OpenAPI document — in the decoded path and every
+/// query and form parameter (names and values). Operations of the document check their
+/// own parameters by their schema (a `pattern` on each string), and JSON bodies are
+/// checked by their reader, which can name the field; both ignore unknown fields whatever
+/// they hold, as RFC 6749 §3.1 asks of unrecognized parameters.
+fn refused_text(req: &Request, body: Option<&[u8]>) -> Option<RefusedText> {
+    use crate::domain::text::is_forbidden_control;
+    let bad = |text: &str| text.chars().any(is_forbidden_control);
+    if let Some(refused) = refused_credentials(req, &bad) {
+        return Some(refused);
+    }
+    let documented = req.uri().path().starts_with("/api/")
+        || error_style(req.uri().path()) == ErrorStyle::OAuth
+        || req.uri().path() == "/oauth2/userinfo";
+    if documented {
+        return None;
+    }
+    let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy();
+    if bad(&path) {
+        return Some(RefusedText::Parameter(
+            "the path must not contain control characters".into(),
+        ));
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let query = req.uri().query().unwrap_or("").as_bytes();
+    let form = body.filter(|_| is_form).unwrap_or_default();
+    for (name, value) in url::form_urlencoded::parse(query).chain(url::form_urlencoded::parse(form))
+    {
+        if bad(&name) {
+            return Some(RefusedText::Parameter(
+                "a parameter name must not contain control characters".into(),
+            ));
+        }
+        if bad(&value) {
+            return Some(RefusedText::Parameter(format!(
+                "the parameter {name} must not contain control characters"
+            )));
+        }
+    }
+    None
+}
+
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`. What cannot be
+/// decoded at all is left to the handler to refuse.
+fn refused_credentials(req: &Request, bad: &dyn Fn(&str) -> bool) -> Option<RefusedText> {
+    let credentials = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+        });
+    if let Some(decoded) = credentials {
+        let decoded = String::from_utf8_lossy(&decoded);
+        let encoded_bad = bad(&decoded);
+        let decoded_bad = decoded.split(':').any(|part| {
+            url::form_urlencoded::parse(format!("x={part}").as_bytes()).any(|(_, v)| bad(&v))
+        });
+        if encoded_bad || decoded_bad {
+            return Some(RefusedText::Credentials);
+        }
+    }
+    None
 }
 
 /// The route template of a path, for metric labels: ids never become label values, and
@@ -420,6 +533,7 @@ fn error_response(
                 StatusCode::SERVICE_UNAVAILABLE => ("temporarily_unavailable", status),
                 s if s.is_server_error() => ("server_error", s),
                 StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", status),
+                StatusCode::UNAUTHORIZED => ("invalid_client", status),
                 StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
                     ("invalid_request", status)
                 }

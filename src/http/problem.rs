@@ -187,6 +187,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %source, "storage unavailable");
                 Self::unavailable()
             }
+            StoreError::Rejected(source) => {
+                tracing::info!(error = %source, "storage refused a value of the request");
+                Self::bad_request("the request holds a value that cannot be stored")
+            }
             StoreError::Conflict(rule) => {
                 Self::conflict(format!("conflicts with existing data ({rule})"))
             }

@@ -34,6 +34,10 @@ pub struct AuthorizeRequest {
     pub max_age: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// Names of parameters the request carried more than once (RFC 6749 §3.1: they
+    /// "MUST NOT be included more than once").
+    #[serde(skip)]
+    pub repeated: Vec<String>,
 }
 
 /// Why an authorization request stops.
@@ -118,8 +122,14 @@ impl ValidAuthorization {
 }
 
 fn store_error(e: StoreError) -> AuthorizeError {
-    let _ = OAuthError::from_store(&e);
-    AuthorizeError::Unavailable
+    match OAuthError::from_store(&e).code {
+        super::ErrorCode::TemporarilyUnavailable => AuthorizeError::Unavailable,
+        // A value the database cannot hold was in the request itself, not an outage.
+        super::ErrorCode::InvalidRequest => {
+            AuthorizeError::Page("The request holds a value that cannot be used.".into())
+        }
+        _ => AuthorizeError::Unavailable,
+    }
 }
 
 impl TokenEndpoint {
@@ -130,6 +140,15 @@ impl TokenEndpoint {
         req: &AuthorizeRequest,
     ) -> Result<ValidAuthorization, AuthorizeError> {
         let page = |m: &str| AuthorizeError::Page(m.to_string());
+        let repeated = |name: &str| req.repeated.iter().any(|r| r == name);
+        // RFC 6749 §3.1: with two client ids or redirect URIs, neither can be trusted.
+        for name in ["client_id", "redirect_uri"] {
+            if repeated(name) {
+                return Err(page(&format!(
+                    "The request names {name} more than once; each parameter may appear once."
+                )));
+            }
+        }
         let client_id = req
             .client_id
             .as_deref()
@@ -155,7 +174,10 @@ impl TokenEndpoint {
             client: client.clone(),
             redirect_uri,
             scope: Scopes::default(),
-            state: req.state.clone().filter(|s| s.len() <= MAX_STATE),
+            state: req
+                .state
+                .clone()
+                .filter(|s| s.len() <= MAX_STATE && !repeated("state")),
             code_challenge: String::new(),
             nonce: None,
             prompt: Prompt::default(),
@@ -163,6 +185,12 @@ impl TokenEndpoint {
         };
         let issuer = self.settings.issuer.as_str();
         let fail = |error: &str, description: &str| partial.error(issuer, error, description);
+        if let Some(name) = req.repeated.first() {
+            return Err(fail(
+                "invalid_request",
+                &format!("{name} appears more than once; each parameter may appear once"),
+            ));
+        }
         if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
             return Err(fail("invalid_request", "state is too long"));
         }

@@ -83,6 +83,10 @@ impl OAuthError {
                 tracing::warn!(error = %source, "storage unavailable");
                 Self::unavailable()
             }
+            crate::store::StoreError::Rejected(source) => {
+                tracing::info!(error = %source, "storage refused a value of the request");
+                Self::invalid_request("the request holds a value that cannot be stored")
+            }
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Self::server_error()

@@ -6,6 +6,11 @@ pub enum StoreError {
     /// The database (or Redis) cannot be reached now; the request may be retried.
     #[error("storage is unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database refused a value the request carried (PostgreSQL class 22, "data
+    /// exception", such as a NUL byte in text; SQLite's too-big and mismatch errors): bad
+    /// input, never reported as an outage.
+    #[error("the database refused a value: {0}")]
+    Rejected(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A uniqueness rule was broken; names the rule.
     #[error("conflicts with existing data ({0})")]
     Conflict(&'static str),
@@ -31,8 +36,11 @@ impl From<sqlx::Error> for StoreError {
                     || code.starts_with("08")
                     || code.starts_with("53")
                     || code.starts_with("57P");
+                let refused_value = matches!(code.as_ref(), "18" | "20") || code.starts_with("22");
                 if transient {
                     Self::Unavailable(Box::new(e))
+                } else if refused_value {
+                    Self::Rejected(Box::new(e))
                 } else {
                     Self::Internal(Box::new(e))
                 }

@@ -382,10 +382,7 @@ async fn the_code_flow_with_pkce_consent_and_an_id_token() {
 
     // Deny.
     let mut deny = browser
-        .get(&authorize_path(
-            "webapp",
-            "&scope=openid%20profile&prompt=consent",
-        ))
+        .get(&authorize_path("webapp", "&prompt=consent"))
         .await;
     assert_eq!(deny.status, StatusCode::OK, "prompt=consent asks again");
     let csrf = deny.csrf();

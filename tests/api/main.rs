@@ -8,6 +8,7 @@ mod chromium;
 mod cli;
 mod email;
 mod hygiene;
+mod input;
 mod keys;
 mod limits;
 mod mail;

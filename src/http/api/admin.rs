@@ -158,7 +158,10 @@ impl AdminApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         /// Part of the email or name.
-        #[oai(validator(max_length = 254))]
+        #[oai(validator(
+            max_length = 254,
+            pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+        ))]
         q: Query<Option<String>>,
         /// 1 to 200; 50 by default.
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -433,7 +436,7 @@ impl AdminApi {
         state: poem::web::Data<&AppState>,
         req: &poem::Request,
         auth: BearerAuth,
-        sid: Path<String>,
+        #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))] sid: Path<String>,
     ) -> Result<Done, ApiError> {
         let admin = require_admin(&state, &auth).await?;
         let not_found = || ApiError::not_found("no such session");

@@ -124,7 +124,7 @@ impl SessionsApi {
         state: poem::web::Data<&AppState>,
         req: &poem::Request,
         auth: BearerAuth,
-        sid: Path<String>,
+        #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))] sid: Path<String>,
     ) -> Result<Done, ApiError> {
         let user = auth.own_user(&state).await?;
         let not_found = || ApiError::not_found("no such session");

@@ -20,7 +20,8 @@ use crate::oauth::{
 pub struct TokenApi;
 
 /// A token request (`application/x-www-form-urlencoded`, RFC 6749 §3.2). Which fields
-/// matter depends on `grant_type`.
+/// matter depends on `grant_type`. No field may hold a control character other than tab,
+/// line feed and carriage return (400 `invalid_request`); unknown fields are ignored.
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenForm {
@@ -28,24 +29,34 @@ pub struct TokenForm {
     /// `/api/v1/auth/token` it may be omitted and then means `password`, as for the old
     /// service's clients (FastAPI's `OAuth2PasswordRequestForm`); `/oauth2/token`
     /// requires it (RFC 6749 §4.3.2).
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     grant_type: Option<String>,
     /// The email, for the password grant.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     username: Option<String>,
     /// For the password grant.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     password: Option<String>,
     /// For the refresh_token grant.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     refresh_token: Option<String>,
     /// For the authorization_code grant: the code from the redirect.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     code: Option<String>,
     /// For the authorization_code grant: the redirect URI of the authorization request.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     redirect_uri: Option<String>,
     /// For the authorization_code grant: the PKCE verifier (RFC 7636).
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     code_verifier: Option<String>,
     /// Space-separated scopes; defaults to every scope the client may have.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     scope: Option<String>,
     /// The client; omitted, the built-in first-party client `gatehouse`.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     client_id: Option<String>,
     /// For `client_secret_post` client authentication.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     client_secret: Option<String>,
 }
 
@@ -164,6 +175,9 @@ impl TokenApi {
         req: &Request,
         form: Form<TokenLookupForm>,
     ) -> Result<RevokeResult, LookupError> {
+        if let Some(e) = refused_controls(&*form) {
+            return Err(lookup_error(e, false));
+        }
         let (client, attempted) = authenticate(&state, req, &form).await?;
         match state
             .tokens
@@ -188,6 +202,9 @@ impl TokenApi {
         _client: ClientAuthentication,
         form: Form<TokenLookupForm>,
     ) -> Result<IntrospectResult, LookupError> {
+        if let Some(e) = refused_controls(&*form) {
+            return Err(lookup_error(e, false));
+        }
         let (client, attempted) = authenticate(&state, req, &form).await?;
         if client.public {
             return Err(lookup_error(
@@ -227,11 +244,15 @@ impl TokenApi {
 #[oai(rename = "TokenLookupRequest")]
 pub struct TokenLookupForm {
     /// An access token or a refresh token.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     token: String,
     /// `access_token` or `refresh_token`: where to look first.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     token_type_hint: Option<String>,
     /// For `client_secret_post`; public clients send only this.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     client_id: Option<String>,
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     client_secret: Option<String>,
 }
 
@@ -350,7 +371,25 @@ async fn authenticate(
     Ok((client, attempted))
 }
 
+/// A form field this endpoint reads that holds a control character (other than tab, line
+/// feed and carriage return): bad input, refused before anything is looked up, the same
+/// way on every backend. The schema's `pattern` says so; `Form` does not enforce it.
+fn refused_controls(form: &impl poem_openapi::types::ToJSON) -> Option<OAuthError> {
+    let fields = form.to_json()?;
+    let (name, _) = fields.as_object()?.iter().find(|(_, value)| {
+        value
+            .as_str()
+            .is_some_and(|s| s.chars().any(crate::domain::text::is_forbidden_control))
+    })?;
+    Some(OAuthError::invalid_request(format!(
+        "the parameter {name} must not contain control characters"
+    )))
+}
+
 async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResult {
+    if let Some(e) = refused_controls(&form) {
+        return TokenResult::from_error(e, false);
+    }
     let basic = match basic_credentials(req) {
         Ok(basic) => basic,
         Err(e) => return TokenResult::from_error(e, true),

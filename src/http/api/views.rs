@@ -93,15 +93,18 @@ pub struct ProfileInput {
 #[derive(Debug, Object)]
 #[oai(rename = "RegisterRequest")]
 pub struct RegisterRequest {
-    /// The sign-in name; unique regardless of case.
-    ///
-    /// `local@domain`, at most 254 characters (64 before the `@`); international
-    /// characters are allowed on both sides (RFC 6531), spaces and control characters
-    /// are not; the domain has at least two labels of letters, digits and hyphens.
-    /// Compared without regard to case.
+    /// The sign-in name: `local@domain`, at most 254 bytes (64 before the `@`), with a
+    /// domain of at least two labels of letters, digits and `-`. International
+    /// characters are allowed on both sides (RFC 6531): local part and domain labels are
+    /// PRECIS identifiers (RFC 8265 UsernameCaseMapped); spaces, control, zero-width,
+    /// bidi-control, BOM and non-character code points are not. Stored lower-cased and
+    /// NFC-normalized; unique on its case-folded NFKC form. No `pattern`: no regular
+    /// expression can state this rule without refusing valid addresses.
     #[oai(validator(max_length = 254))]
     pub email: String,
-    /// 1 to 100 characters, not only spaces, no control characters.
+    /// 1 to 100 characters, not only spaces, no control characters; a PRECIS nickname
+    /// (RFC 8266): spaces trimmed and collapsed, NFKC-normalized, and zero-width,
+    /// bidi-control, BOM and non-character code points refused.
     #[oai(validator(
         max_length = 100,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"

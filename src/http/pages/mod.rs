@@ -1035,6 +1035,18 @@ fn authorize_params(fields: &HashMap<String, String>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Names that occur more than once among the pairs of a query and a form body.
+fn repeated_names(pairs: &[(String, String)]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut repeated: Vec<String> = Vec::new();
+    for (name, _) in pairs {
+        if !seen.insert(name.as_str()) && !repeated.contains(name) {
+            repeated.push(name.clone());
+        }
+    }
+    repeated
+}
+
 fn authorize_request(fields: &HashMap<String, String>) -> AuthorizeRequest {
     let get = |n: &str| fields.get(n).cloned();
     AuthorizeRequest {
@@ -1051,6 +1063,7 @@ fn authorize_request(fields: &HashMap<String, String>) -> AuthorizeRequest {
         max_age: get("max_age"),
         request: get("request"),
         request_uri: get("request_uri"),
+        repeated: Vec::new(),
     }
 }
 
@@ -1058,16 +1071,25 @@ fn authorize_request(fields: &HashMap<String, String>) -> AuthorizeRequest {
 #[handler]
 pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Response {
     let posted = req.method() == poem::http::Method::POST;
-    let mut fields = query(req);
+    let mut pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     if posted {
-        fields.extend(FormFields::read(body).await.0);
+        let bytes = body.into_vec().await.unwrap_or_default();
+        pairs.extend(url::form_urlencoded::parse(&bytes).into_owned());
     }
+    let repeated = repeated_names(&pairs);
+    let fields: HashMap<String, String> = pairs.into_iter().collect();
     let browser = match signed_in(&state, req).await {
         Ok(found) => found,
         Err(_) => return unavailable(&PageContext::new(&state, req, None)),
     };
     let ctx = PageContext::new(&state, req, browser.as_ref().map(|(_, u)| u));
-    let request = authorize_request(&fields);
+    let request = AuthorizeRequest {
+        repeated,
+        ..authorize_request(&fields)
+    };
     let fail = |e: AuthorizeError| match e {
         AuthorizeError::Page(message) => error_page(&ctx, StatusCode::BAD_REQUEST, &message),
         AuthorizeError::Redirect(to) => redirect(&to),

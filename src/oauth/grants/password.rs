@@ -70,9 +70,8 @@ pub async fn grant(
             "the email address is not verified: open the link mailed to it, or ask for a \
              new one (POST /api/v1/auth/verify-email or the page /verify-email)",
         ),
-        AuthError::Store(StoreError::Unavailable(source)) => {
-            tracing::warn!(error = %source, "password grant: storage unavailable");
-            OAuthError::unavailable()
+        AuthError::Store(e @ (StoreError::Unavailable(_) | StoreError::Rejected(_))) => {
+            OAuthError::from_store(&e)
         }
         other => {
             tracing::error!(error = %other, "password grant failed");

@@ -91,7 +91,8 @@ impl Database {
         result.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
             other => StoreError::Internal(Box::new(other)),
-        })
+        })?;
+        self.fill_folded_keys().await
     }
 
     /// Holds SQLite's writers in line while the guard lives; nothing for PostgreSQL.

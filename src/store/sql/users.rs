@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Database, on_pool};
+use crate::domain::text::fold;
 use crate::domain::{Email, NewUser, Profile, ProfilePatch, Secret, User, UserId, UserName};
 use crate::store::{StoreError, UserCredentials, UserStore};
 
@@ -29,9 +30,7 @@ struct UserRow {
 
 impl UserRow {
     fn into_credentials(self) -> Result<UserCredentials, StoreError> {
-        let email = Email::parse(&self.email).map_err(|e| {
-            StoreError::Internal(format!("stored email of user {} is invalid: {e}", self.id).into())
-        })?;
+        let email = Email::from_stored(self.email);
         Ok(UserCredentials {
             password_hash: Secret::new(self.password_hash),
             user: User {
@@ -73,8 +72,9 @@ impl UserStore for Database {
         let result = on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO users (id, email, name, password_hash, roles, disabled, email_verified, \
-                 country, city, business_context, preferred_language, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11)",
+                 country, city, business_context, preferred_language, created_at, updated_at, \
+                 email_key, name_key) \
+                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11, $12, $13)",
             )
             .bind(user.id.as_uuid())
             .bind(user.email.as_str())
@@ -87,6 +87,8 @@ impl UserStore for Database {
             .bind(user.profile.business_context.as_ref().map(Json))
             .bind(&user.profile.preferred_language)
             .bind(user.created_at)
+            .bind(user.email.key())
+            .bind(fold(user.name.as_str()))
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
@@ -125,9 +127,12 @@ impl UserStore for Database {
     }
 
     async fn find_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
-        let sql = select_users_where!("email = $1");
+        // A row whose folded address collided with another's when the keys were first
+        // filled in has none, and is found by its exact address.
+        let sql = select_users_where!("email_key = $1 OR (email_key IS NULL AND email = $2)");
         let row: Option<UserRow> = on_pool!(self, |pool| {
             sqlx::query_as(sql)
+                .bind(email.key())
                 .bind(email.as_str())
                 .fetch_optional(pool)
                 .await
@@ -147,6 +152,7 @@ impl UserStore for Database {
             sqlx::query(
                 "UPDATE users SET \
                  name = CASE WHEN $2 THEN $3 ELSE name END, \
+                 name_key = CASE WHEN $2 THEN $13 ELSE name_key END, \
                  country = CASE WHEN $4 THEN $5 ELSE country END, \
                  city = CASE WHEN $6 THEN $7 ELSE city END, \
                  business_context = CASE WHEN $8 THEN $9 ELSE business_context END, \
@@ -166,6 +172,7 @@ impl UserStore for Database {
             .bind(patch.preferred_language.is_some())
             .bind(patch.preferred_language.clone().flatten())
             .bind(now)
+            .bind(name.map(|n| fold(n.as_str())))
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
@@ -216,10 +223,10 @@ impl UserStore for Database {
         offset: u32,
         limit: u32,
     ) -> Result<Vec<User>, StoreError> {
-        // LIKE wildcards in the query are matched literally.
+        // Both sides folded by one rule, so both databases find the same users; LIKE
+        // wildcards in the query are matched literally.
         let pattern = query.map(|q| {
-            let escaped = q
-                .to_lowercase()
+            let escaped = fold(q)
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_");
@@ -227,7 +234,7 @@ impl UserStore for Database {
         });
         let rows: Vec<UserRow> = on_pool!(self, |pool| {
             sqlx::query_as(select_users_where!(
-                "($1 IS NULL OR email LIKE $1 ESCAPE '\\' OR lower(name) LIKE $1 ESCAPE '\\') \
+                "($1 IS NULL OR email_key LIKE $1 ESCAPE '\\' OR name_key LIKE $1 ESCAPE '\\') \
                  AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3 OFFSET $4"
             ))
             .bind(pattern.as_deref())
@@ -282,5 +289,53 @@ impl UserStore for Database {
             return Ok(None);
         }
         self.find_user(id).await
+    }
+}
+
+impl Database {
+    /// Fills in the folded address and name of accounts stored before they were kept
+    /// (migration `folded_keys`). Two old accounts whose addresses fold alike keep their
+    /// exact addresses for signing in, and a warning names them, until one is changed.
+    pub(super) async fn fill_folded_keys(&self) -> Result<(), StoreError> {
+        let rows: Vec<(Uuid, String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, email, name FROM users WHERE email_key IS NULL OR name_key IS NULL",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        for (id, email, name) in rows {
+            let email_key = Email::from_stored(email).key();
+            let name_key = fold(&name);
+            let both = on_pool!(self, |pool| {
+                sqlx::query("UPDATE users SET email_key = $2, name_key = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(&email_key)
+                    .bind(&name_key)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            });
+            match both {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    tracing::warn!(
+                        user_id = %id,
+                        "another account's address folds to the same form as this one's; \
+                         it signs in with its exact address until one of them is changed"
+                    );
+                    on_pool!(self, |pool| {
+                        sqlx::query("UPDATE users SET name_key = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(&name_key)
+                            .execute(pool)
+                            .await
+                            .map(|_| ())
+                    })?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 }
