@@ -575,4 +575,48 @@ mod tests {
             );
         }
     }
+
+    #[tokio::test]
+    async fn a_bcrypt_match_on_a_password_bcrypt_read_in_part_asks_for_no_rehash() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        for (length, rehash) in [(71, true), (72, false), (100, false)] {
+            let text = "p".repeat(length);
+            let stored = Secret::new(bcrypt::hash(&text, 4).unwrap());
+            let password = Password::for_verification(&text);
+            assert_eq!(
+                hasher.verify(&password, Some(&stored)).await.unwrap(),
+                Verification::Match { rehash },
+                "{length} bytes"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_beyond_the_cost_bounds_are_refused_unchecked() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let pw = Password::parse("correct horse").unwrap();
+        let cheap_bcrypt = bcrypt::hash("correct horse", 4).unwrap();
+        let started = std::time::Instant::now();
+        let stored = Secret::new(format!("$2b$31${}", &cheap_bcrypt[7..]));
+        assert_eq!(
+            hasher.verify(&pw, Some(&stored)).await.unwrap(),
+            Verification::Mismatch
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The configured argon2 is m=64, t=1: m=512 is eight times that.
+        let params = Params::new(512, 1, 1, None).unwrap();
+        let costly =
+            Secret::new(hash_blocking(&Memory::default(), &params, "correct horse").unwrap());
+        assert_eq!(
+            hasher.verify(&pw, Some(&costly)).await.unwrap(),
+            Verification::Mismatch
+        );
+        let within = Params::new(256, 1, 1, None).unwrap();
+        let within =
+            Secret::new(hash_blocking(&Memory::default(), &within, "correct horse").unwrap());
+        assert_eq!(
+            hasher.verify(&pw, Some(&within)).await.unwrap(),
+            Verification::Match { rehash: true }
+        );
+    }
 }
