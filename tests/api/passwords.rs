@@ -73,6 +73,7 @@ async fn refused_sign_ins_take_as_long_for_unknown_argon2_and_bcrypt_accounts(ba
     }
 
     let medians: Vec<Duration> = samples.into_iter().map(median).collect();
+    eprintln!("{backend:?}: medians of refusals for {cases:?}: {medians:?}");
     let (fastest, slowest) = (
         *medians.iter().min().unwrap(),
         *medians.iter().max().unwrap(),
