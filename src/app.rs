@@ -73,6 +73,10 @@ impl Core {
         let hasher = hasher.await?.context("invalid argon2 settings")?;
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone())
             .requiring_verified_email(config.require_verified_email);
+        accounts
+            .refresh_refusal_cost()
+            .await
+            .context("cannot read the stored password hashes")?;
         let redis_sessions = match &config.redis_url {
             Some(url) => Some(
                 RedisSessions::connect(
@@ -242,11 +246,15 @@ impl Application {
             let sessions = self.state.sessions.clone();
             let db = self.state.db.clone();
             let audit = self.state.audit.clone();
+            let accounts = self.state.accounts.clone();
             let retention = self.state.config.audit_retention;
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(PURGE_INTERVAL);
                 loop {
                     interval.tick().await;
+                    if let Err(e) = accounts.refresh_refusal_cost().await {
+                        tracing::warn!(error = %e, "reading the stored password hashes failed");
+                    }
                     let now = chrono::Utc::now();
                     let purged = async {
                         Ok::<u64, crate::store::StoreError>(

@@ -228,6 +228,10 @@ fn main() -> ExitCode {
             Command::Keys { command } => keys(config, command).await,
         }
     });
+    // A password hash still running on a blocking thread (its request gave up at the end
+    // of the shutdown grace) must not keep the process alive: dropping the runtime would
+    // wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -276,6 +280,7 @@ async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<
     let mut reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
+    let argon2 = config.argon2;
     let core = Core::open(config).await?;
     let now = chrono::Utc::now();
     let mut report = ImportReport::default();
@@ -293,7 +298,7 @@ async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<
         number += 1;
         let parsed = match std::str::from_utf8(&bytes) {
             Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => parse_line(line.trim_end_matches(['\n', '\r']), now),
+            Ok(line) => parse_line(line.trim_end_matches(['\n', '\r']), now, &argon2),
             Err(_) => Err("not UTF-8".to_string()),
         };
         match parsed {

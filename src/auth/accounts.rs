@@ -199,6 +199,22 @@ impl Accounts {
         }
     }
 
+    /// Tells the hasher the slowest bcrypt hash still stored, so that refused sign-ins
+    /// take as long for every account and for unknown addresses. Run at start and from
+    /// time to time (a `user import` may add hashes; sign-ins replace them).
+    pub async fn refresh_refusal_cost(&self) -> Result<(), AuthError> {
+        let cost = self.users.slowest_bcrypt_cost().await?;
+        self.hasher.expect_bcrypt_cost(cost);
+        Ok(())
+    }
+
+    /// Whether the account still holds the old service's hash after signing in: its
+    /// password is longer than bcrypt reads, and its owner should choose a new one.
+    pub async fn needs_new_password(&self, id: UserId) -> Result<bool, AuthError> {
+        let stored = self.users.password_hash(id).await?;
+        Ok(stored.as_ref().is_some_and(PasswordHasher::is_legacy))
+    }
+
     /// The user behind a token: must exist and be enabled.
     pub async fn active_user(&self, id: UserId) -> Result<User, AuthError> {
         match self.users.find_user(id).await? {

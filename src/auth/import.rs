@@ -6,7 +6,10 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::config::Argon2Settings;
 use crate::domain::{Email, NewUser, Profile, Secret, UserId, UserName};
+
+use super::password::check_importable;
 
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,8 +22,14 @@ pub struct ImportReport {
     pub invalid: Vec<(u64, String)>,
 }
 
-/// Reads one exported line into an account, or says everything wrong with it.
-pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<NewUser, String> {
+/// Reads one exported line into an account, or says everything wrong with it. A hash whose
+/// costs exceed the bounds (against `argon2`, the configured costs) is refused, since
+/// checking it at sign-in would pin a hashing thread.
+pub fn parse_line(
+    line: &str,
+    now: DateTime<Utc>,
+    argon2: &Argon2Settings,
+) -> Result<NewUser, String> {
     let object: Map<String, Value> = match serde_json::from_str(line) {
         Ok(Value::Object(object)) => object,
         Ok(_) => return Err("not a JSON object".into()),
@@ -49,15 +58,10 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<NewUser, String> {
             .ok()
     });
     let hash = text("hashed_password", &mut problems).and_then(|v| {
-        if is_bcrypt(&v) || v.starts_with("$argon2") {
-            Some(v)
-        } else {
-            problems.push(
-                "hashed_password: not a bcrypt hash ($2a$, $2b$, $2x$ or $2y$, 60 characters)"
-                    .into(),
-            );
-            None
-        }
+        check_importable(&v, argon2)
+            .map_err(|e| problems.push(format!("hashed_password: {e}")))
+            .ok()
+            .map(|()| v)
     });
     let created_at = match object.get("created_at") {
         None | Some(Value::Null) => Some(now),
@@ -92,15 +96,6 @@ pub fn parse_line(line: &str, now: DateTime<Utc>) -> Result<NewUser, String> {
         }
         _ => Err(problems.join("; ")),
     }
-}
-
-fn is_bcrypt(hash: &str) -> bool {
-    hash.len() == 60
-        && ["$2a$", "$2b$", "$2x$", "$2y$"]
-            .iter()
-            .any(|p| hash.starts_with(p))
-        && hash[4..6].chars().all(|c| c.is_ascii_digit())
-        && &hash[6..7] == "$"
 }
 
 /// RFC 3339, or PostgreSQL's `2024-05-01 12:30:00[.123456]` without a zone (read as UTC).
@@ -157,7 +152,7 @@ mod tests {
         let line = format!(
             r#"{{"email":"Ada@Example.com","name":"Ada","hashed_password":"{BCRYPT}","profile":{{"country":"UK","preferred_language":"fr","business_context":{{"sector":"bakery"}}}},"created_at":"2024-05-01 12:30:00.123456"}}"#
         );
-        let user = parse_line(&line, Utc::now()).unwrap();
+        let user = parse_line(&line, Utc::now(), &Argon2Settings::default()).unwrap();
         assert_eq!(user.email.as_str(), "ada@example.com");
         assert_eq!(user.password_hash.expose(), BCRYPT);
         assert_eq!(user.profile.preferred_language.as_deref(), Some("fr"));
@@ -173,6 +168,7 @@ mod tests {
         let problems = parse_line(
             r#"{"email":"not-an-email","hashed_password":"plaintext","created_at":"yesterday"}"#,
             Utc::now(),
+            &Argon2Settings::default(),
         )
         .unwrap_err();
         for field in [
@@ -184,14 +180,57 @@ mod tests {
             assert!(problems.contains(field), "{field} in {problems}");
         }
         assert!(
-            parse_line("[1, 2]", Utc::now())
+            parse_line("[1, 2]", Utc::now(), &Argon2Settings::default())
                 .unwrap_err()
                 .contains("object")
         );
         assert!(
-            parse_line("{oops", Utc::now())
+            parse_line("{oops", Utc::now(), &Argon2Settings::default())
                 .unwrap_err()
                 .contains("not JSON")
         );
+    }
+
+    #[test]
+    fn hashes_costlier_than_the_bounds_are_refused() {
+        let line = |hash: &str| {
+            format!(r#"{{"email":"ada@example.com","name":"Ada","hashed_password":"{hash}"}}"#)
+        };
+        let settings = Argon2Settings::default();
+        let parse = |hash: &str| parse_line(&line(hash), Utc::now(), &settings);
+        // The bound itself is accepted; one more is refused, and 31 (bcrypt's own limit).
+        let salt_and_hash = &BCRYPT[7..];
+        assert!(parse(&format!("$2b$14${salt_and_hash}")).is_ok());
+        for cost in ["15", "31"] {
+            let problem = parse(&format!("$2b${cost}${salt_and_hash}")).unwrap_err();
+            assert!(
+                problem.contains(&format!("bcrypt cost {cost}")),
+                "{problem}"
+            );
+            assert!(!problem.contains(salt_and_hash), "the hash is never shown");
+        }
+        // argon2: up to four times the configured memory and work.
+        let argon2 = |m: u32, t: u32| {
+            format!(
+                "$argon2id$v=19$m={m},t={t},p=1$c29tZXNhbHRzb21lc2FsdA$c29tZWhhc2hzb21laGFzaHNvbWVoYXNoc29tZWhhc2g"
+            )
+        };
+        assert!(parse(&argon2(4 * 19456, 1)).is_ok());
+        assert!(parse(&argon2(19456, 8)).is_ok());
+        for (m, t) in [
+            (4 * 19456 + 1, 1),
+            (19456, 9),
+            (4 * 19456, 3),
+            (4_000_000, 1),
+        ] {
+            let problem = parse(&argon2(m, t)).unwrap_err();
+            assert!(problem.contains("argon2 costs"), "{problem}");
+        }
+        assert!(
+            parse("$2b$12$tooshort")
+                .unwrap_err()
+                .contains("not a bcrypt hash")
+        );
+        assert!(parse("$pbkdf2-sha256$29000$x$y").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! it on blocking threads with bounded concurrency so the async runtime never stalls.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -31,10 +32,32 @@ pub enum Verification {
     },
 }
 
+/// The highest bcrypt cost accepted, on import and at sign-in. Each step doubles the work:
+/// cost 12 (the old service's) takes about 270 ms here, 14 about a second, and 31 — which
+/// bcrypt allows — days of a hashing thread.
+pub const MAX_BCRYPT_COST: u32 = 14;
+
+/// How far an imported or stored argon2 hash may exceed the configured costs: memory up
+/// to this many times the configured memory, and memory × iterations (the work) as well.
+pub const ARGON2_COST_MARGIN: u32 = 4;
+
+/// bcrypt reads only this many bytes of a password ([bcrypt crate], passlib): every
+/// password sharing them verifies against the same hash.
+///
+/// [bcrypt crate]: https://docs.rs/bcrypt/0.19.3/bcrypt/fn.verify.html
+const BCRYPT_MAX_BYTES: usize = 72;
+
 /// Hashes and verifies passwords off the async runtime.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// The cost of the slowest bcrypt hash still stored (0: none). A refused check always
+    /// does the work of one argon2 check with the configured costs plus one bcrypt check at
+    /// this cost, so the answer's timing says neither whether the account exists nor
+    /// which kind of hash it holds.
+    bcrypt_floor: Arc<AtomicU32>,
+    /// A bcrypt hash of a dummy password at `bcrypt_floor`, made on first need.
+    bcrypt_dummy: Arc<std::sync::Mutex<Option<String>>>,
     permits: Arc<Semaphore>,
     /// Checks admitted (running or waiting), and how many may be.
     admitted: Arc<std::sync::atomic::AtomicUsize>,
@@ -84,7 +107,21 @@ impl PasswordHasher {
             capacity: concurrency.max(1).saturating_add(queue),
             dummy_hash: dummy_hash.into(),
             memory: Memory::default(),
+            bcrypt_floor: Arc::new(AtomicU32::new(0)),
+            bcrypt_dummy: Arc::default(),
         })
+    }
+
+    /// Says which bcrypt cost is the slowest still stored (`None`: no bcrypt hash is left),
+    /// as the user store reports it; refusals take as long as a check at that cost.
+    pub fn expect_bcrypt_cost(&self, cost: Option<u32>) {
+        let cost = cost.unwrap_or(0).min(MAX_BCRYPT_COST);
+        self.bcrypt_floor.store(cost, Ordering::Relaxed);
+    }
+
+    /// Whether `stored` is a hash from the old service that a sign-in has not replaced.
+    pub fn is_legacy(stored: &Secret<String>) -> bool {
+        is_bcrypt(stored.expose())
     }
 
     /// A new argon2id PHC string for `password`.
@@ -97,27 +134,60 @@ impl PasswordHasher {
         Ok(Secret::new(hash))
     }
 
-    /// Checks `password` against `stored`; with `None` (no such account) a dummy hash is
+    /// Checks `password` against `stored`; with `None` (no such account) dummy hashes are
     /// checked instead and the answer is always a mismatch.
     pub async fn verify(
         &self,
         password: &Password,
         stored: Option<&Secret<String>>,
     ) -> Result<Verification, HashError> {
-        let exists = stored.is_some();
-        let hash = stored
-            .map(|s| s.expose().clone())
-            .unwrap_or_else(|| self.dummy_hash.to_string());
-        let (params, memory) = (self.params.clone(), self.memory.clone());
+        let stored = stored.map(|s| s.expose().clone());
+        let hasher = self.clone();
         let password = password.clone();
-        let verification = self
-            .run(move || verify_blocking(&memory, &params, password.expose(), &hash))
-            .await?;
-        Ok(if exists {
-            verification
-        } else {
-            Verification::Mismatch
-        })
+        self.run(move || hasher.verify_blocking(password.expose(), stored.as_deref()))
+            .await
+    }
+
+    fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verification {
+        let (verification, checked) = match stored {
+            Some(hash) => verify_blocking(&self.memory, &self.params, password, hash),
+            None => (Verification::Mismatch, None),
+        };
+        if let Some(Scheme::Bcrypt(cost)) = checked {
+            // A hash imported while the server runs raises the floor at once.
+            self.bcrypt_floor.fetch_max(cost, Ordering::Relaxed);
+        }
+        if verification == Verification::Mismatch {
+            self.pad_refusal(password, checked);
+        }
+        verification
+    }
+
+    /// Makes a refusal cost what the slowest refusal costs: the schemes the stored hash did
+    /// not exercise are checked against dummies (an unknown account checks both).
+    fn pad_refusal(&self, password: &str, checked: Option<Scheme>) {
+        if checked != Some(Scheme::Argon2)
+            && let Ok(dummy) = PasswordHash::new(&self.dummy_hash)
+        {
+            argon2_matches(&self.memory, password, &dummy);
+        }
+        let floor = self.bcrypt_floor.load(Ordering::Relaxed);
+        if floor == 0 || matches!(checked, Some(Scheme::Bcrypt(_))) {
+            return;
+        }
+        let dummy = self.bcrypt_dummy.lock().ok().and_then(|d| d.clone());
+        match dummy.filter(|hash| bcrypt_cost(hash) == Some(floor)) {
+            Some(hash) => {
+                let _ = bcrypt::verify(password, &hash);
+            }
+            // Making the dummy costs as much as checking it, so this refusal is padded too.
+            None => {
+                let made = bcrypt::hash("gatehouse-dummy-password", floor).ok();
+                if let Ok(mut dummy) = self.bcrypt_dummy.lock() {
+                    *dummy = made;
+                }
+            }
+        }
     }
 
     /// How many checks are running or waiting.
@@ -243,32 +313,119 @@ fn argon2_matches(memory: &Memory, password: &str, parsed: &PasswordHash) -> boo
     computed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
-fn verify_blocking(memory: &Memory, params: &Params, password: &str, stored: &str) -> Verification {
-    if is_bcrypt(stored) {
-        // The old service's hashes: right password → replace with argon2id.
-        return match bcrypt::verify(password, stored) {
-            Ok(true) => Verification::Match { rehash: true },
+/// The kind of hash a check exercised, for padding refusals to the same work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Argon2,
+    Bcrypt(u32),
+}
+
+/// Checks `password` against `stored`, and says which scheme did the work (`None` when the
+/// hash was refused unchecked: unreadable, or costlier than the bounds).
+fn verify_blocking(
+    memory: &Memory,
+    params: &Params,
+    password: &str,
+    stored: &str,
+) -> (Verification, Option<Scheme>) {
+    if let Err(problem) = check_costs(stored, params) {
+        tracing::error!(problem, "a stored password hash is refused unchecked");
+        return (Verification::Mismatch, None);
+    }
+    if let Some(cost) = bcrypt_cost(stored) {
+        let verification = match bcrypt::verify(password, stored) {
+            // The old service's hashes: right password → replace with argon2id, unless
+            // bcrypt read only part of what was typed. Then a different string with the
+            // same first 72 bytes may have been accepted, and storing argon2id of it would
+            // lock out the owner, whose real password is the other one: the bcrypt hash
+            // stays until its owner chooses a new password.
+            Ok(true) => Verification::Match {
+                rehash: password.len() < BCRYPT_MAX_BYTES,
+            },
             Ok(false) => Verification::Mismatch,
             Err(e) => {
                 tracing::error!(error = %e, "a stored bcrypt hash cannot be read");
                 Verification::Mismatch
             }
         };
+        return (verification, Some(Scheme::Bcrypt(cost)));
     }
     let parsed = match PasswordHash::new(stored) {
         Ok(parsed) => parsed,
         Err(e) => {
             tracing::error!(error = %e, "a stored password hash cannot be read");
-            return Verification::Mismatch;
+            return (Verification::Mismatch, None);
         }
     };
     // The hash names its own algorithm and costs; any argon2 variant verifies.
     if !argon2_matches(memory, password, &parsed) {
-        return Verification::Mismatch;
+        return (Verification::Mismatch, Some(Scheme::Argon2));
     }
-    Verification::Match {
+    let verification = Verification::Match {
         rehash: !is_current(params, &parsed),
+    };
+    (verification, Some(Scheme::Argon2))
+}
+
+/// Whether a stored or imported hash is one Gatehouse checks: a bcrypt hash of at most
+/// [`MAX_BCRYPT_COST`], or an argon2 PHC string within [`ARGON2_COST_MARGIN`] of the
+/// configured costs. The reason never contains the hash.
+pub fn check_importable(
+    hash: &str,
+    settings: &crate::config::Argon2Settings,
+) -> Result<(), String> {
+    let params = Params::new(
+        settings.memory_kib,
+        settings.iterations,
+        settings.parallelism,
+        None,
+    )
+    .map_err(|e| format!("the configured argon2 costs are invalid: {e}"))?;
+    check_costs(hash, &params)
+}
+
+fn check_costs(hash: &str, params: &Params) -> Result<(), String> {
+    if hash.starts_with("$2") {
+        let cost = bcrypt_cost(hash).filter(|_| hash.len() == 60).ok_or(
+            "not a bcrypt hash ($2a$, $2b$, $2x$ or $2y$, a two-digit cost, 60 characters)",
+        )?;
+        if cost > MAX_BCRYPT_COST {
+            return Err(format!(
+                "bcrypt cost {cost} is above {MAX_BCRYPT_COST}, the highest accepted"
+            ));
+        }
+        return Ok(());
     }
+    let parsed = PasswordHash::new(hash).map_err(|_| "not a bcrypt hash or argon2 PHC string")?;
+    if Algorithm::try_from(parsed.algorithm.as_str()).is_err() {
+        return Err("not a bcrypt hash or argon2 PHC string".into());
+    }
+    let theirs = Params::try_from(&parsed).map_err(|e| format!("argon2 parameters: {e}"))?;
+    let work = |p: &Params| u64::from(p.m_cost()) * u64::from(p.t_cost());
+    let margin = u64::from(ARGON2_COST_MARGIN);
+    if u64::from(theirs.m_cost()) > margin * u64::from(params.m_cost())
+        || work(&theirs) > margin * work(params)
+    {
+        return Err(format!(
+            "argon2 costs m={}, t={} are more than {ARGON2_COST_MARGIN} times the configured m={}, t={}",
+            theirs.m_cost(),
+            theirs.t_cost(),
+            params.m_cost(),
+            params.t_cost()
+        ));
+    }
+    Ok(())
+}
+
+/// The cost of a bcrypt hash (`$2b$12$…` → 12), `None` for anything else.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    if !is_bcrypt(hash) || hash.get(6..7) != Some("$") {
+        return None;
+    }
+    hash.get(4..6)
+        .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))?
+        .parse()
+        .ok()
 }
 
 fn is_bcrypt(hash: &str) -> bool {
@@ -361,11 +518,11 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            verify_blocking(&Memory::default(), &params, "correct horse", &theirs),
+            verify_blocking(&Memory::default(), &params, "correct horse", &theirs).0,
             Verification::Match { rehash: false }
         );
         assert_eq!(
-            verify_blocking(&Memory::default(), &params, "wrong horse", &theirs),
+            verify_blocking(&Memory::default(), &params, "wrong horse", &theirs).0,
             Verification::Mismatch
         );
         // Other variants and costs verify too (and ask for a rehash).
@@ -374,7 +531,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            verify_blocking(&Memory::default(), &params, "correct horse", &argon2i),
+            verify_blocking(&Memory::default(), &params, "correct horse", &argon2i).0,
             Verification::Match { rehash: true }
         );
     }
@@ -417,5 +574,49 @@ mod tests {
                 Verification::Mismatch
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_bcrypt_match_on_a_password_bcrypt_read_in_part_asks_for_no_rehash() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        for (length, rehash) in [(71, true), (72, false), (100, false)] {
+            let text = "p".repeat(length);
+            let stored = Secret::new(bcrypt::hash(&text, 4).unwrap());
+            let password = Password::for_verification(&text);
+            assert_eq!(
+                hasher.verify(&password, Some(&stored)).await.unwrap(),
+                Verification::Match { rehash },
+                "{length} bytes"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_beyond_the_cost_bounds_are_refused_unchecked() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let pw = Password::parse("correct horse").unwrap();
+        let cheap_bcrypt = bcrypt::hash("correct horse", 4).unwrap();
+        let started = std::time::Instant::now();
+        let stored = Secret::new(format!("$2b$31${}", &cheap_bcrypt[7..]));
+        assert_eq!(
+            hasher.verify(&pw, Some(&stored)).await.unwrap(),
+            Verification::Mismatch
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The configured argon2 is m=64, t=1: m=512 is eight times that.
+        let params = Params::new(512, 1, 1, None).unwrap();
+        let costly =
+            Secret::new(hash_blocking(&Memory::default(), &params, "correct horse").unwrap());
+        assert_eq!(
+            hasher.verify(&pw, Some(&costly)).await.unwrap(),
+            Verification::Mismatch
+        );
+        let within = Params::new(256, 1, 1, None).unwrap();
+        let within =
+            Secret::new(hash_blocking(&Memory::default(), &within, "correct horse").unwrap());
+        assert_eq!(
+            hasher.verify(&pw, Some(&within)).await.unwrap(),
+            Verification::Match { rehash: true }
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::mpsc;
 
 use crate::domain::Secret;
@@ -80,7 +80,8 @@ pub enum MailError {
 #[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    /// `<id>.eml` files in the folder, 0600: they hold single-use links.
+    Files,
 }
 
 /// Messages waiting to be handed to the transport; beyond this, new ones are dropped
@@ -120,15 +121,13 @@ impl Mailer {
                 (Transport::Smtp(transport), "smtp".to_string())
             }
             None => {
-                std::fs::create_dir_all(&settings.dir).map_err(|source| MailError::Folder {
-                    path: settings.dir.clone(),
-                    source,
+                crate::files::create_private_dir(&settings.dir).map_err(|source| {
+                    MailError::Folder {
+                        path: settings.dir.clone(),
+                        source,
+                    }
                 })?;
-                let transport = AsyncFileTransport::<Tokio1Executor>::new(&settings.dir);
-                (
-                    Transport::Files(transport),
-                    settings.dir.display().to_string(),
-                )
+                (Transport::Files, settings.dir.display().to_string())
             }
         };
         let (queue, waiting) = mpsc::channel(QUEUE);
@@ -198,10 +197,9 @@ async fn deliver(
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Transport::Files(files) => files
-                .send(queued.message.clone())
+            Transport::Files => write_eml(&dir, &queued.message)
                 .await
-                .map(|id| Some(dir.join(format!("{id}.eml"))))
+                .map(Some)
                 .map_err(|e| e.to_string()),
         };
         match result {
@@ -237,4 +235,23 @@ async fn deliver(
             },
         }
     }
+}
+
+/// Writes `message` as `<uuid>.eml` in `dir`, readable by the owner only; written under a
+/// temporary name and renamed, so a reader never sees half a message.
+async fn write_eml(dir: &std::path::Path, message: &Message) -> std::io::Result<PathBuf> {
+    let id = uuid::Uuid::new_v4();
+    let path = dir.join(format!("{id}.eml"));
+    let partial = dir.join(format!(".{id}.eml.tmp"));
+    let bytes = message.formatted();
+    let target = path.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = crate::files::create_private_file(&partial)?;
+        file.write_all(&bytes)?;
+        std::fs::rename(&partial, &target)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(path)
 }

@@ -54,6 +54,10 @@ pub trait UserStore: Send + Sync {
     /// The password hash of a user, for checking the current password before a change.
     async fn password_hash(&self, id: UserId) -> Result<Option<Secret<String>>, StoreError>;
 
+    /// The highest cost among the bcrypt hashes still stored (`$2b$12$…` → 12), `None`
+    /// when every account has moved to argon2.
+    async fn slowest_bcrypt_cost(&self) -> Result<Option<u32>, StoreError>;
+
     /// Users whose email or name contains `query` (case-insensitive), ordered by id,
     /// after the user `after` and skipping `offset`.
     async fn list_users(

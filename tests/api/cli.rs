@@ -735,7 +735,10 @@ fn a_kid_starting_with_a_hyphen_is_a_kid_not_an_option() {
 }
 
 /// Runs `gatehouse user import FILE` on the test's database.
-fn import(app: &crate::helpers::TestApp, file: &std::path::Path) -> std::process::Output {
+pub(crate) fn import(
+    app: &crate::helpers::TestApp,
+    file: &std::path::Path,
+) -> std::process::Output {
     gatehouse()
         .env("GATEHOUSE_DATABASE_URL", &app.database_url)
         .args(["user", "import"])

@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod mail;
 mod me;
+mod passwords;
 mod registration;
 mod revocations;
 mod sessions;

@@ -846,7 +846,12 @@ pub async fn account(state: Data<&AppState>, req: &Request) -> Response {
         Some("saved") => Some(ctx.text.saved),
         Some("password") => Some(ctx.text.password_changed),
         Some("ended") => Some(ctx.text.sessions_ended),
-        _ => None,
+        // Only a password bcrypt read in part keeps the old hash past a sign-in.
+        _ => match state.accounts.needs_new_password(user.id).await {
+            Ok(true) => Some(ctx.text.choose_new_password),
+            Ok(false) => None,
+            Err(_) => return unavailable(&ctx),
+        },
     };
     account_page(&state, &ctx, &user, &session.id, StatusCode::OK, |v| {
         v.notice = notice

@@ -43,7 +43,7 @@ pub enum Database {
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Database {
-    /// Connects; a SQLite file and its folder are created when missing.
+    /// Connects; a SQLite file (0600) and its folder (0700) are created when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -56,8 +56,18 @@ impl Database {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let parent = options.get_filename().parent();
             if let Some(parent) = parent.filter(|p| !in_memory && !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
+                crate::files::create_private_dir(parent)
                     .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            }
+            if !in_memory {
+                // The database holds password hashes and sessions: created 0600 here, not
+                // by SQLite under the umask. SQLite gives its -wal and -shm files the mode
+                // of the database file.
+                match crate::files::create_private_file(options.get_filename()) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(StoreError::Unavailable(Box::new(e))),
+                }
             }
             let pool = SqlitePoolOptions::new()
                 // An in-memory database exists once per connection.

@@ -216,6 +216,19 @@ impl UserStore for Database {
         Ok(row.map(|(hash,)| Secret::new(hash)))
     }
 
+    async fn slowest_bcrypt_cost(&self) -> Result<Option<u32>, StoreError> {
+        // The cost is the two digits after `$2b$`; as text they sort like numbers.
+        let (cost,): (Option<String>,) = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT MAX(substr(password_hash, 5, 2)) FROM users \
+                 WHERE password_hash LIKE '$2%'",
+            )
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(cost.and_then(|c| c.parse().ok()))
+    }
+
     async fn list_users(
         &self,
         query: Option<&str>,
