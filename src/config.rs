@@ -1019,15 +1019,38 @@ fn parse_size(v: &str) -> Result<usize, String> {
     n.checked_mul(factor).ok_or_else(err)
 }
 
-/// Hides the password of a database or Redis URL.
+/// Hides the password of a database, Redis or SMTP URL, in its user part and in any query
+/// parameter that may carry one (`?password=`, `?pass=`, `?sslpassword=` …).
 fn redact_url(v: &str) -> String {
-    match Url::parse(v) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("redacted"));
-            url.to_string().replacen(":redacted@", ":<redacted>@", 1)
-        }
-        _ => v.to_string(),
+    let Ok(mut url) = Url::parse(v) else {
+        return v.to_string();
+    };
+    let secret_key = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        ["pass", "secret", "token", "key"]
+            .iter()
+            .any(|s| k.contains(s))
+    };
+    if url.query_pairs().any(|(k, _)| secret_key(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_key(&k) {
+                    "redacted".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
     }
+    if url.password().is_some() {
+        let _ = url.set_password(Some("redacted"));
+    }
+    url.to_string()
+        .replacen(":redacted@", ":<redacted>@", 1)
+        .replace("=redacted", "=<redacted>")
 }
 
 #[cfg(test)]
@@ -1132,6 +1155,30 @@ mod tests {
             .1;
         assert!(!url.contains("hunter22"));
         assert!(!format!("{config:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn passwords_in_query_strings_are_hidden_when_described() {
+        let raw = RawSettings::from_pairs([
+            (
+                "GATEHOUSE_DATABASE_URL",
+                "postgres://gh@db/gh?sslmode=require&password=hunter22",
+            ),
+            (
+                "GATEHOUSE_REDIS_URL",
+                "redis+unix:///run/redis.sock?db=2&pass=hunter23",
+            ),
+        ]);
+        let described = Config::from_raw(&raw).unwrap().describe();
+        let text = format!("{described:?}");
+        assert!(
+            !text.contains("hunter22") && !text.contains("hunter23"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sslmode=require") && text.contains("db=2"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -151,7 +151,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         req.extensions_mut().insert(ClientIp(client_ip));
 
         // Every line logged while serving the request carries its id.
-        let span = tracing::info_span!("request", request_id = %request_id.0);
+        // At error level, so that no log filter drops the span from the warnings and
+        // errors that most need it (a span's level only decides whether it exists).
+        let span = tracing::error_span!("request", request_id = %request_id.0);
         // A client that sends its body slowly is cut off like a slow handler.
         let body = tokio::time::timeout(self.settings.timeout, self.limit_body(&mut req))
             .instrument(span.clone())

@@ -77,6 +77,14 @@ impl TokenEndpoint {
         if *issued_to == caller.id || caller.may(Permission::Introspection) {
             Ok(found)
         } else {
+            // Said in the log, so that an operator whose resource server is refused
+            // finds why (clients made before the permission existed have none).
+            tracing::warn!(
+                caller = %caller.id,
+                issued_to = %issued_to,
+                "introspection answered inactive: the caller lacks the `introspection` \
+                 permission (gatehouse client update ID --allow introspection)"
+            );
             Ok(Introspection::Inactive)
         }
     }

@@ -98,9 +98,14 @@ pub async fn grant(
         .await
         .map_err(store)?;
     if replayed {
-        // The code came again while this exchange was starting its session: the outcome
-        // is that of a later replay — this answer's tokens belong to an ended session.
+        // The code came again while this exchange was starting its session: the session
+        // ends as for a later replay, and no token is signed for it — resource servers
+        // that check signatures alone would accept them until they expire.
         end_replayed(endpoint, client, &session.id, context).await?;
+        return Err(OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the authorization code was already used",
+        ));
     }
     let scope = Scopes::parse(&code.scope).unwrap_or_default();
     let refresh_token = client
