@@ -7,6 +7,7 @@ use gatehouse::cli::client::ClientCommand;
 use gatehouse::cli::keys::KeysCommand;
 use gatehouse::cli::sessions::SessionsCommand;
 use gatehouse::cli::user::UserCommand;
+use gatehouse::clock::SystemClock;
 use gatehouse::config::{Config, RawSettings};
 use gatehouse::{cli, telemetry};
 
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
             Command::User { command } => cli::user::run(config, command).await,
             Command::Client { command } => cli::client::run(config, command).await,
             Command::Sessions { command } => cli::sessions::run(config, command).await,
-            Command::Keys { command } => cli::keys::run(config, command).await,
+            Command::Keys { command } => cli::keys::run(config, command, &SystemClock).await,
         }
     });
     match result {

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use super::event;
 use crate::Core;
 use crate::audit::EventType;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::token::{KeyFolder, RotateOutcome};
 
@@ -48,11 +49,12 @@ async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
     }
 }
 
-/// Runs one `gatehouse keys` command.
-pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+/// Runs one `gatehouse keys` command at the time `clock` tells (the keys folder has no
+/// `Core`, whose clock the other commands read).
+pub async fn run(config: Config, command: KeysCommand, clock: &dyn Clock) -> anyhow::Result<()> {
     let folder =
         KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
-    let now = chrono::Utc::now();
+    let now = clock.now();
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
     match command {
@@ -95,7 +97,7 @@ pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate { if_older_than } => {
             match folder.rotate(
-                &crate::clock::SystemClock,
+                clock,
                 config.key_publish_ahead(),
                 config.longest_token_lifetime(),
                 if_older_than,

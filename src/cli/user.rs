@@ -57,7 +57,7 @@ async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
     let core = Core::open(config).await?;
-    let now = chrono::Utc::now();
+    let now = core.clock.now();
     let mut report = ImportReport::default();
     let mut bytes = Vec::new();
     let mut number = 0u64;
