@@ -1,0 +1,142 @@
+//! `gatehouse keys`: list, rotate, retire and revoke the signing keys in the keys folder.
+
+use clap::Subcommand;
+
+use super::event;
+use crate::Core;
+use crate::audit::EventType;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::token::{KeyFolder, RotateOutcome};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Every key with its state and planned changes, one per line.
+    List {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key that is published now and signs once every cached JWKS has it.
+    Rotate {
+        /// Do nothing while the active key is younger than this (e.g. 30d).
+        #[arg(long, value_parser = crate::config::parse_duration)]
+        if_older_than: Option<std::time::Duration>,
+    },
+    /// Stop publishing a key once the tokens it signed have expired.
+    Retire {
+        /// A kid may start with `-` (it is base64url).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
+    /// Emergency: remove a key at once and reject every token it signed.
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
+}
+
+/// Records a key event; the keys folder works without a database, so a database that
+/// cannot be reached only costs the audit record (with a warning).
+async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
+    match Core::open(config).await {
+        Ok(core) => {
+            core.audit
+                .record(event(kind).detail(serde_json::json!({"kid": kid})))
+                .await
+        }
+        Err(e) => eprintln!("warning: not recorded in the audit log ({e:#})"),
+    }
+}
+
+/// Runs one `gatehouse keys` command at the time `clock` tells (the keys folder has no
+/// `Core`, whose clock the other commands read).
+pub async fn run(config: Config, command: KeysCommand, clock: &dyn Clock) -> anyhow::Result<()> {
+    let folder =
+        KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
+    let now = clock.now();
+    let time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
+    match command {
+        KeysCommand::List { json } => {
+            let keys = folder.list(now)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                for k in &keys {
+                    println!(
+                        "{}\t{}\t{}\t{}\tcreated={}\tactivates={}\tretires={}\tremoved={}\trevoked={}{}",
+                        k.kid,
+                        k.state,
+                        k.algorithm,
+                        k.bits.map_or("-".to_string(), |b| b.to_string()),
+                        k.created_at.to_rfc3339(),
+                        k.activate_at.to_rfc3339(),
+                        time(k.retire_at),
+                        time(k.remove_at),
+                        time(k.revoked_at),
+                        k.problem
+                            .as_ref()
+                            .map(|p| format!("\tproblem={p}"))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            // On standard error, so the list stays one line (or one entry) per key.
+            for file in folder.ignored_files(now)? {
+                eprintln!("warning: {file}");
+            }
+            if let Some(broken) = keys.iter().find(|k| k.problem.is_some()) {
+                anyhow::bail!(
+                    "key {} cannot be used: {}",
+                    broken.kid,
+                    broken.problem.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { if_older_than } => {
+            match folder.rotate(
+                clock,
+                config.key_publish_ahead(),
+                config.longest_token_lifetime(),
+                if_older_than,
+            )? {
+                RotateOutcome::Rotated { kid, activate_at } => {
+                    eprintln!(
+                        "new key {kid} published now; it signs from {}",
+                        activate_at.to_rfc3339()
+                    );
+                    audit_key_event(config.clone(), EventType::KeyRotated, &kid).await;
+                }
+                RotateOutcome::Pending { kid, activate_at } => {
+                    eprintln!(
+                        "a rotation is under way: {kid} signs from {}; nothing to do",
+                        activate_at.to_rfc3339()
+                    );
+                }
+                RotateOutcome::Young { kid, created_at } => {
+                    eprintln!(
+                        "the active key {kid} was created {}; nothing to do",
+                        created_at.to_rfc3339()
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            folder.retire(&kid, now, config.longest_token_lifetime())?;
+            eprintln!("{kid} retired: it leaves the JWKS once the tokens it signed have expired");
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            let promoted = folder.revoke(&kid, now)?;
+            audit_key_event(config.clone(), EventType::KeyRevoked, &kid).await;
+            eprintln!("{kid} revoked: removed from the JWKS, its tokens rejected");
+            if let Some(promoted) = promoted {
+                eprintln!("{promoted} signs from now on");
+            }
+            Ok(())
+        }
+    }
+}
