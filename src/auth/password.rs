@@ -144,11 +144,11 @@ impl PasswordHasher {
         let stored = stored.map(|s| s.expose().clone());
         let hasher = self.clone();
         let password = password.clone();
-        self.run(move || hasher.verify_blocking(password.expose(), stored.as_deref()))
+        self.run(move || hasher.verify_blocking(&password, stored.as_deref()))
             .await
     }
 
-    fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verification {
+    fn verify_blocking(&self, password: &Password, stored: Option<&str>) -> Verification {
         let (verification, checked) = match stored {
             Some(hash) => verify_blocking(&self.memory, &self.params, password, hash),
             None => (Verification::Mismatch, None),
@@ -165,11 +165,11 @@ impl PasswordHasher {
 
     /// Makes a refusal cost what the slowest refusal costs: the schemes the stored hash did
     /// not exercise are checked against dummies (an unknown account checks both).
-    fn pad_refusal(&self, password: &str, checked: Option<Scheme>) {
+    fn pad_refusal(&self, password: &Password, checked: Option<Scheme>) {
         if checked != Some(Scheme::Argon2)
             && let Ok(dummy) = PasswordHash::new(&self.dummy_hash)
         {
-            argon2_matches(&self.memory, password, &dummy);
+            argon2_matches(&self.memory, password.expose(), &dummy);
         }
         let floor = self.bcrypt_floor.load(Ordering::Relaxed);
         if floor == 0 || matches!(checked, Some(Scheme::Bcrypt(_))) {
@@ -178,7 +178,7 @@ impl PasswordHasher {
         let dummy = self.bcrypt_dummy.lock().ok().and_then(|d| d.clone());
         match dummy.filter(|hash| bcrypt_cost(hash) == Some(floor)) {
             Some(hash) => {
-                let _ = bcrypt::verify(password, &hash);
+                let _ = bcrypt::verify(password.as_typed(), &hash);
             }
             // Making the dummy costs as much as checking it, so this refusal is padded too.
             None => {
@@ -325,7 +325,7 @@ enum Scheme {
 fn verify_blocking(
     memory: &Memory,
     params: &Params,
-    password: &str,
+    password: &Password,
     stored: &str,
 ) -> (Verification, Option<Scheme>) {
     if let Err(problem) = check_costs(stored, params) {
@@ -333,14 +333,17 @@ fn verify_blocking(
         return (Verification::Mismatch, None);
     }
     if let Some(cost) = bcrypt_cost(stored) {
-        let verification = match bcrypt::verify(password, stored) {
+        // passlib hashed the password as typed; Gatehouse's own hashes are of its NFKC
+        // form, so the upgrade below stores what later sign-ins will compare.
+        let typed = password.as_typed();
+        let verification = match bcrypt::verify(typed, stored) {
             // The old service's hashes: right password → replace with argon2id, unless
             // bcrypt read only part of what was typed. Then a different string with the
             // same first 72 bytes may have been accepted, and storing argon2id of it would
             // lock out the owner, whose real password is the other one: the bcrypt hash
             // stays until its owner chooses a new password.
             Ok(true) => Verification::Match {
-                rehash: password.len() < BCRYPT_MAX_BYTES,
+                rehash: typed.len() < BCRYPT_MAX_BYTES,
             },
             Ok(false) => Verification::Mismatch,
             Err(e) => {
@@ -358,7 +361,7 @@ fn verify_blocking(
         }
     };
     // The hash names its own algorithm and costs; any argon2 variant verifies.
-    if !argon2_matches(memory, password, &parsed) {
+    if !argon2_matches(memory, password.expose(), &parsed) {
         return (Verification::Mismatch, Some(Scheme::Argon2));
     }
     let verification = Verification::Match {
@@ -518,11 +521,23 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            verify_blocking(&Memory::default(), &params, "correct horse", &theirs).0,
+            verify_blocking(
+                &Memory::default(),
+                &params,
+                &Password::for_verification("correct horse"),
+                &theirs
+            )
+            .0,
             Verification::Match { rehash: false }
         );
         assert_eq!(
-            verify_blocking(&Memory::default(), &params, "wrong horse", &theirs).0,
+            verify_blocking(
+                &Memory::default(),
+                &params,
+                &Password::for_verification("wrong horse"),
+                &theirs
+            )
+            .0,
             Verification::Mismatch
         );
         // Other variants and costs verify too (and ask for a rehash).
@@ -531,7 +546,13 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            verify_blocking(&Memory::default(), &params, "correct horse", &argon2i).0,
+            verify_blocking(
+                &Memory::default(),
+                &params,
+                &Password::for_verification("correct horse"),
+                &argon2i
+            )
+            .0,
             Verification::Match { rehash: true }
         );
     }

@@ -8,9 +8,10 @@ pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 128;
 
 /// A candidate password in NFKC form, so the same password typed on different keyboards
-/// (composed or decomposed accents, full-width digits) hashes the same.
+/// (composed or decomposed accents, full-width digits) hashes the same — and as typed, for
+/// the old service's bcrypt hashes, which were made of the raw input.
 #[derive(Clone, Debug)]
-pub struct Password(Secret<String>);
+pub struct Password(Secret<String>, Secret<String>);
 
 impl Password {
     /// For a new password: enforces the length rules after normalisation.
@@ -39,17 +40,34 @@ impl Password {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        Self(Secret::new(text[..end].nfkc().collect()))
+        Self(
+            Secret::new(text[..end].nfkc().collect()),
+            Secret::new(text[..end].to_string()),
+        )
     }
 
+    /// The normalised form: what argon2id hashes are made of.
     pub fn expose(&self) -> &str {
         self.0.expose()
+    }
+
+    /// The password exactly as typed (cut to the same bound): what the old service's
+    /// passlib hashed, so what its bcrypt hashes verify against.
+    pub fn as_typed(&self) -> &str {
+        self.1.expose()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_typed_form_is_kept_beside_the_normalised_one() {
+        let full_width = Password::for_verification("ｐａｓｓｗｏｒｄ１");
+        assert_eq!(full_width.expose(), "password1");
+        assert_eq!(full_width.as_typed(), "ｐａｓｓｗｏｒｄ１");
+    }
 
     #[test]
     fn composed_and_decomposed_forms_are_one_password() {

@@ -18,6 +18,7 @@ on_both_databases!(
     the_password_grant_refuses_bad_requests,
     a_disabled_account_cannot_sign_in,
     a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id,
+    a_bcrypt_password_that_normalisation_changes_still_signs_in,
     composed_and_decomposed_passwords_are_one_password,
     the_token_endpoint_answers_at_both_paths,
     old_clients_without_grant_type_get_a_password_grant_at_their_path_only,
@@ -310,6 +311,39 @@ async fn a_bcrypt_user_signs_in_and_is_rehashed_to_argon2id(backend: Backend) {
             .await
             .status(),
         200
+    );
+}
+
+/// The old service's passlib hashed passwords as typed; Gatehouse's own hashes are of the
+/// NFKC form. A full-width or ligature password must still open its imported account.
+async fn a_bcrypt_password_that_normalisation_changes_still_signs_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_user("old@example.com", "placeholder password")
+        .await;
+    let typed = "ｏｌｄ ｄａｙｓ \u{fb01}sh";
+    let bcrypt_hash = bcrypt::hash(typed, 4).unwrap();
+    app.sql(
+        "UPDATE users SET password_hash = $1 WHERE email = $2",
+        &[&bcrypt_hash, "old@example.com"],
+    )
+    .await;
+
+    let first = app.password_grant("old@example.com", typed).await;
+    let upgraded = app.stored_hash("old@example.com").await;
+    let again = app.password_grant("old@example.com", typed).await;
+    let normalised = app.password_grant("old@example.com", "old days fish").await;
+
+    assert_eq!(first.status(), 200);
+    assert!(upgraded.starts_with("$argon2id$"));
+    assert_eq!(
+        again.status(),
+        200,
+        "the upgraded hash opens with the same typing"
+    );
+    assert_eq!(
+        normalised.status(),
+        200,
+        "and with its NFKC form, as every argon2 hash"
     );
 }
 
