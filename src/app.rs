@@ -11,7 +11,7 @@ use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
-use crate::auth::{Accounts, EmailLinks, PasswordHasher, SessionSettings, Sessions};
+use crate::auth::{Accounts, EmailLinks, Login, PasswordHasher, SessionSettings, Sessions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::connections::{Drain, LimitedAcceptor, close_when_draining};
@@ -43,6 +43,8 @@ pub struct Core {
     pub clients: ClientRegistry,
     pub limiter: Limiter,
     pub audit: Audit,
+    /// The one sign-in sequence, shared by the pages and the password grant.
+    pub login: Login,
     pub clock: Arc<dyn Clock>,
     /// Whether sessions live in Redis (else in the database).
     pub redis: bool,
@@ -110,6 +112,12 @@ impl Core {
         };
         let limiter = Limiter::new(counters, config.limits);
         let audit = Audit::new(Arc::new(db.clone()), clock.clone());
+        let login = Login::new(
+            accounts.clone(),
+            sessions.clone(),
+            limiter.clone(),
+            audit.clone(),
+        );
         Ok(Self {
             redis: config.redis_url.is_some(),
             config: Arc::new(config),
@@ -119,6 +127,7 @@ impl Core {
             clients,
             limiter,
             audit,
+            login,
             clock,
         })
     }
@@ -156,8 +165,8 @@ impl Application {
             accounts: core.accounts.clone(),
             sessions: core.sessions.clone(),
             clients: core.clients.clone(),
-            limiter: core.limiter.clone(),
             audit: core.audit.clone(),
+            login: core.login.clone(),
             authorizations: Arc::new(core.db.clone()),
             signer: TokenSigner::new(keys.clone()),
             verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
@@ -194,6 +203,7 @@ impl Application {
             sessions: core.sessions,
             limiter: core.limiter,
             audit: core.audit,
+            login: core.login,
             redis: core.redis,
             tokens,
             keys,

@@ -33,19 +33,6 @@ pub enum AuthError {
     Hash(#[from] HashError),
 }
 
-impl AuthError {
-    /// Why a sign-in was refused, for the audit log (`login.failed`); `None` when it was
-    /// not refused but failed (storage, hashing).
-    pub fn refusal(&self) -> Option<&'static str> {
-        match self {
-            Self::InvalidCredentials => Some("invalid_credentials"),
-            Self::AccountDisabled => Some("disabled"),
-            Self::EmailNotVerified => Some("unverified"),
-            _ => None,
-        }
-    }
-}
-
 /// The outcome of a sign-in, with the account the address names when there is one: the
 /// audit log attributes a refused attempt to it, while the answer to the client stays the
 /// one for an unknown address.

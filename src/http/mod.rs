@@ -39,6 +39,7 @@ pub struct AppState {
     pub sessions: Sessions,
     pub limiter: crate::limits::Limiter,
     pub audit: crate::audit::Audit,
+    pub login: crate::auth::Login,
     /// Whether sessions live in Redis (reported by readiness).
     pub redis: bool,
     pub tokens: TokenEndpoint,

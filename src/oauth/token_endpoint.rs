@@ -10,7 +10,6 @@ use crate::audit::Audit;
 use crate::auth::{Accounts, RequestContext, Sessions};
 use crate::clock::Clock;
 use crate::domain::{Secret, Session, User};
-use crate::limits::Limiter;
 use crate::store::AuthorizationStore;
 use crate::token::{AccessClaims, Audience, RefreshToken, TokenSigner, TokenVerifier};
 
@@ -72,8 +71,8 @@ pub struct TokenEndpointParts {
     pub accounts: Accounts,
     pub sessions: Sessions,
     pub clients: ClientRegistry,
-    pub limiter: Limiter,
     pub audit: Audit,
+    pub login: crate::auth::Login,
     pub authorizations: Arc<dyn AuthorizationStore>,
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
@@ -87,8 +86,8 @@ pub struct TokenEndpoint {
     pub(super) accounts: Accounts,
     pub(super) sessions: Sessions,
     pub(super) clients: ClientRegistry,
-    pub(super) limiter: Limiter,
     pub(super) audit: Audit,
+    pub(super) login: crate::auth::Login,
     pub(super) authorizations: Arc<dyn AuthorizationStore>,
     pub(super) signer: TokenSigner,
     pub(super) verifier: TokenVerifier,
@@ -102,8 +101,8 @@ impl TokenEndpoint {
             accounts: parts.accounts,
             sessions: parts.sessions,
             clients: parts.clients,
-            limiter: parts.limiter,
             audit: parts.audit,
+            login: parts.login,
             authorizations: parts.authorizations,
             signer: parts.signer,
             verifier: parts.verifier,

@@ -17,8 +17,10 @@ use self::text::Text;
 use super::AppState;
 use super::{audit_event, change_own_password, end_own_session, request_context};
 use crate::audit::EventType;
-use crate::auth::{AuthError, Registration};
-use crate::domain::{Email, EndCause, Password, Profile, ProfilePatch, SessionId, User, UserName};
+use crate::auth::{AuthError, LoginOutcome, LoginRequest, Refusal, Registration};
+use crate::domain::{
+    Email, EndCause, Password, Profile, ProfilePatch, Secret, SessionId, User, UserName,
+};
 use crate::limits::LimitKind;
 use crate::oauth::{AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID};
 use crate::store::EmailPurpose;
@@ -168,17 +170,13 @@ pub async fn login_form(state: Data<&AppState>, req: &Request) -> Response {
     login_page(&ctx, StatusCode::OK, "", None, &return_to)
 }
 
-/// Starts a browser session for `user`: a new session id at every sign-in.
+/// Starts a browser session for `user` (a new account): a new session id at every sign-in.
 async fn start_browser_session(
     state: &AppState,
     req: &Request,
     user: &User,
     return_to: &str,
 ) -> Response {
-    // Whatever session this browser had ends: the id changes at sign-in.
-    if let Ok(Some((old, _))) = signed_in(state, req).await {
-        let _ = state.sessions.end(&old.id, EndCause::Logout).await;
-    }
     match state
         .sessions
         .start(
@@ -189,18 +187,30 @@ async fn start_browser_session(
         )
         .await
     {
-        Ok((_, token)) => {
-            let mut response = redirect(return_to);
-            response
-                .headers_mut()
-                .append(SET_COOKIE, browser::session_cookie(state, &token));
-            response
-        }
+        Ok((_, token)) => hand_over_session(state, req, &token, return_to).await,
         Err(e) => {
             tracing::warn!(error = %e, "cannot start a browser session");
             unavailable(&PageContext::new(state, req, Some(user)))
         }
     }
+}
+
+/// Gives the browser its new session's cookie. Whatever session it had ends: the id
+/// changes at sign-in.
+async fn hand_over_session(
+    state: &AppState,
+    req: &Request,
+    token: &crate::token::RefreshToken,
+    return_to: &str,
+) -> Response {
+    if let Ok(Some((old, _))) = signed_in(state, req).await {
+        let _ = state.sessions.end(&old.id, EndCause::Logout).await;
+    }
+    let mut response = redirect(return_to);
+    response
+        .headers_mut()
+        .append(SET_COOKIE, browser::session_cookie(state, token));
+    response
 }
 
 /// `POST /login`
@@ -213,72 +223,42 @@ pub async fn login_submit(state: Data<&AppState>, req: &Request, body: Body) -> 
     }
     let return_to = safe_return_to(form.get("return_to")).unwrap_or_else(|| "/account".into());
     let email = form.text("email");
-    let ip = request_context(req).ip;
-    let limited = match state.limiter.attempt_from(LimitKind::LoginPerIp, ip).await {
-        Ok(Ok(())) => state.limiter.account_waiting(&email).await,
-        other => other,
-    };
-    match limited {
-        Ok(Ok(())) => {}
-        Ok(Err(limited)) => return too_many(&ctx, limited),
-        Err(_) => return unavailable(&ctx),
-    }
-    let attempt = state
-        .accounts
-        .sign_in(&email, form.get("password").unwrap_or(""))
+    let password = Secret::new(form.get("password").unwrap_or("").to_string());
+    let context = request_context(req);
+    let outcome = state
+        .login
+        .login(LoginRequest {
+            email: &email,
+            password: &password,
+            client_id: BROWSER_CLIENT_ID,
+            scope: BROWSER_SCOPE,
+            method: "login_page",
+            context: &context,
+        })
         .await;
-    let signed_in = attempt.result;
-    let recorded = match &signed_in {
-        Ok(_) => state.limiter.succeeded_sign_in(&email).await,
-        Err(AuthError::InvalidCredentials) => state.limiter.failed_sign_in(&email).await,
-        Err(_) => Ok(()),
-    };
-    if recorded.is_err() {
-        return unavailable(&ctx);
-    }
-    if let Some(reason) = signed_in.as_ref().err().and_then(AuthError::refusal) {
-        state
-            .audit
-            .record(
-                audit_event(EventType::LoginFailed, req)
-                    .account(attempt.account)
-                    .client(BROWSER_CLIENT_ID)
-                    .detail(serde_json::json!({"username": email, "reason": reason})),
-            )
-            .await;
-    }
-    match signed_in {
-        Ok(user) => {
-            state
-                .audit
-                .record(
-                    audit_event(EventType::LoginSucceeded, req)
-                        .actor(format!("user:{}", user.id))
-                        .user(user.id)
-                        .client(BROWSER_CLIENT_ID)
-                        .detail(serde_json::json!({"method": "login_page"})),
-                )
-                .await;
-            start_browser_session(&state, req, &user, &return_to).await
+    let message = match outcome {
+        Ok(LoginOutcome::SignedIn(signed_in)) => {
+            return hand_over_session(&state, req, &signed_in.refresh_token, &return_to).await;
         }
-        Err(
-            e @ (AuthError::InvalidCredentials
-            | AuthError::UnknownUser
-            | AuthError::AccountDisabled
-            | AuthError::EmailNotVerified),
-        ) => {
-            let (status, message) = match e {
-                AuthError::AccountDisabled => (StatusCode::FORBIDDEN, ctx.text.account_disabled),
-                AuthError::EmailNotVerified => (StatusCode::FORBIDDEN, ctx.text.email_unverified),
-                _ => (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials),
-            };
-            login_page(&ctx, status, &email, Some(message), &return_to)
+        Ok(LoginOutcome::Limited(limited)) => return too_many(&ctx, limited),
+        Ok(LoginOutcome::Refused(Refusal::AccountDisabled)) => {
+            (StatusCode::FORBIDDEN, ctx.text.account_disabled)
+        }
+        Ok(LoginOutcome::Refused(Refusal::EmailNotVerified)) => {
+            (StatusCode::FORBIDDEN, ctx.text.email_unverified)
+        }
+        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials)
+        }
+        Ok(LoginOutcome::NeedsSecondFactor(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials)
         }
         Err(e) => {
             tracing::warn!(error = %e, "sign-in failed");
-            unavailable(&ctx)
+            return unavailable(&ctx);
         }
-    }
+    };
+    login_page(&ctx, message.0, &email, Some(message.1), &return_to)
 }
 
 #[derive(Template)]

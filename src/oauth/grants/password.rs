@@ -2,10 +2,9 @@
 
 use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
 use super::super::{Client, ErrorCode, OAuthError, Scopes};
-use crate::audit::{Event, EventType};
-use crate::auth::{AuthError, HashError, RequestContext};
-use crate::limits::{LimitKind, Limited};
-use crate::store::StoreError;
+use crate::auth::{
+    AuthError, HashError, LoginOutcome, LoginRequest, Refusal, RequestContext, SignedIn,
+};
 
 pub async fn grant(
     endpoint: &TokenEndpoint,
@@ -30,86 +29,58 @@ pub async fn grant(
         .ok_or_else(|| OAuthError::invalid_request("password is required"))?;
     let scope = requested_scope(client, params.scope.as_deref())?;
 
-    let limiter = &endpoint.limiter;
-    within(
-        limiter
-            .attempt_from(LimitKind::LoginPerIp, context.ip)
-            .await,
-    )?;
-    within(limiter.account_waiting(username).await)?;
-    let attempt = endpoint.accounts.sign_in(username, password.expose()).await;
-    let signed_in = attempt.result;
-    if let Some(reason) = signed_in.as_ref().err().and_then(AuthError::refusal) {
-        endpoint
-            .audit
-            .record(
-                Event::new(EventType::LoginFailed)
-                    .account(attempt.account)
-                    .client(&client.id)
-                    .from(context)
-                    .detail(serde_json::json!({"username": username, "reason": reason})),
-            )
-            .await;
-    }
-    match &signed_in {
-        Ok(_) => limiter.succeeded_sign_in(username).await,
-        Err(AuthError::InvalidCredentials) => limiter.failed_sign_in(username).await,
-        Err(_) => Ok(()),
-    }
-    .map_err(|e| OAuthError::from_store(&e))?;
-    let user = signed_in.map_err(|e| match e {
-        AuthError::InvalidCredentials | AuthError::UnknownUser => {
-            OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
-        }
-        AuthError::Hash(HashError::Busy) => OAuthError::unavailable(),
-        AuthError::AccountDisabled => {
-            OAuthError::new(ErrorCode::InvalidGrant, "the account is disabled")
-        }
-        AuthError::EmailNotVerified => OAuthError::new(
-            ErrorCode::InvalidGrant,
-            "the email address is not verified: open the link mailed to it, or ask for a \
-             new one (POST /api/v1/auth/verify-email or the page /verify-email)",
-        ),
-        AuthError::Store(e @ (StoreError::Unavailable(_) | StoreError::Rejected(_))) => {
-            OAuthError::from_store(&e)
-        }
-        other => {
-            tracing::error!(error = %other, "password grant failed");
-            OAuthError::server_error()
-        }
-    })?;
-    let (session, refresh_token) = endpoint
-        .sessions
-        .start(user.id, &client.id, &scope.to_string(), context)
+    let outcome = endpoint
+        .login
+        .login(LoginRequest {
+            email: username,
+            password,
+            client_id: &client.id,
+            scope: &scope.to_string(),
+            method: "password_grant",
+            context,
+        })
         .await
-        .map_err(|e| OAuthError::from_store(&e))?;
-    endpoint
-        .audit
-        .record(
-            Event::new(EventType::LoginSucceeded)
-                .actor(format!("user:{}", user.id))
-                .user(user.id)
-                .client(&client.id)
-                .session(&session.id)
-                .from(context)
-                .detail(serde_json::json!({"method": "password_grant"})),
-        )
-        .await;
+        .map_err(|e| match e {
+            AuthError::Store(e) => OAuthError::from_store(&e),
+            AuthError::Hash(HashError::Busy) => OAuthError::unavailable(),
+            other => {
+                tracing::error!(error = %other, "password grant failed");
+                OAuthError::server_error()
+            }
+        })?;
+    let signed_in = match outcome {
+        LoginOutcome::SignedIn(signed_in) => signed_in,
+        LoginOutcome::Limited(limited) => return Err(OAuthError::slow_down(limited)),
+        LoginOutcome::Refused(refusal) => return Err(refused(refusal)),
+        LoginOutcome::NeedsSecondFactor(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "this account needs a second factor",
+            ));
+        }
+    };
+    let SignedIn {
+        user,
+        session,
+        refresh_token,
+    } = *signed_in;
     let refresh_token = client
         .allows(super::super::GrantType::RefreshToken)
         .then_some(refresh_token);
     endpoint.issue(&user, client, &session, scope, refresh_token)
 }
 
-/// Passes when under the limit; a limit reached is 429 `slow_down`, an outage 503.
-pub(crate) fn within(
-    verdict: Result<Result<(), Limited>, crate::store::StoreError>,
-) -> Result<(), OAuthError> {
-    match verdict {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(limited)) => Err(OAuthError::slow_down(limited)),
-        Err(e) => Err(OAuthError::from_store(&e)),
-    }
+/// RFC 6749 §5.2 `invalid_grant`, with an unknown address and a wrong password alike.
+fn refused(refusal: Refusal) -> OAuthError {
+    let description = match refusal {
+        Refusal::InvalidCredentials => "invalid username or password",
+        Refusal::AccountDisabled => "the account is disabled",
+        Refusal::EmailNotVerified => {
+            "the email address is not verified: open the link mailed to it, or ask for a \
+             new one (POST /api/v1/auth/verify-email or the page /verify-email)"
+        }
+    };
+    OAuthError::new(ErrorCode::InvalidGrant, description)
 }
 
 /// The scope asked for, checked against what the client may have; when none is asked
