@@ -53,6 +53,11 @@ pub struct Core {
 impl Core {
     /// Connects to the database, applies migrations and prepares password hashing.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Core::open`], reading the time from `clock` (tests pass one they can move).
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // The dummy hash (one argon2 run) is computed while the database connects.
         let hasher = tokio::task::spawn_blocking({
             let (argon2, concurrency, queue) = (
@@ -71,7 +76,6 @@ impl Core {
         db.migrate()
             .await
             .context("cannot apply database migrations")?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let hasher = hasher.await?.context("invalid argon2 settings")?;
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone())
             .requiring_verified_email(config.require_verified_email);
@@ -146,10 +150,16 @@ impl Application {
     /// Checks the configuration against the file system, opens the database, loads (in
     /// development, creates) the signing keys and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Application::build`], reading the time from `clock`: a test that passes a
+    /// clock it can move sees expiry without waiting for it.
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.check_keys_present()?;
         let folder =
             KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
-        let now = chrono::Utc::now();
+        let now = clock.now();
         if !config.is_production() {
             folder
                 .ensure_key(now)
@@ -158,7 +168,7 @@ impl Application {
         let keys = folder
             .load(now)
             .context("cannot load signing keys (GATEHOUSE_KEYS_DIR)")?;
-        let core = Core::open(config).await?;
+        let core = Core::open_with_clock(config, clock).await?;
         let config = core.config.clone();
         let keys = Keys::new(keys);
         let tokens = TokenEndpoint::new(TokenEndpointParts {
@@ -258,6 +268,7 @@ impl Application {
             let audit = self.state.audit.clone();
             let accounts = self.state.accounts.clone();
             let retention = self.state.config.audit_retention;
+            let clock = self.state.clock.clone();
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(PURGE_INTERVAL);
                 loop {
@@ -265,7 +276,7 @@ impl Application {
                     if let Err(e) = accounts.refresh_refusal_cost().await {
                         tracing::warn!(error = %e, "reading the stored password hashes failed");
                     }
-                    let now = chrono::Utc::now();
+                    let now = clock.now();
                     let purged = async {
                         Ok::<u64, crate::store::StoreError>(
                             sessions.purge_expired().await?
@@ -294,6 +305,7 @@ impl Application {
             self.folder,
             self.state.keys.clone(),
             self.reload_interval,
+            self.state.clock.clone(),
         ));
         let config = self.state.config.clone();
         let drain = Drain::new(DRAIN_GRACE);
@@ -334,13 +346,18 @@ impl Application {
 
 /// Re-reads the key folder whenever it changes, so every instance follows rotations
 /// made by the CLI. A folder that cannot be read leaves the keys in use untouched.
-async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
+async fn follow_key_folder(
+    folder: KeyFolder,
+    keys: Keys,
+    interval: Duration,
+    clock: Arc<dyn Clock>,
+) {
     let mut seen = folder.fingerprint();
     // Key files the schedule leaves unused are named once, when they are first seen.
     let mut reported = HashSet::new();
     let startup = tokio::task::spawn_blocking({
-        let folder = folder.clone();
-        move || folder.ignored_files(chrono::Utc::now())
+        let (folder, now) = (folder.clone(), clock.now());
+        move || folder.ignored_files(now)
     });
     if let Ok(Ok(ignored)) = startup.await {
         report_ignored(ignored, &mut reported);
@@ -351,10 +368,11 @@ async fn follow_key_folder(folder: KeyFolder, keys: Keys, interval: Duration) {
         ticker.tick().await;
         let folder_now = folder.clone();
         let previous = seen.clone();
+        let clock = clock.clone();
         let result = tokio::task::spawn_blocking(move || {
             let fingerprint = folder_now.fingerprint();
             (fingerprint != previous).then(|| {
-                let now = chrono::Utc::now();
+                let now = clock.now();
                 let ignored = folder_now.ignored_files(now);
                 (folder_now.load(now), ignored, fingerprint)
             })

@@ -142,6 +142,8 @@ fn parse_profile(object: &Map<String, Value>, problems: &mut Vec<String>) -> Pro
 }
 
 #[cfg(test)]
+// These tests need only some present moment, not one they move; the system time serves.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -190,11 +190,6 @@ impl PasswordHasher {
         }
     }
 
-    /// How many checks are running or waiting.
-    pub fn queue_depth(&self) -> usize {
-        self.admitted.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,

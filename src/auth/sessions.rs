@@ -81,10 +81,6 @@ impl Sessions {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.store
-    }
-
     /// Whole seconds: both stores keep session times to the second.
     fn now(&self) -> DateTime<Utc> {
         self.clock.now().trunc_subsecs(0)

@@ -66,7 +66,6 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
     }
 }
 
-/// An audit event with the request's address and user agent.
 /// Asks for a mailed link of `purpose` for `email` (a password reset, or a new verification
 /// link), rate-limited per client IP and per address. The lookup and the mail happen in the
 /// background, so the answer and its timing are the same whether or not an account has the
@@ -135,6 +134,7 @@ pub async fn send_link(
     }
 }
 
+/// An audit event with the request's address and user agent.
 pub fn audit_event(kind: crate::audit::EventType, req: &poem::Request) -> crate::audit::Event {
     crate::audit::Event::new(kind).from(&request_context(req))
 }

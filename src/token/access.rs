@@ -294,6 +294,8 @@ fn verify_with(
 }
 
 #[cfg(test)]
+// These tests need only some present moment, not one they move; the system time serves.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -23,10 +23,6 @@ impl fmt::Debug for TokenHash {
 }
 
 impl TokenHash {
-    pub fn to_base64(self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
-    }
-
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         bytes.try_into().ok().map(Self)
     }

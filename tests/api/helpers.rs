@@ -1,8 +1,10 @@
 //! Starts the real server on port 0 with a database of its own, and talks HTTP to it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use gatehouse::Application;
+use gatehouse::clock::{Clock, SystemClock};
 use gatehouse::config::{Config, RawSettings};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -140,6 +142,8 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     pub issuer: String,
     pub config: Config,
+    /// The clock the server reads (the system clock unless the test passed its own).
+    clock: Arc<dyn Clock>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// Kept for its clean-up when the test ends (a sibling shares it and holds none).
@@ -158,6 +162,25 @@ pub async fn spawn_app_through(
     backend: Backend,
     settings: &[(&str, &str)],
     proxy: Option<&TcpProxy>,
+) -> TestApp {
+    spawn_app_on(backend, settings, proxy, Arc::new(SystemClock)).await
+}
+
+/// Like [`spawn_app_with`], with the server reading the time from `clock`: a test that
+/// passes a [`gatehouse::clock::ManualClock`] moves time instead of waiting for it.
+pub async fn spawn_app_with_clock(
+    backend: Backend,
+    settings: &[(&str, &str)],
+    clock: Arc<dyn Clock>,
+) -> TestApp {
+    spawn_app_on(backend, settings, None, clock).await
+}
+
+async fn spawn_app_on(
+    backend: Backend,
+    settings: &[(&str, &str)],
+    proxy: Option<&TcpProxy>,
+    clock: Arc<dyn Clock>,
 ) -> TestApp {
     let db = match backend {
         Backend::Sqlite | Backend::Redis => TestDatabase::sqlite().await,
@@ -193,6 +216,7 @@ pub async fn spawn_app_through(
         keys_dir,
         issuer: config.issuer.clone(),
         config,
+        clock,
         shutdown: None,
         server: None,
         _db: Some(db),
@@ -213,7 +237,7 @@ impl Drop for TestApp {
 
 impl TestApp {
     async fn start(&mut self) {
-        let app = Application::build(self.config.clone())
+        let app = Application::build_with_clock(self.config.clone(), self.clock.clone())
             .await
             .expect("the server starts");
         self.base = format!("http://127.0.0.1:{}", app.port());
@@ -254,6 +278,7 @@ impl TestApp {
             keys_dir: self.keys_dir.clone(),
             issuer: self.issuer.clone(),
             config: self.config.clone(),
+            clock: self.clock.clone(),
             shutdown: None,
             server: None,
             _db: None,

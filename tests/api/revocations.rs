@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, free_port, spawn_app, spawn_app_with};
+use gatehouse::clock::{Clock, ManualClock};
+
+use crate::helpers::{
+    Backend, TestApp, free_port, spawn_app, spawn_app_with, spawn_app_with_clock,
+};
 use crate::sessions::{claims, confidential_client};
 
 // The handlers' helpers (scopes, roles) are the example's business.
@@ -51,7 +55,27 @@ crate::on_every_backend!(
     replays_and_disabled_accounts_are_listed_in_the_feed,
     the_example_verifier_refuses_a_revoked_session_within_its_polling_interval,
     the_feed_needs_its_permission,
+    the_feed_reads_the_time_of_the_servers_clock,
 );
+
+/// `next_since` is the server's clock less the overlap, so a server given a clock that
+/// a test moves answers at the time of that clock, not of the system.
+async fn the_feed_reads_the_time_of_the_servers_clock(backend: Backend) {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(backend, &[], clock.clone()).await;
+    let secret = confidential_client(&app, "invoices-api", &["revocation-feed"]).await;
+    let next_since = |listed: Value| listed["next_since"].as_i64().unwrap();
+
+    let response = feed(&app, "invoices-api", &secret, "").await;
+    assert_eq!(response.status(), 200);
+    let before = next_since(response.json().await.unwrap());
+    assert_eq!(before, clock.now().timestamp() - 60);
+
+    clock.advance(Duration::from_secs(3600));
+    let response = feed(&app, "invoices-api", &secret, "").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(next_since(response.json().await.unwrap()), before + 3600);
+}
 
 /// A confidential client without `revocation-feed` authenticates, and is refused with 403.
 async fn the_feed_needs_its_permission(backend: Backend) {

@@ -150,7 +150,7 @@ impl RevocationsApi {
             .0
             .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
             .unwrap_or(DateTime::UNIX_EPOCH);
-        let now = Utc::now();
+        let now = state.clock.now();
         let feed = state.sessions.revocations_since(since).await?;
         tracing::debug!(
             client_id = %client.0.id,

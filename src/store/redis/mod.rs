@@ -299,11 +299,6 @@ impl RedisSessions {
             .ignore();
     }
 
-    /// The stored bytes of one session key (for measuring memory use).
-    pub fn session_key_name(&self, id: &SessionId) -> String {
-        self.session_key(id)
-    }
-
     async fn get(&self, id: &SessionId) -> Result<Option<Stored>, StoreError> {
         let mut conn = self.conn.clone();
         let raw: Option<Vec<u8>> = conn.get(self.session_key(id)).await?;

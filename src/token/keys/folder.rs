@@ -596,6 +596,8 @@ fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), KeyError> 
 }
 
 #[cfg(test)]
+// These tests need only some present moment, not one they move; the system time serves.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
