@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "analytical engine";
 const REDIRECT: &str = "https://app.example.com/callback";
@@ -674,7 +674,7 @@ async fn an_outage_during_the_code_exchange_leaves_the_code_usable() {
         eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
         return;
     }
-    let mut redis = crate::sessions::OwnRedis::start();
+    let mut redis = crate::redis_outage::OwnRedis::start();
     let url = redis.url();
     let app = spawn_app_with(
         Backend::Sqlite,
@@ -692,11 +692,7 @@ async fn an_outage_during_the_code_exchange_leaves_the_code_usable() {
 
     redis.stop();
     let during = exchange(&app, "webapp", &code, VERIFIER).await;
-    assert_eq!(during.status(), 503);
-    assert_eq!(
-        during.json::<Value>().await.unwrap()["error"],
-        "temporarily_unavailable"
-    );
+    assert_oauth_error(during, 503, "temporarily_unavailable").await;
     redis.spawn();
 
     let mut status = 0;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
 
 crate::on_both_databases!(
     registration_mails_a_link_that_verifies_the_address_once,
@@ -422,9 +422,7 @@ async fn with_require_verified_email_sign_in_waits_for_the_link() {
     app.register_user("ada@example.com", PASSWORD).await;
 
     let refused = app.password_grant("ada@example.com", PASSWORD).await;
-    assert_eq!(refused.status(), 400);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_grant");
+    let body = assert_oauth_error(refused, 400, "invalid_grant").await;
     let description = body["error_description"].as_str().unwrap();
     assert!(description.contains("not verified"), "{description}");
     assert!(description.contains("/verify-email"), "{description}");

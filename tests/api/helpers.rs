@@ -237,6 +237,7 @@ impl Drop for TestApp {
 
 impl TestApp {
     async fn start(&mut self) {
+        show_server_logs();
         let app = Application::build_with_clock(self.config.clone(), self.clock.clone())
             .await
             .expect("the server starts");
@@ -326,6 +327,21 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A form POST to one of the server's paths, with HTTP Basic client credentials when
+    /// `client` is given (RFC 6749 §2.3.1).
+    pub async fn post_form<T: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        form: &T,
+        client: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).form(form);
+        if let Some((id, secret)) = client {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn password_grant(&self, email: &str, password: &str) -> reqwest::Response {
@@ -456,6 +472,72 @@ impl TestApp {
             .to_string();
         (kid, std::fs::read(entry.path()).unwrap())
     }
+}
+
+/// The payload of a JWT, unverified.
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Registers a confidential client with the permissions `allow` and returns its secret.
+pub async fn confidential_client(app: &TestApp, id: &str, allow: &[&str]) -> String {
+    let secret = app
+        .core()
+        .await
+        .clients
+        .create(
+            gatehouse::oauth::NewClient {
+                id: id.into(),
+                public: false,
+                secret: None,
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                grants: vec!["refresh_token".into(), "password".into()],
+                scopes: vec![],
+                permissions: allow.iter().map(|p| p.to_string()).collect(),
+                first_party: false,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .expect("a generated secret");
+    secret.expose().clone()
+}
+
+/// Asserts an OAuth error response (RFC 6749 §5.2): its status and its `error` code.
+/// Returns the body for further checks.
+pub async fn assert_oauth_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "{}", response.url());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    body
+}
+
+/// With `TEST_LOG` set (and not `0`), the server's logs go to the test's output, which
+/// the harness shows for a failing test (for every test with `-- --nocapture`).
+/// `RUST_LOG` picks what is shown, `info` by default.
+fn show_server_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            // The test writer prints through the harness's capture, so each test's lines
+            // appear under that test and not mixed into the others'.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }
 
 /// Runs each named test on SQLite, on PostgreSQL, and with sessions in Redis. Without

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, assert_oauth_error, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 
 on_both_databases!(readiness_reports_the_database,);
@@ -92,9 +92,7 @@ async fn oversized_bodies_are_refused_with_413() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 413);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    assert_oauth_error(response, 413, "invalid_request").await;
 
     // A body streamed without Content-Length is counted as it arrives.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
@@ -402,7 +400,7 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     app.register_user("ada@example.com", "analytical engine")
         .await;
     let secret =
-        crate::sessions::confidential_client(&app, "resource-server", &["revocation-feed"]).await;
+        crate::helpers::confidential_client(&app, "resource-server", &["revocation-feed"]).await;
     let feed = || {
         app.client
             .get(app.url("/api/v1/revocations"))
@@ -474,9 +472,7 @@ async fn a_request_that_runs_too_long_gets_503() {
         .password_grant("nobody@example.com", "some password")
         .await;
 
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "temporarily_unavailable");
+    assert_oauth_error(response, 503, "temporarily_unavailable").await;
 }
 
 fn metric(text: &str, series: &str) -> f64 {

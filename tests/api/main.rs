@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod admin;
 mod audit;
 mod browser;
 mod chromium;
@@ -13,11 +14,13 @@ mod cli;
 mod email;
 mod hygiene;
 mod input;
+mod introspection;
 mod keys;
 mod limits;
 mod mail;
 mod me;
 mod passwords;
+mod redis_outage;
 mod registration;
 mod revocations;
 mod sessions;

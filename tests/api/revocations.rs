@@ -9,9 +9,9 @@ use serde_json::Value;
 use gatehouse::clock::{Clock, ManualClock};
 
 use crate::helpers::{
-    Backend, TestApp, free_port, spawn_app, spawn_app_with, spawn_app_with_clock,
+    Backend, TestApp, claims, confidential_client, free_port, spawn_app, spawn_app_with,
+    spawn_app_with_clock,
 };
-use crate::sessions::{claims, confidential_client};
 
 // The handlers' helpers (scopes, roles) are the example's business.
 #[allow(dead_code)]

@@ -8,7 +8,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::RS256;
 use serde_json::Value;
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, assert_oauth_error, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -231,9 +231,7 @@ async fn the_password_grant_refuses_bad_requests(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    assert_oauth_error(response, 400, "invalid_request").await;
 
     // A failed Basic authentication is answered with a Basic challenge.
     let response = app
@@ -270,9 +268,7 @@ async fn a_disabled_account_cannot_sign_in(backend: Backend) {
     let response = app
         .password_grant("ada@example.com", "analytical engine")
         .await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_grant");
+    assert_oauth_error(response, 400, "invalid_grant").await;
     // Tokens issued before the account was disabled stop working at /me.
     assert_eq!(app.me(&token).await.status(), 401);
 }
@@ -422,12 +418,8 @@ async fn old_clients_without_grant_type_get_a_password_grant_at_their_path_only(
     assert!(body["refresh_token"].is_string(), "{body}");
     let me = app.me(body["access_token"].as_str().unwrap()).await;
     assert_eq!(me.status(), 200);
-    assert_eq!(refused.status(), 400);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_grant", "{body}");
-    assert_eq!(oauth_path.status(), 400);
-    let body: Value = oauth_path.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_oauth_error(refused, 400, "invalid_grant").await;
+    let body = assert_oauth_error(oauth_path, 400, "invalid_request").await;
     assert!(
         body["error_description"]
             .as_str()
@@ -447,9 +439,7 @@ async fn the_password_grant_can_be_turned_off() {
         .password_grant("ada@example.com", "analytical engine")
         .await;
 
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "unauthorized_client");
+    assert_oauth_error(response, 400, "unauthorized_client").await;
     let discovery: Value = app
         .get("/.well-known/openid-configuration")
         .await
