@@ -498,28 +498,30 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    for _ in 0..100 {
+    // Generating the development key can take seconds on a busy machine.
+    let mut ready = false;
+    for _ in 0..600 {
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            ready = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert!(ready, "the server started within 30 s");
 
-    let request = tokio::spawn({
-        let client = client.clone();
-        let base = base.clone();
-        async move {
-            client
-                .post(format!("{base}/oauth2/token"))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", "nobody@example.com"),
-                    ("password", "some password"),
-                ])
-                .send()
-                .await
-        }
-    });
+    // The connection is accepted (its first answer came back) before the slow request is
+    // written on it, so the request is surely in flight when the signal arrives.
+    let mut connection = RawConnection::open(port).await;
+    connection.send(HEALTH).await;
+    assert_eq!(connection.answer().await.unwrap().status, 200);
+    let form = "grant_type=password&username=nobody%40example.com&password=some+password";
+    connection
+        .send(&format!(
+            "POST /oauth2/token HTTP/1.1\r\nHost: gatehouse\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -527,11 +529,11 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         .unwrap();
     assert!(killed.success());
 
-    let response = request
+    let answer = connection
+        .answer()
         .await
-        .unwrap()
         .expect("the request in flight was answered");
-    assert_eq!(response.status(), 400);
+    assert_eq!(answer.status, 400);
     let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
         .await
         .unwrap();
