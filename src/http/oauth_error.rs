@@ -1,0 +1,72 @@
+//! RFC 6749 §5.2 error answers of the OAuth endpoints (`/oauth2/token`,
+//! `/oauth2/introspect`, `/oauth2/revoke`, `/api/v1/auth/token`): the one place that turns
+//! an [`OAuthError`] into status, headers and JSON body.
+
+use poem_openapi::Object;
+use poem_openapi::payload::Json;
+
+use crate::oauth::{ErrorCode, OAuthError};
+
+/// RFC 6749 §5.2: the challenge that answers a failed HTTP Basic client authentication.
+const BASIC_CHALLENGE: &str = r#"Basic realm="gatehouse", charset="UTF-8""#;
+
+/// Seconds a client is told to wait when a dependency is down.
+const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// An error of the token endpoint (RFC 6749 §5.2).
+#[derive(Object)]
+#[oai(rename = "OAuthError")]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `temporarily_unavailable`, …
+    pub error: String,
+    /// Human-readable; for developers, not for end users.
+    #[oai(skip_serializing_if_is_none)]
+    pub error_description: Option<String>,
+}
+
+/// How an [`OAuthError`] is answered: the status, with the header that goes with it,
+/// and the body. Each endpoint's documented response type is made from it.
+pub enum OAuthFailure {
+    /// 400: the request, grant or scope is not acceptable.
+    BadRequest(Json<OAuthErrorBody>),
+    /// 401, with a Basic challenge when the client tried HTTP Basic.
+    InvalidClient(Json<OAuthErrorBody>, Option<String>),
+    /// 429 with `Retry-After`.
+    TooManyRequests(Json<OAuthErrorBody>, u64),
+    /// 500; the description says nothing about the cause.
+    ServerError(Json<OAuthErrorBody>),
+    /// 503 with `Retry-After`.
+    Unavailable(Json<OAuthErrorBody>, u64),
+}
+
+impl OAuthFailure {
+    /// `basic_attempted`: whether the request carried an `Authorization: Basic` header.
+    pub fn new(error: OAuthError, basic_attempted: bool) -> Self {
+        let retry_after = error.retry_after;
+        let code = error.code;
+        let body = Json(OAuthErrorBody::new(code, error.description.into_owned()));
+        match code {
+            ErrorCode::InvalidClient => {
+                Self::InvalidClient(body, basic_attempted.then(|| BASIC_CHALLENGE.to_string()))
+            }
+            ErrorCode::SlowDown => Self::TooManyRequests(body, retry_after.unwrap_or(60)),
+            ErrorCode::TemporarilyUnavailable => Self::Unavailable(body, UNAVAILABLE_RETRY_AFTER),
+            ErrorCode::ServerError => Self::ServerError(body),
+            ErrorCode::InvalidRequest
+            | ErrorCode::InvalidGrant
+            | ErrorCode::UnauthorizedClient
+            | ErrorCode::UnsupportedGrantType
+            | ErrorCode::InvalidScope => Self::BadRequest(body),
+        }
+    }
+}
+
+impl OAuthErrorBody {
+    fn new(code: ErrorCode, description: String) -> Self {
+        Self {
+            error: code.as_str().to_string(),
+            error_description: Some(description),
+        }
+    }
+}
