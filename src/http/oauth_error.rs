@@ -1,9 +1,13 @@
 //! RFC 6749 §5.2 error answers of the OAuth endpoints (`/oauth2/token`,
 //! `/oauth2/introspect`, `/oauth2/revoke`, `/api/v1/auth/token`): the one place that turns
-//! an [`OAuthError`] into status, headers and JSON body.
+//! an [`OAuthError`] — or an error raised before a handler ran — into status, headers and
+//! JSON body.
 
+use poem::Response;
+use poem::http::StatusCode;
 use poem_openapi::Object;
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 
 use crate::oauth::{ErrorCode, OAuthError};
 
@@ -69,4 +73,25 @@ impl OAuthErrorBody {
             error_description: Some(description),
         }
     }
+}
+
+/// The answer at an OAuth path to an error raised before its handler ran (a wrong
+/// method, a body too large, a timeout, a refused header): the code that fits the
+/// status, and a status the client can act on. No `Retry-After` is promised here.
+pub fn before_handler(status: StatusCode, detail: &str) -> Response {
+    let (code, status) = match status {
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::TemporarilyUnavailable, status),
+        s if s.is_server_error() => (ErrorCode::ServerError, s),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::InvalidRequest, status),
+        StatusCode::UNAUTHORIZED => (ErrorCode::InvalidClient, status),
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            (ErrorCode::InvalidRequest, status)
+        }
+        _ => (ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST),
+    };
+    let body = OAuthErrorBody::new(code, detail.to_string());
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_json_string())
 }
