@@ -19,7 +19,7 @@ use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::{Limiter, LocalCounters, RateCounters};
 use crate::mail::{MailSettings, Mailer};
-use crate::oauth::{ClientRegistry, TokenEndpoint, TokenEndpointParts, TokenSettings};
+use crate::oauth::{ClientRegistry, OAuth, OAuthParts, TokenSettings};
 use crate::store::redis::RedisSessions;
 use crate::store::{AuthorizationStore, Database, EmailTokenStore, SessionStore};
 use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
@@ -171,7 +171,7 @@ impl Application {
         let core = Core::open_with_clock(config, clock).await?;
         let config = core.config.clone();
         let keys = Keys::new(keys);
-        let tokens = TokenEndpoint::new(TokenEndpointParts {
+        let oauth = OAuth::new(OAuthParts {
             accounts: core.accounts.clone(),
             sessions: core.sessions.clone(),
             clients: core.clients.clone(),
@@ -215,7 +215,7 @@ impl Application {
             audit: core.audit,
             login: core.login,
             redis: core.redis,
-            tokens,
+            oauth,
             keys,
             clock: core.clock,
         };

@@ -9,6 +9,7 @@ mod api;
 pub mod connections;
 mod cors;
 mod health;
+mod oauth_error;
 mod pages;
 mod pipeline;
 mod problem;
@@ -26,7 +27,7 @@ use poem_openapi::OpenApiService;
 use crate::auth::{Accounts, Sessions};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::oauth::TokenEndpoint;
+use crate::oauth::OAuth;
 use crate::store::Database;
 use crate::token::Keys;
 
@@ -42,7 +43,7 @@ pub struct AppState {
     pub login: crate::auth::Login,
     /// Whether sessions live in Redis (reported by readiness).
     pub redis: bool,
-    pub tokens: TokenEndpoint,
+    pub oauth: OAuth,
     pub keys: Keys,
     pub clock: Arc<dyn Clock>,
     /// Outgoing mail, sent in the background.

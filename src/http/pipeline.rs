@@ -530,23 +530,7 @@ fn error_response(
         detail.to_string()
     };
     match style {
-        ErrorStyle::OAuth => {
-            let (code, status) = match status {
-                StatusCode::SERVICE_UNAVAILABLE => ("temporarily_unavailable", status),
-                s if s.is_server_error() => ("server_error", s),
-                StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", status),
-                StatusCode::UNAUTHORIZED => ("invalid_client", status),
-                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
-                    ("invalid_request", status)
-                }
-                _ => ("invalid_request", StatusCode::BAD_REQUEST),
-            };
-            let body = serde_json::json!({"error": code, "error_description": detail});
-            Response::builder()
-                .status(status)
-                .content_type("application/json")
-                .body(body.to_string())
-        }
+        ErrorStyle::OAuth => super::oauth_error::before_handler(status, &detail),
         ErrorStyle::Problem => {
             let mut problem = Problem::new(status, Some(detail));
             problem.request_id = Some(request_id.0.to_string());

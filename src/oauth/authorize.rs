@@ -8,10 +8,16 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::token_endpoint::TokenEndpoint;
-use super::{Client, OAuthError, Scopes};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::client::{Client, ClientRegistry, GrantType};
+use super::error::{ErrorCode, OAuthError};
+use super::pkce;
+use super::scope::Scopes;
+use crate::clock::Clock;
 use crate::domain::{Session, User};
-use crate::store::{AuthCode, StoreError};
+use crate::store::{AuthCode, AuthorizationStore, StoreError};
 
 /// The client id of sessions started by signing in on Gatehouse's own pages. It cannot
 /// be registered (`:` is not allowed in client ids), so such a session's token is
@@ -122,20 +128,47 @@ impl ValidAuthorization {
 }
 
 fn store_error(e: StoreError) -> AuthorizeError {
-    match OAuthError::from_store(&e).code {
-        super::ErrorCode::TemporarilyUnavailable => AuthorizeError::Unavailable,
+    match OAuthError::from(e).code {
+        ErrorCode::TemporarilyUnavailable => AuthorizeError::Unavailable,
         // A value the database cannot hold was in the request itself, not an outage.
-        super::ErrorCode::InvalidRequest => {
+        ErrorCode::InvalidRequest => {
             AuthorizeError::Page("The request holds a value that cannot be used.".into())
         }
         _ => AuthorizeError::Unavailable,
     }
 }
 
-impl TokenEndpoint {
+/// The authorization endpoint's use case: checks requests and issues codes.
+#[derive(Clone)]
+pub struct AuthorizationEndpoint {
+    clients: ClientRegistry,
+    authorizations: Arc<dyn AuthorizationStore>,
+    clock: Arc<dyn Clock>,
+    /// This server's `iss`, added to every redirect (RFC 9207).
+    issuer: Arc<str>,
+    code_ttl: Duration,
+}
+
+impl AuthorizationEndpoint {
+    pub fn new(
+        clients: ClientRegistry,
+        authorizations: Arc<dyn AuthorizationStore>,
+        clock: Arc<dyn Clock>,
+        issuer: &str,
+        code_ttl: Duration,
+    ) -> Self {
+        Self {
+            clients,
+            authorizations,
+            clock,
+            issuer: issuer.into(),
+            code_ttl,
+        }
+    }
+
     /// Checks a request. Until client and redirect URI are known good, failures are
     /// shown as a page; after that they go back to the client.
-    pub async fn validate_authorization(
+    pub async fn validate(
         &self,
         req: &AuthorizeRequest,
     ) -> Result<ValidAuthorization, AuthorizeError> {
@@ -183,7 +216,7 @@ impl TokenEndpoint {
             prompt: Prompt::default(),
             max_age: None,
         };
-        let issuer = self.settings.issuer.as_str();
+        let issuer = &*self.issuer;
         let fail = |error: &str, description: &str| partial.error(issuer, error, description);
         if let Some(name) = req.repeated.first() {
             return Err(fail(
@@ -222,39 +255,17 @@ impl TokenEndpoint {
                 ));
             }
         }
-        if !client.allows(super::GrantType::AuthorizationCode) {
+        if !client.allows(GrantType::AuthorizationCode) {
             return Err(fail(
                 "unauthorized_client",
                 "this client may not use the authorization code flow",
             ));
         }
-        // RFC 9700 §2.1.1: PKCE for every client, and only S256.
-        let challenge = req.code_challenge.clone().ok_or_else(|| {
-            fail(
-                "invalid_request",
-                "code_challenge is required (PKCE with S256)",
-            )
-        })?;
-        match req.code_challenge_method.as_deref() {
-            Some("S256") => {}
-            Some("plain") | None => {
-                return Err(fail(
-                    "invalid_request",
-                    "code_challenge_method must be S256",
-                ));
-            }
-            Some(_) => return Err(fail("invalid_request", "unknown code_challenge_method")),
-        }
-        let challenge_ok = challenge.len() == 43
-            && challenge
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !challenge_ok {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge is not a base64url SHA-256",
-            ));
-        }
+        let challenge = pkce::check_challenge(
+            req.code_challenge.as_deref(),
+            req.code_challenge_method.as_deref(),
+        )
+        .map_err(|why| fail("invalid_request", why))?;
         let scope = match req.scope.as_deref() {
             None => Scopes::from_names(["openid"]),
             Some(text) => Scopes::parse(text).map_err(|e| fail("invalid_scope", e))?,
@@ -316,7 +327,7 @@ impl TokenEndpoint {
         consent_given: bool,
     ) -> Result<Authorized, AuthorizeError> {
         let now = self.clock.now();
-        let issuer = self.settings.issuer.as_str();
+        let issuer = &*self.issuer;
         if consent_given {
             self.authorizations
                 .save_consent(user.id, &request.client.id, &request.scope.to_string(), now)
@@ -354,8 +365,7 @@ impl TokenEndpoint {
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
             auth_time: browser.auth_time,
-            expires_at: now
-                + chrono::Duration::from_std(self.settings.auth_code_ttl).unwrap_or_default(),
+            expires_at: now + chrono::Duration::from_std(self.code_ttl).unwrap_or_default(),
         };
         self.authorizations
             .create_code(&code_hash(&code), &stored)
@@ -368,7 +378,7 @@ impl TokenEndpoint {
     }
 }
 
-/// Codes are stored as SHA-256 hashes.
+/// Codes are stored as SHA-256 hashes: the authorization code grant finds them by it.
 pub(super) fn code_hash(code: &str) -> [u8; 32] {
     Sha256::digest(code.as_bytes()).into()
 }

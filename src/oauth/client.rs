@@ -10,9 +10,25 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{ErrorCode, OAuthError, Scopes};
+use super::error::{ErrorCode, OAuthError};
+use super::scope::Scopes;
 use crate::domain::{Invalid, Secret};
 use crate::store::{ClientStore, StoreError, StoredClient};
+
+/// Client credentials from an `Authorization: Basic` header (RFC 6749 §2.3.1).
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Secret<String>,
+}
+
+/// How a request identifies its client: Basic, form fields, or nothing (built-in client).
+#[derive(Clone, Debug, Default)]
+pub struct ClientAuth {
+    pub basic: Option<ClientCredentials>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret<String>>,
+}
 
 /// The client a request belongs to when it names none (first-party apps).
 pub const BUILT_IN_CLIENT_ID: &str = "gatehouse";
@@ -255,6 +271,35 @@ impl ClientRegistry {
         Ok(found.map(|c| (*c).clone()))
     }
 
+    /// RFC 6749 §2.3: exactly one way of authenticating; no client named means the
+    /// built-in first-party client.
+    pub async fn authenticate_request(&self, auth: ClientAuth) -> Result<Client, OAuthError> {
+        if auth.basic.is_some() && auth.client_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not both",
+            ));
+        }
+        let (client_id, secret) = match &auth.basic {
+            Some(basic) => {
+                if auth
+                    .client_id
+                    .as_deref()
+                    .is_some_and(|id| id != basic.client_id)
+                {
+                    return Err(OAuthError::invalid_request(
+                        "client_id differs from the authenticated client",
+                    ));
+                }
+                (basic.client_id.as_str(), Some(&basic.client_secret))
+            }
+            None => (
+                auth.client_id.as_deref().unwrap_or(BUILT_IN_CLIENT_ID),
+                auth.client_secret.as_ref(),
+            ),
+        };
+        self.authenticate(client_id, secret).await
+    }
+
     /// RFC 6749 §2.3: a confidential client proves its secret; a public client sends none.
     pub async fn authenticate(
         &self,
@@ -262,11 +307,7 @@ impl ClientRegistry {
         secret: Option<&Secret<String>>,
     ) -> Result<Client, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-        let client = self
-            .find(id)
-            .await
-            .map_err(|e| OAuthError::from_store(&e))?
-            .ok_or_else(invalid)?;
+        let client = self.find(id).await?.ok_or_else(invalid)?;
         let authenticated = match (client.public, secret) {
             (true, None) => true,
             (false, Some(secret)) => client.secret_matches(secret.expose()),

@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 
+use crate::auth::{AuthError, HashError};
+use crate::store::StoreError;
+
 /// The `error` values the token endpoint answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -75,15 +78,25 @@ impl OAuthError {
         )
     }
 
-    /// A storage failure: unavailable storage is `temporarily_unavailable`, so clients
-    /// keep their tokens; anything else is a server error.
-    pub fn from_store(e: &crate::store::StoreError) -> Self {
+    pub fn server_error() -> Self {
+        Self::new(
+            ErrorCode::ServerError,
+            "the server could not handle the request",
+        )
+    }
+}
+
+/// A storage failure: unavailable storage is `temporarily_unavailable`, so clients keep
+/// their tokens; a value the store refused came from the request; anything else is a
+/// server error.
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
         match e {
-            crate::store::StoreError::Unavailable(source) => {
+            StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "storage unavailable");
                 Self::unavailable()
             }
-            crate::store::StoreError::Rejected(source) => {
+            StoreError::Rejected(source) => {
                 tracing::info!(error = %source, "storage refused a value of the request");
                 Self::invalid_request("the request holds a value that cannot be stored")
             }
@@ -93,11 +106,20 @@ impl OAuthError {
             }
         }
     }
+}
 
-    pub fn server_error() -> Self {
-        Self::new(
-            ErrorCode::ServerError,
-            "the server could not handle the request",
-        )
+/// A failure of the sign-in core that the grant does not answer itself: storage as
+/// above, a saturated password hasher as `temporarily_unavailable`, the rest a server
+/// error.
+impl From<AuthError> for OAuthError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::Hash(HashError::Busy) => Self::unavailable(),
+            other => {
+                tracing::error!(error = %other, "the token request failed");
+                Self::server_error()
+            }
+        }
     }
 }

@@ -1,13 +1,16 @@
-//! Token introspection (RFC 7662) and revocation (RFC 7009), and the liveness check every
-//! access token gets where Gatehouse itself accepts it.
+//! Token introspection (RFC 7662), and the liveness check every access token gets where
+//! Gatehouse itself accepts it.
 
-use crate::auth::AuthError;
-use crate::domain::{EndCause, Session, SessionId, User};
+use std::sync::Arc;
+
+use crate::auth::{Accounts, AuthError, Sessions};
+use crate::clock::Clock;
+use crate::domain::{Session, SessionId, User};
 use crate::store::StoreError;
-use crate::token::{AccessClaims, RefreshToken, TokenError};
+use crate::token::{AccessClaims, RefreshToken, TokenError, TokenVerifier};
 
-use super::token_endpoint::TokenEndpoint;
-use super::{Client, OAuthError, Permission};
+use super::client::{Client, Permission};
+use super::error::{ErrorCode, OAuthError};
 
 /// Why an access token is not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +33,31 @@ pub enum Introspection {
     Refresh(Box<(Session, User)>),
 }
 
-impl TokenEndpoint {
+/// The introspection endpoint's use case, and the access-token check behind Gatehouse's
+/// own bearer authentication.
+#[derive(Clone)]
+pub struct IntrospectionEndpoint {
+    accounts: Accounts,
+    sessions: Sessions,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+}
+
+impl IntrospectionEndpoint {
+    pub fn new(
+        accounts: Accounts,
+        sessions: Sessions,
+        verifier: TokenVerifier,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            accounts,
+            sessions,
+            verifier,
+            clock,
+        }
+    }
+
     /// Verifies an access token and checks that it was not revoked and that its session
     /// still exists.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessError> {
@@ -61,13 +88,20 @@ impl TokenEndpoint {
     }
 
     /// RFC 7662 §2.2: anything not currently valid is simply inactive. So is a token
-    /// issued to another client, unless `caller` may introspect those (RFC 7662 §4).
+    /// issued to another client, unless `caller` may introspect those (RFC 7662 §4). Only
+    /// a confidential client may ask (§2.1).
     pub async fn introspect(
         &self,
         caller: &Client,
         token: &str,
         hint: Option<&str>,
     ) -> Result<Introspection, OAuthError> {
+        if caller.public {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "introspection requires a confidential client",
+            ));
+        }
         let found = self.look_up(token, hint).await?;
         let issued_to = match &found {
             Introspection::Inactive => return Ok(found),
@@ -101,7 +135,7 @@ impl TokenEndpoint {
                 }
                 return Ok(Introspection::Inactive);
             }
-            Err(AccessError::Store(e)) => return Err(OAuthError::from_store(&e)),
+            Err(AccessError::Store(e)) => return Err(e.into()),
             Err(_) => {}
         }
         if !refresh_first && let Some(found) = self.introspect_refresh(token).await? {
@@ -114,17 +148,12 @@ impl TokenEndpoint {
         let Some(token) = RefreshToken::parse(token) else {
             return Ok(None);
         };
-        let Some(session) = self
-            .sessions
-            .by_refresh_token(&token)
-            .await
-            .map_err(|e| OAuthError::from_store(&e))?
-        else {
+        let Some(session) = self.sessions.by_refresh_token(&token).await? else {
             return Ok(None);
         };
         match self.accounts.active_user(session.user_id).await {
             Ok(user) => Ok(Some(Introspection::Refresh(Box::new((session, user))))),
-            Err(AuthError::Store(e)) => Err(OAuthError::from_store(&e)),
+            Err(AuthError::Store(e)) => Err(e.into()),
             Err(_) => Ok(None),
         }
     }
@@ -136,69 +165,8 @@ impl TokenEndpoint {
         };
         match self.accounts.active_user(id).await {
             Ok(_) => Ok(true),
-            Err(AuthError::Store(e)) => Err(OAuthError::from_store(&e)),
+            Err(AuthError::Store(e)) => Err(e.into()),
             Err(_) => Ok(false),
         }
-    }
-
-    /// RFC 7009: a refresh token ends its session; an access token is remembered as
-    /// revoked until it expires. Tokens that are unknown, invalid or another client's are
-    /// ignored, so the answer is the same.
-    pub async fn revoke(
-        &self,
-        client: &Client,
-        token: &str,
-        hint: Option<&str>,
-    ) -> Result<(), OAuthError> {
-        let store = |e: StoreError| OAuthError::from_store(&e);
-        let try_refresh = || async {
-            let Some(parsed) = RefreshToken::parse(token) else {
-                return Ok::<bool, OAuthError>(false);
-            };
-            match self
-                .sessions
-                .by_refresh_token(&parsed)
-                .await
-                .map_err(store)?
-            {
-                Some(session) if session.client_id == client.id => {
-                    self.sessions
-                        .end(&session.id, EndCause::Revoked)
-                        .await
-                        .map_err(store)?;
-                    self.audit
-                        .record(
-                            crate::audit::Event::new(crate::audit::EventType::SessionEnded)
-                                .actor(format!("client:{}", client.id))
-                                .user(session.user_id)
-                                .client(&client.id)
-                                .session(&session.id)
-                                .detail(serde_json::json!({"cause": "refresh_token_revoked"})),
-                        )
-                        .await;
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        };
-        if hint != Some("access_token") && try_refresh().await? {
-            return Ok(());
-        }
-        match self.verifier.verify(token, self.clock.now()) {
-            Ok(claims) if claims.client_id == client.id => {
-                let until = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
-                self.sessions
-                    .revoke_access_token(&claims.jti, until)
-                    .await
-                    .map_err(store)?;
-                tracing::info!(client_id = %client.id, "access token revoked");
-                return Ok(());
-            }
-            _ => {}
-        }
-        if hint == Some("access_token") {
-            try_refresh().await?;
-        }
-        Ok(())
     }
 }

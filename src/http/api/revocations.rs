@@ -54,8 +54,8 @@ async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Client> {
     };
     let secret = Secret::new(decode(&basic.password));
     match state
-        .tokens
-        .clients()
+        .oauth
+        .clients
         .authenticate(&decode(&basic.username), Some(&secret))
         .await
     {

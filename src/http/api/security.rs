@@ -39,7 +39,7 @@ impl BearerAuth {
     /// so an application a person merely signed in to cannot act on their account here.
     pub async fn own_user(&self, state: &AppState) -> Result<UserId, ApiError> {
         let user = self.user_id()?;
-        let client = state.tokens.clients().find(&self.0.client_id).await?;
+        let client = state.oauth.clients.find(&self.0.client_id).await?;
         if client.is_some_and(|c| c.first_party) {
             Ok(user)
         } else {
@@ -73,7 +73,12 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClai
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
-    match state.tokens.verify_access_token(&bearer.token).await {
+    match state
+        .oauth
+        .introspection
+        .verify_access_token(&bearer.token)
+        .await
+    {
         Ok(claims) => Ok(claims),
         Err(AccessError::Store(e)) => Err(ApiError::from(e).into()),
         Err(e) => Err(ApiError::invalid_token(&e.to_string()).into()),

@@ -13,6 +13,7 @@ use super::ApiTags;
 use super::security::ClientAuthentication;
 use crate::domain::Secret;
 use crate::http::AppState;
+use crate::http::oauth_error::{OAuthErrorBody, OAuthFailure};
 use crate::oauth::{
     ClientAuth, ClientCredentials, ErrorCode, Introspection, OAuthError, TokenParams, TokenResponse,
 };
@@ -81,18 +82,6 @@ pub struct TokenSuccess {
     scope: String,
 }
 
-/// An error of the token endpoint (RFC 6749 §5.2).
-#[derive(Object)]
-#[oai(rename = "OAuthError")]
-pub struct OAuthErrorBody {
-    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope`, `temporarily_unavailable`, …
-    pub error: String,
-    /// Human-readable; for developers, not for end users.
-    #[oai(skip_serializing_if_is_none)]
-    pub error_description: Option<String>,
-}
-
 #[derive(ApiResponse)]
 pub enum TokenResult {
     /// Tokens issued.
@@ -121,24 +110,21 @@ pub enum TokenResult {
     Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
+impl From<OAuthFailure> for TokenResult {
+    fn from(failure: OAuthFailure) -> Self {
+        match failure {
+            OAuthFailure::BadRequest(body) => Self::BadRequest(body),
+            OAuthFailure::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
+            OAuthFailure::TooManyRequests(body, after) => Self::TooManyRequests(body, after),
+            OAuthFailure::ServerError(body) => Self::ServerError(body),
+            OAuthFailure::Unavailable(body, after) => Self::Unavailable(body, after),
+        }
+    }
+}
+
 impl TokenResult {
     fn from_error(error: OAuthError, basic_attempted: bool) -> Self {
-        let retry_after = error.retry_after;
-        let body = Json(OAuthErrorBody {
-            error: error.code.as_str().to_string(),
-            error_description: Some(error.description.into_owned()),
-        });
-        match error.code {
-            // RFC 6749 §5.2: answer a failed Basic authentication with a Basic challenge.
-            ErrorCode::InvalidClient => Self::InvalidClient(
-                body,
-                basic_attempted.then(|| r#"Basic realm="gatehouse", charset="UTF-8""#.to_string()),
-            ),
-            ErrorCode::SlowDown => Self::TooManyRequests(body, retry_after.unwrap_or(60)),
-            ErrorCode::TemporarilyUnavailable => Self::Unavailable(body, 5),
-            ErrorCode::ServerError => Self::ServerError(body),
-            _ => Self::BadRequest(body),
-        }
+        OAuthFailure::new(error, basic_attempted).into()
     }
 }
 
@@ -180,7 +166,8 @@ impl TokenApi {
         }
         let (client, attempted) = authenticate(&state, req, &form).await?;
         match state
-            .tokens
+            .oauth
+            .revocation
             .revoke(&client, &form.token, form.token_type_hint.as_deref())
             .await
         {
@@ -206,17 +193,9 @@ impl TokenApi {
             return Err(lookup_error(e, false));
         }
         let (client, attempted) = authenticate(&state, req, &form).await?;
-        if client.public {
-            return Err(lookup_error(
-                OAuthError::new(
-                    ErrorCode::InvalidClient,
-                    "introspection requires a confidential client",
-                ),
-                attempted,
-            ));
-        }
         match state
-            .tokens
+            .oauth
+            .introspection
             .introspect(&client, &form.token, form.token_type_hint.as_deref())
             .await
         {
@@ -330,26 +309,22 @@ pub enum RevokeResult {
     Revoked,
 }
 
-impl From<TokenResult> for LookupError {
-    fn from(result: TokenResult) -> Self {
-        match result {
-            TokenResult::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
-            TokenResult::ServerError(body) => Self::ServerError(body),
-            TokenResult::Unavailable(body, after) => Self::Unavailable(body, after),
-            TokenResult::PayloadTooLarge(body) => Self::PayloadTooLarge(body),
-            TokenResult::BadRequest(body) | TokenResult::TooManyRequests(body, _) => {
+impl From<OAuthFailure> for LookupError {
+    fn from(failure: OAuthFailure) -> Self {
+        match failure {
+            OAuthFailure::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
+            OAuthFailure::ServerError(body) => Self::ServerError(body),
+            OAuthFailure::Unavailable(body, after) => Self::Unavailable(body, after),
+            // Nothing here is rate-limited; were it, the body would still say `slow_down`.
+            OAuthFailure::BadRequest(body) | OAuthFailure::TooManyRequests(body, _) => {
                 Self::BadRequest(body)
             }
-            TokenResult::Issued(_) => Self::ServerError(Json(OAuthErrorBody {
-                error: "server_error".into(),
-                error_description: None,
-            })),
         }
     }
 }
 
 fn lookup_error(error: OAuthError, basic: bool) -> LookupError {
-    TokenResult::from_error(error, basic).into()
+    OAuthFailure::new(error, basic).into()
 }
 
 async fn authenticate(
@@ -360,8 +335,9 @@ async fn authenticate(
     let basic = basic_credentials(req).map_err(|e| lookup_error(e, true))?;
     let attempted = basic.is_some();
     let client = state
-        .tokens
-        .authenticate_client(ClientAuth {
+        .oauth
+        .clients
+        .authenticate_request(ClientAuth {
             basic,
             client_id: form.client_id.clone(),
             client_secret: form.client_secret.clone().map(Secret::new),
@@ -408,7 +384,7 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
         client_secret: form.client_secret.map(Secret::new),
     };
     let context = crate::http::request_context(req);
-    match state.tokens.exchange(params, basic, &context).await {
+    match state.oauth.token.exchange(params, basic, &context).await {
         Ok(response) => TokenResult::Issued(Json(success(response))),
         Err(error) => TokenResult::from_error(error, basic_attempted),
     }

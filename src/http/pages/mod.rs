@@ -1080,7 +1080,7 @@ pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Res
         AuthorizeError::Redirect(to) => redirect(&to),
         AuthorizeError::Unavailable => unavailable(&ctx),
     };
-    let valid = match state.tokens.validate_authorization(&request).await {
+    let valid = match state.oauth.authorization.validate(&request).await {
         Ok(valid) => valid,
         Err(e) => return fail(e),
     };
@@ -1131,7 +1131,8 @@ pub async fn authorize(state: Data<&AppState>, req: &Request, body: Body) -> Res
         return fail(valid.error(issuer, "access_denied", "the person refused"));
     }
     match state
-        .tokens
+        .oauth
+        .authorization
         .authorize(
             &valid,
             &user,
@@ -1170,7 +1171,7 @@ pub async fn end_session(state: Data<&AppState>, req: &Request, body: Body) -> R
     }
     let ctx = PageContext::new(&state, req, None);
     let hint = match fields.get("id_token_hint") {
-        Some(token) => match state.tokens.id_token_hint(token) {
+        Some(token) => match state.oauth.introspection.id_token_hint(token) {
             Some(claims) => Some(claims),
             None => {
                 return error_page(
@@ -1206,7 +1207,7 @@ pub async fn end_session(state: Data<&AppState>, req: &Request, body: Body) -> R
                     "post_logout_redirect_uri needs id_token_hint or client_id.",
                 );
             };
-            match state.tokens.clients().find(client_id).await {
+            match state.oauth.clients.find(client_id).await {
                 Ok(Some(client)) if client.accepts_post_logout_redirect_uri(uri) => {
                     let mut url = match url::Url::parse(uri) {
                         Ok(url) => url,

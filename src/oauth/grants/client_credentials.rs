@@ -1,13 +1,15 @@
 //! The client credentials grant (RFC 6749 §4.4): a service acting for itself.
 
-use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
-use super::super::{Client, ErrorCode, OAuthError, Scopes};
+use super::{GrantContext, TokenParams, TokenResponse};
+use crate::oauth::client::Client;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::Scopes;
 
 /// Scopes that describe a person; a client acting for itself has none of them.
 const USER_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 
 pub fn grant(
-    endpoint: &TokenEndpoint,
+    cx: &GrantContext,
     client: &Client,
     params: &TokenParams,
 ) -> Result<TokenResponse, OAuthError> {
@@ -34,5 +36,6 @@ pub fn grant(
             asked
         }
     };
-    endpoint.issue_for_client(client, scope)
+    let access = cx.issuer.for_client(client, &scope)?;
+    Ok(TokenResponse::new(access, scope, None))
 }

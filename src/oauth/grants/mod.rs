@@ -1,6 +1,54 @@
-//! One file per grant type.
+//! The token endpoint's grants, one file each, and what they share: the request as sent
+//! ([`TokenParams`]), the answer ([`TokenResponse`]) and what a grant works with
+//! ([`GrantContext`]). Grants depend on the issuer, clients and stores, never on the
+//! endpoint that calls them.
 
 pub mod authorization_code;
 pub mod client_credentials;
+mod context;
 pub mod password;
 pub mod refresh;
+
+pub use context::GrantContext;
+
+use crate::domain::Secret;
+use crate::oauth::issuer::SignedAccessToken;
+use crate::oauth::scope::Scopes;
+use crate::token::RefreshToken;
+
+/// The form parameters of a token request, as sent.
+#[derive(Clone, Debug, Default)]
+pub struct TokenParams {
+    pub grant_type: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    pub refresh_token: Option<Secret<String>>,
+    pub code: Option<Secret<String>>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<Secret<String>>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret<String>>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone, Debug)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: Option<Secret<String>>,
+    pub id_token: Option<String>,
+    pub scope: Scopes,
+}
+
+impl TokenResponse {
+    fn new(access: SignedAccessToken, scope: Scopes, refresh_token: Option<RefreshToken>) -> Self {
+        Self {
+            access_token: access.token,
+            expires_in: access.expires_in,
+            refresh_token: refresh_token.map(|t| t.reveal()),
+            id_token: None,
+            scope,
+        }
+    }
+}

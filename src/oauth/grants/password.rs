@@ -1,18 +1,18 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3), for first-party apps.
 
-use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
-use super::super::{Client, ErrorCode, OAuthError, Scopes};
-use crate::auth::{
-    AuthError, HashError, LoginOutcome, LoginRequest, Refusal, RequestContext, SignedIn,
-};
+use super::{GrantContext, TokenParams, TokenResponse};
+use crate::auth::{LoginOutcome, LoginRequest, Refusal, RequestContext, SignedIn};
+use crate::oauth::client::{Client, GrantType};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::Scopes;
 
 pub async fn grant(
-    endpoint: &TokenEndpoint,
+    cx: &GrantContext,
     client: &Client,
     params: &TokenParams,
     context: &RequestContext,
 ) -> Result<TokenResponse, OAuthError> {
-    if !endpoint.password_grant_enabled() {
+    if !cx.password_grant {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "the password grant is turned off on this server",
@@ -29,7 +29,7 @@ pub async fn grant(
         .ok_or_else(|| OAuthError::invalid_request("password is required"))?;
     let scope = requested_scope(client, params.scope.as_deref())?;
 
-    let outcome = endpoint
+    let outcome = cx
         .login
         .login(LoginRequest {
             email: username,
@@ -39,15 +39,7 @@ pub async fn grant(
             method: "password_grant",
             context,
         })
-        .await
-        .map_err(|e| match e {
-            AuthError::Store(e) => OAuthError::from_store(&e),
-            AuthError::Hash(HashError::Busy) => OAuthError::unavailable(),
-            other => {
-                tracing::error!(error = %other, "password grant failed");
-                OAuthError::server_error()
-            }
-        })?;
+        .await?;
     let signed_in = match outcome {
         LoginOutcome::SignedIn(signed_in) => signed_in,
         LoginOutcome::Limited(limited) => return Err(OAuthError::slow_down(limited)),
@@ -65,9 +57,10 @@ pub async fn grant(
         refresh_token,
     } = *signed_in;
     let refresh_token = client
-        .allows(super::super::GrantType::RefreshToken)
+        .allows(GrantType::RefreshToken)
         .then_some(refresh_token);
-    endpoint.issue(&user, client, &session, scope, refresh_token)
+    let access = cx.issuer.for_user(&user, client, &session, &scope)?;
+    Ok(TokenResponse::new(access, scope, refresh_token))
 }
 
 /// RFC 6749 §5.2 `invalid_grant`, with an unknown address and a wrong password alike.

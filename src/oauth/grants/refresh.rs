@@ -1,15 +1,17 @@
 //! The refresh token grant (RFC 6749 §6), with rotation and replay detection
 //! (RFC 9700 §4.14.2).
 
-use super::super::token_endpoint::{TokenEndpoint, TokenParams, TokenResponse};
-use super::super::{Client, ErrorCode, OAuthError, Scopes};
+use super::{GrantContext, TokenParams, TokenResponse};
 use crate::audit::{Event, EventType};
 use crate::auth::{AuthError, Refresh};
 use crate::domain::EndCause;
+use crate::oauth::client::Client;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::Scopes;
 use crate::token::RefreshToken;
 
 pub async fn grant(
-    endpoint: &TokenEndpoint,
+    cx: &GrantContext,
     client: &Client,
     params: &TokenParams,
 ) -> Result<TokenResponse, OAuthError> {
@@ -36,37 +38,25 @@ pub async fn grant(
     // The account is checked before the token is rotated: were the database down after
     // rotating, the client would keep its old token (503 says so) and its retry, past the
     // grace window, would look like a replay and end the session.
-    let Some(owner) = endpoint
-        .sessions
-        .owner(presented.session())
-        .await
-        .map_err(|e| OAuthError::from_store(&e))?
-    else {
+    let Some(owner) = cx.sessions.owner(presented.session()).await? else {
         return Err(invalid());
     };
     let user = {
-        match endpoint.accounts.active_user(owner).await {
+        match cx.accounts.active_user(owner).await {
             Ok(user) => user,
             Err(AuthError::AccountDisabled | AuthError::UnknownUser) => {
-                endpoint
-                    .sessions
+                cx.sessions
                     .end(presented.session(), EndCause::UserDisabled)
-                    .await
-                    .map_err(|e| OAuthError::from_store(&e))?;
+                    .await?;
                 return Err(invalid());
             }
-            Err(AuthError::Store(e)) => return Err(OAuthError::from_store(&e)),
-            Err(e) => {
-                tracing::error!(error = %e, "refresh grant failed");
-                return Err(OAuthError::server_error());
-            }
+            Err(e) => return Err(e.into()),
         }
     };
-    let refresh = endpoint
+    let refresh = cx
         .sessions
         .refresh(&presented, &client.id, asked.as_ref().map(Scopes::as_slice))
-        .await
-        .map_err(|e| OAuthError::from_store(&e))?;
+        .await?;
     let (session, successor) = match refresh {
         Refresh::Renewed {
             session,
@@ -79,8 +69,7 @@ pub async fn grant(
             ));
         }
         Refresh::Reused(session) => {
-            endpoint
-                .audit
+            cx.audit
                 .record(
                     Event::new(EventType::RefreshReused)
                         .actor("system")
@@ -95,5 +84,6 @@ pub async fn grant(
         Refresh::Invalid => return Err(invalid()),
     };
     let scope = asked.unwrap_or_else(|| Scopes::parse(&session.scope).unwrap_or_default());
-    endpoint.issue(&user, client, &session, scope, Some(successor))
+    let access = cx.issuer.for_user(&user, client, &session, &scope)?;
+    Ok(TokenResponse::new(access, scope, Some(successor)))
 }
