@@ -1,5 +1,6 @@
 //! Domain values that are valid by construction: parse at the edge, trust inside.
 
+mod audit;
 mod email;
 mod password;
 mod secret;
@@ -7,6 +8,7 @@ mod session;
 pub mod text;
 mod user;
 
+pub use audit::EventType;
 pub use email::Email;
 pub use password::Password;
 pub use secret::Secret;

@@ -1,5 +1,7 @@
 //! Persistence: one trait per capability, implemented on SQL (SQLite and PostgreSQL).
 
+mod audit;
+mod counters;
 mod error;
 pub mod redis;
 pub mod sql;
@@ -7,6 +9,8 @@ pub mod sql;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use audit::{AuditEvent, AuditQuery, AuditStore};
+pub use counters::{LocalCounters, RateCounters};
 pub use error::StoreError;
 pub use sql::Database;
 

@@ -716,7 +716,7 @@ fn ceil_seconds(ms: i64) -> u64 {
 }
 
 #[async_trait]
-impl crate::limits::RateCounters for RedisCounters {
+impl crate::store::RateCounters for RedisCounters {
     async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError> {
         let key = self.key(key);
         let mut conn = self.conn.clone();

@@ -7,9 +7,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Database, on_pool};
-use crate::audit::{AuditEvent, AuditQuery, AuditStore, EventType};
-use crate::domain::UserId;
-use crate::store::StoreError;
+use crate::domain::{EventType, UserId};
+use crate::store::{AuditEvent, AuditQuery, AuditStore, StoreError};
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
