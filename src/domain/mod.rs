@@ -3,6 +3,7 @@
 mod audit;
 mod email;
 mod password;
+mod scope;
 mod secret;
 mod session;
 pub mod text;
@@ -11,6 +12,7 @@ mod user;
 pub use audit::EventType;
 pub use email::Email;
 pub use password::Password;
+pub use scope::Scopes;
 pub use secret::Secret;
 pub use session::{EndCause, Session, SessionId};
 pub use user::{NewUser, Profile, ProfilePatch, Role, User, UserId, UserName};

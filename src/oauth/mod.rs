@@ -6,9 +6,9 @@ mod client;
 mod error;
 mod grants;
 mod introspection;
-mod scope;
 mod token_endpoint;
 
+pub use crate::domain::Scopes;
 pub use authorize::{
     AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID, Prompt, ValidAuthorization,
 };
@@ -17,7 +17,6 @@ pub use client::{
 };
 pub use error::{ErrorCode, OAuthError};
 pub use introspection::{AccessError, Introspection};
-pub use scope::Scopes;
 pub use token_endpoint::{
     ClientAuth, ClientCredentials, TokenEndpoint, TokenEndpointParts, TokenParams, TokenResponse,
     TokenSettings,

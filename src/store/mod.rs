@@ -96,8 +96,12 @@ pub struct Rotation<'a> {
     /// The successor sealed under the presented token, for retries within the grace window.
     pub sealed: SealedSuccessor,
     pub client_id: &'a str,
-    /// A narrower scope asked for; it must be within the session's scope.
-    pub scope: Option<&'a [String]>,
+    /// Whether the refresh asks for a scope beyond the session's ([`Scopes::widens`],
+    /// decided by the caller: the session's scope never changes). A live token is then
+    /// left as it is ([`Rotated::ScopeWidened`]).
+    ///
+    /// [`Scopes::widens`]: crate::domain::Scopes::widens
+    pub widens_scope: bool,
     pub now: DateTime<Utc>,
     pub grace: std::time::Duration,
     pub idle_ttl: std::time::Duration,

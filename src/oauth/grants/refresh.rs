@@ -64,7 +64,7 @@ pub async fn grant(
     };
     let refresh = endpoint
         .sessions
-        .refresh(&presented, &client.id, asked.as_ref().map(Scopes::as_slice))
+        .refresh(&presented, &client.id, asked.as_ref())
         .await
         .map_err(|e| OAuthError::from_store(&e))?;
     let (session, successor) = match refresh {

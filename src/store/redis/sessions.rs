@@ -109,7 +109,6 @@ impl SessionStore for RedisSessions {
 
     async fn rotate_refresh_token(&self, rotation: Rotation<'_>) -> Result<Rotated, StoreError> {
         let mut conn = self.conn.clone();
-        let asked = rotation.scope.map(|s| s.join(" ")).unwrap_or_default();
         let reply: Vec<Vec<u8>> = self
             .rotate
             .key(self.session_key(rotation.session))
@@ -119,7 +118,7 @@ impl SessionStore for RedisSessions {
             .arg(&rotation.successor.0[..])
             .arg(&rotation.sealed.0[..])
             .arg(rotation.client_id)
-            .arg(asked)
+            .arg(if rotation.widens_scope { "1" } else { "" })
             .arg(rotation.now.timestamp())
             .arg(rotation.grace.as_secs())
             .arg(rotation.idle_ttl.as_secs())
