@@ -15,7 +15,7 @@ pub use error::StoreError;
 pub use sql::Database;
 
 use crate::domain::{
-    Email, NewUser, ProfilePatch, Secret, Session, SessionId, User, UserId, UserName,
+    Email, NewUser, ProfilePatch, Role, Secret, Session, SessionId, User, UserId, UserName,
 };
 use crate::token::{SealedSuccessor, TokenHash};
 
@@ -82,7 +82,7 @@ pub trait UserStore: Send + Sync {
     async fn set_user_roles(
         &self,
         id: UserId,
-        roles: &[String],
+        roles: &[Role],
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
 }
