@@ -88,13 +88,7 @@ impl AuditStore for Database {
     }
 
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM audit_events WHERE at < $1")
-                .bind(before)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        self.delete_before("DELETE FROM audit_events WHERE at < $1", before)
+            .await
     }
 }

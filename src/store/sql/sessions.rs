@@ -449,30 +449,15 @@ impl SessionStore for Database {
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let sessions = on_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM sessions WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
-            )
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        let tokens = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        let listed = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM ended_sessions WHERE listed_until < $1")
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(sessions + tokens + listed)
+        let mut deleted = 0;
+        for statement in [
+            "DELETE FROM sessions WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
+            "DELETE FROM revoked_access_tokens WHERE expires_at < $1",
+            "DELETE FROM ended_sessions WHERE listed_until < $1",
+        ] {
+            deleted += self.delete_before(statement, now).await?;
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
