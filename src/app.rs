@@ -17,11 +17,13 @@ use crate::config::Config;
 use crate::http::connections::{Drain, LimitedAcceptor, close_when_draining};
 use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
-use crate::limits::{Limiter, LocalCounters, RateCounters};
+use crate::limits::Limiter;
 use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, OAuth, OAuthParts, TokenSettings};
 use crate::store::redis::RedisSessions;
-use crate::store::{AuthorizationStore, Database, EmailTokenStore, SessionStore};
+use crate::store::{
+    AuthorizationStore, Database, EmailTokenStore, LocalCounters, RateCounters, SessionStore,
+};
 use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
 
 /// How long in-flight requests may run after a shutdown signal.

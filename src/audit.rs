@@ -3,119 +3,15 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::RequestContext;
 use crate::clock::Clock;
+pub use crate::domain::EventType;
 use crate::domain::{SessionId, UserId};
-use crate::store::StoreError;
-
-/// The kinds of event (DESIGN: audit event types).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    UserRegistered,
-    LoginSucceeded,
-    LoginFailed,
-    RefreshReused,
-    SessionEnded,
-    PasswordChanged,
-    UserDisabled,
-    UserEnabled,
-    UserRolesChanged,
-    ClientCreated,
-    ClientUpdated,
-    ClientDeleted,
-    KeyRotated,
-    KeyRevoked,
-    EmailVerified,
-    PasswordReset,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 16] = [
-        Self::UserRegistered,
-        Self::LoginSucceeded,
-        Self::LoginFailed,
-        Self::RefreshReused,
-        Self::SessionEnded,
-        Self::PasswordChanged,
-        Self::UserDisabled,
-        Self::UserEnabled,
-        Self::UserRolesChanged,
-        Self::ClientCreated,
-        Self::ClientUpdated,
-        Self::ClientDeleted,
-        Self::KeyRotated,
-        Self::KeyRevoked,
-        Self::EmailVerified,
-        Self::PasswordReset,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UserRegistered => "user.registered",
-            Self::LoginSucceeded => "login.succeeded",
-            Self::LoginFailed => "login.failed",
-            Self::RefreshReused => "refresh.reused",
-            Self::SessionEnded => "session.ended",
-            Self::PasswordChanged => "password.changed",
-            Self::UserDisabled => "user.disabled",
-            Self::UserEnabled => "user.enabled",
-            Self::UserRolesChanged => "user.roles_changed",
-            Self::ClientCreated => "client.created",
-            Self::ClientUpdated => "client.updated",
-            Self::ClientDeleted => "client.deleted",
-            Self::KeyRotated => "key.rotated",
-            Self::KeyRevoked => "key.revoked",
-            Self::EmailVerified => "email.verified",
-            Self::PasswordReset => "password.reset",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-}
-
-/// One event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AuditEvent {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub kind: EventType,
-    /// Who did it: `user:<id>`, `admin:<id>`, `cli`, or `system`.
-    pub actor: Option<String>,
-    /// Whom it concerns.
-    pub user_id: Option<UserId>,
-    pub client_id: Option<String>,
-    pub session_id: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub detail: Value,
-}
-
-/// Which events to list.
-#[derive(Clone, Debug, Default)]
-pub struct AuditQuery {
-    pub user: Option<UserId>,
-    pub kind: Option<EventType>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    /// Events older than this id (newest first).
-    pub before: Option<Uuid>,
-    pub limit: u32,
-}
-
-#[async_trait]
-pub trait AuditStore: Send + Sync {
-    async fn record_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    /// Newest first.
-    async fn list_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
-    async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-}
+pub use crate::store::{AuditEvent, AuditQuery};
+use crate::store::{AuditStore, StoreError};
 
 /// The longest text an event keeps of one value a client sent; the rest is cut.
 const MAX_VALUE_CHARS: usize = 512;

@@ -5,15 +5,12 @@
 //! doubles the wait before the next attempt (up to 15 minutes), so guessing becomes
 //! useless while the owner can still get in after a pause.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-
-use crate::store::StoreError;
+use crate::store::{RateCounters, StoreError};
 
 /// The longest an account is slowed down after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(900);
@@ -96,104 +93,6 @@ pub struct Limited {
     pub kind: LimitKind,
     /// Seconds until it may try again (`Retry-After`).
     pub retry_after: u64,
-}
-
-/// Counters that expire: the storage side of the limits.
-#[async_trait]
-pub trait RateCounters: Send + Sync {
-    /// Adds one to `key`, whose window starts at its first hit; returns the count and
-    /// the seconds left in the window. Race-free: concurrent hits all count.
-    async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError>;
-    /// Blocks `key` for `ttl` (it may only be extended).
-    async fn block(&self, key: &str, ttl: Duration) -> Result<(), StoreError>;
-    /// Blocks `key` for `ttl` unless it is blocked already; true when this call did.
-    async fn try_block(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
-    /// Seconds `key` stays blocked, if it is.
-    async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError>;
-    /// The current count of `key` (0 when absent or expired).
-    async fn count(&self, key: &str) -> Result<u64, StoreError>;
-    async fn clear(&self, keys: &[String]) -> Result<(), StoreError>;
-}
-
-/// Counters of one process, for deployments without Redis.
-#[derive(Default)]
-pub struct LocalCounters {
-    entries: Mutex<HashMap<String, (u64, Instant)>>,
-}
-
-impl LocalCounters {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u64, Instant)>, Instant) -> T) -> T {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if entries.len() > 100_000 {
-            entries.retain(|_, (_, until)| *until > now);
-        }
-        f(&mut entries, now)
-    }
-}
-
-fn seconds_until(until: Instant, now: Instant) -> u64 {
-    until.saturating_duration_since(now).as_secs_f64().ceil() as u64
-}
-
-#[async_trait]
-impl RateCounters for LocalCounters {
-    async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError> {
-        Ok(self.with(|entries, now| {
-            let entry = entries.entry(key.to_string()).or_insert((0, now + window));
-            if entry.1 <= now {
-                *entry = (0, now + window);
-            }
-            entry.0 += 1;
-            (entry.0, seconds_until(entry.1, now))
-        }))
-    }
-
-    async fn block(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
-        self.with(|entries, now| {
-            let until = now + ttl;
-            let entry = entries.entry(key.to_string()).or_insert((1, until));
-            entry.1 = entry.1.max(until);
-        });
-        Ok(())
-    }
-
-    async fn try_block(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        Ok(self.with(|entries, now| match entries.get(key) {
-            Some((_, until)) if *until > now => false,
-            _ => {
-                entries.insert(key.to_string(), (1, now + ttl));
-                true
-            }
-        }))
-    }
-
-    async fn count(&self, key: &str) -> Result<u64, StoreError> {
-        Ok(self.with(|entries, now| {
-            entries
-                .get(key)
-                .filter(|(_, until)| *until > now)
-                .map_or(0, |(count, _)| *count)
-        }))
-    }
-
-    async fn blocked(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self.with(|entries, now| {
-            entries
-                .get(key)
-                .filter(|(_, until)| *until > now)
-                .map(|(_, until)| seconds_until(*until, now).max(1))
-        }))
-    }
-
-    async fn clear(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.with(|entries, _| {
-            for key in keys {
-                entries.remove(key);
-            }
-        });
-        Ok(())
-    }
 }
 
 /// The unit an address is counted by: one IPv4 address, or one IPv6 /64 (what a single
@@ -369,6 +268,7 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::LocalCounters;
 
     fn limiter(enabled: bool) -> Limiter {
         Limiter::new(

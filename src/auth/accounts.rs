@@ -326,14 +326,15 @@ impl Accounts {
     }
 
     pub async fn set_roles(&self, id: UserId, roles: &[Role]) -> Result<User, AuthError> {
-        let mut names: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
-        names.sort();
-        names.dedup();
+        let mut roles = roles.to_vec();
+        roles.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        roles.dedup();
         let user = self
             .users
-            .set_user_roles(id, &names, self.clock.now())
+            .set_user_roles(id, &roles, self.clock.now())
             .await?
             .ok_or(AuthError::UnknownUser)?;
+        let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
         tracing::info!(user_id = %id, roles = ?names, "roles changed");
         Ok(user)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::clock::Clock;
-use crate::domain::{EndCause, Session, SessionId, UserId};
+use crate::domain::{EndCause, Scopes, Session, SessionId, UserId};
 use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
 use crate::token::RefreshToken;
 
@@ -52,13 +52,29 @@ pub struct Sessions {
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     settings: SessionSettings,
-    /// Whose each session is. A session never changes hands, so an entry is never stale;
-    /// it spares the refresh grant a store read before rotating.
-    owners: moka::future::Cache<SessionId, UserId>,
+    /// Whose each session is and what scope it was granted. Neither ever changes, so an
+    /// entry is never stale; it spares the refresh grant a store read before rotating.
+    grants: moka::future::Cache<SessionId, Grant>,
 }
 
-/// Session owners remembered (about 100 bytes each).
-const OWNERS_CACHED: u64 = 100_000;
+/// What never changes about a session: whose it is, and the scope granted at sign-in.
+#[derive(Clone)]
+struct Grant {
+    user: UserId,
+    scope: Arc<str>,
+}
+
+impl Grant {
+    fn of(session: &Session) -> Self {
+        Self {
+            user: session.user_id,
+            scope: session.scope.as_str().into(),
+        }
+    }
+}
+
+/// Session grants remembered (about 150 bytes each).
+const GRANTS_CACHED: u64 = 100_000;
 
 /// The longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 256;
@@ -77,7 +93,7 @@ impl Sessions {
             store,
             clock,
             settings,
-            owners: moka::future::Cache::new(OWNERS_CACHED),
+            grants: moka::future::Cache::new(GRANTS_CACHED),
         }
     }
 
@@ -137,18 +153,29 @@ impl Sessions {
         };
         let refresh = RefreshToken::generate(session.id.clone());
         self.store.create_session(&session, refresh.hash()).await?;
-        self.owners.insert(session.id.clone(), user).await;
+        self.grants
+            .insert(session.id.clone(), Grant::of(&session))
+            .await;
         Ok((session, refresh))
     }
 
     /// Rotates `presented`: exactly one successor per token, the same one for retries
-    /// within the grace window.
+    /// within the grace window. `scope`, if asked for, may narrow the session's, never
+    /// widen it.
     pub async fn refresh(
         &self,
         presented: &RefreshToken,
         client_id: &str,
-        scope: Option<&[String]>,
+        scope: Option<&Scopes>,
     ) -> Result<Refresh, StoreError> {
+        let widens_scope = match scope {
+            Some(asked) => match self.grant(presented.session()).await? {
+                Some(grant) => asked.widens(&Scopes::parse(&grant.scope).unwrap_or_default()),
+                // No live session: the store refuses the token, whatever was asked.
+                None => false,
+            },
+            None => false,
+        };
         let successor = RefreshToken::generate(presented.session().clone());
         let outcome = self
             .store
@@ -158,7 +185,7 @@ impl Sessions {
                 successor: successor.hash(),
                 sealed: presented.seal(&successor),
                 client_id,
-                scope,
+                widens_scope,
                 now: self.now(),
                 grace: self.settings.reuse_grace,
                 idle_ttl: self.settings.idle_ttl,
@@ -205,14 +232,20 @@ impl Sessions {
     /// Whose session `id` is, if it is live or was seen live; whether it still is, only
     /// the store can say.
     pub async fn owner(&self, id: &SessionId) -> Result<Option<UserId>, StoreError> {
-        if let Some(user) = self.owners.get(id).await {
-            return Ok(Some(user));
+        Ok(self.grant(id).await?.map(|grant| grant.user))
+    }
+
+    /// What session `id` was granted, remembered once it was seen live.
+    async fn grant(&self, id: &SessionId) -> Result<Option<Grant>, StoreError> {
+        if let Some(grant) = self.grants.get(id).await {
+            return Ok(Some(grant));
         }
         let Some(session) = self.find(id).await? else {
             return Ok(None);
         };
-        self.owners.insert(id.clone(), session.user_id).await;
-        Ok(Some(session.user_id))
+        let grant = Grant::of(&session);
+        self.grants.insert(id.clone(), grant.clone()).await;
+        Ok(Some(grant))
     }
 
     pub async fn find(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {

@@ -1,14 +1,18 @@
 //! Domain values that are valid by construction: parse at the edge, trust inside.
 
+mod audit;
 mod email;
 mod password;
+mod scope;
 mod secret;
 mod session;
 pub mod text;
 mod user;
 
+pub use audit::EventType;
 pub use email::Email;
 pub use password::Password;
+pub use scope::Scopes;
 pub use secret::Secret;
 pub use session::{EndCause, Session, SessionId};
 pub use user::{NewUser, Profile, ProfilePatch, Role, User, UserId, UserName};

@@ -14,8 +14,8 @@ use std::time::Duration;
 use super::client::{Client, ClientRegistry, GrantType};
 use super::error::{ErrorCode, OAuthError};
 use super::pkce;
-use super::scope::Scopes;
 use crate::clock::Clock;
+use crate::domain::Scopes;
 use crate::domain::{Session, User};
 use crate::store::{AuthCode, AuthorizationStore, StoreError};
 

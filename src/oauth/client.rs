@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{ErrorCode, OAuthError};
-use super::scope::Scopes;
+use crate::domain::Scopes;
 use crate::domain::{Invalid, Secret};
 use crate::store::{ClientStore, StoreError, StoredClient};
 

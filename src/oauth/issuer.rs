@@ -7,10 +7,10 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::domain::Scopes;
 use crate::domain::{Session, User};
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
-use crate::oauth::scope::Scopes;
 use crate::store::AuthCode;
 use crate::token::{AccessClaims, Audience, IdClaims, TokenSigner, at_hash};
 

@@ -10,8 +10,9 @@ mod introspection;
 mod issuer;
 mod pkce;
 mod revocation;
-mod scope;
 mod token_endpoint;
+
+pub use crate::domain::Scopes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,6 @@ pub use error::{ErrorCode, OAuthError};
 pub use grants::{TokenParams, TokenResponse};
 pub use introspection::{AccessError, Introspection, IntrospectionEndpoint};
 pub use revocation::RevocationEndpoint;
-pub use scope::Scopes;
 pub use token_endpoint::TokenEndpoint;
 
 use crate::audit::Audit;

@@ -1,5 +1,7 @@
 //! Persistence: one trait per capability, implemented on SQL (SQLite and PostgreSQL).
 
+mod audit;
+mod counters;
 mod error;
 pub mod redis;
 pub mod sql;
@@ -7,11 +9,13 @@ pub mod sql;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use audit::{AuditEvent, AuditQuery, AuditStore};
+pub use counters::{LocalCounters, RateCounters};
 pub use error::StoreError;
 pub use sql::Database;
 
 use crate::domain::{
-    Email, NewUser, ProfilePatch, Secret, Session, SessionId, User, UserId, UserName,
+    Email, NewUser, ProfilePatch, Role, Secret, Session, SessionId, User, UserId, UserName,
 };
 use crate::token::{SealedSuccessor, TokenHash};
 
@@ -78,7 +82,7 @@ pub trait UserStore: Send + Sync {
     async fn set_user_roles(
         &self,
         id: UserId,
-        roles: &[String],
+        roles: &[Role],
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
 }
@@ -92,8 +96,12 @@ pub struct Rotation<'a> {
     /// The successor sealed under the presented token, for retries within the grace window.
     pub sealed: SealedSuccessor,
     pub client_id: &'a str,
-    /// A narrower scope asked for; it must be within the session's scope.
-    pub scope: Option<&'a [String]>,
+    /// Whether the refresh asks for a scope beyond the session's ([`Scopes::widens`],
+    /// decided by the caller: the session's scope never changes). A live token is then
+    /// left as it is ([`Rotated::ScopeWidened`]).
+    ///
+    /// [`Scopes::widens`]: crate::domain::Scopes::widens
+    pub widens_scope: bool,
     pub now: DateTime<Utc>,
     pub grace: std::time::Duration,
     pub idle_ttl: std::time::Duration,

@@ -3,12 +3,12 @@
 
 use super::{GrantContext, TokenParams, TokenResponse};
 use crate::auth::{AuthError, RequestContext};
+use crate::domain::Scopes;
 use crate::domain::{EndCause, SessionId};
 use crate::oauth::authorize::code_hash;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
-use crate::oauth::scope::Scopes;
 use crate::store::{Redemption, StoreError};
 
 pub async fn grant(

@@ -1,9 +1,9 @@
 //! The client credentials grant (RFC 6749 §4.4): a service acting for itself.
 
 use super::{GrantContext, TokenParams, TokenResponse};
+use crate::domain::Scopes;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::scope::Scopes;
 
 /// Scopes that describe a person; a client acting for itself has none of them.
 const USER_SCOPES: [&str; 3] = ["openid", "profile", "email"];

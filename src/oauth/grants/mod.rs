@@ -11,9 +11,9 @@ pub mod refresh;
 
 pub use context::GrantContext;
 
+use crate::domain::Scopes;
 use crate::domain::Secret;
 use crate::oauth::issuer::SignedAccessToken;
-use crate::oauth::scope::Scopes;
 use crate::token::RefreshToken;
 
 /// The form parameters of a token request, as sent.

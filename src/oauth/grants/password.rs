@@ -2,9 +2,9 @@
 
 use super::{GrantContext, TokenParams, TokenResponse};
 use crate::auth::{LoginOutcome, LoginRequest, Refusal, RequestContext, SignedIn};
+use crate::domain::Scopes;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::scope::Scopes;
 
 pub async fn grant(
     cx: &GrantContext,

@@ -5,9 +5,9 @@ use super::{GrantContext, TokenParams, TokenResponse};
 use crate::audit::{Event, EventType};
 use crate::auth::{AuthError, Refresh};
 use crate::domain::EndCause;
+use crate::domain::Scopes;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::scope::Scopes;
 use crate::token::RefreshToken;
 
 pub async fn grant(
@@ -55,7 +55,7 @@ pub async fn grant(
     };
     let refresh = cx
         .sessions
-        .refresh(&presented, &client.id, asked.as_ref().map(Scopes::as_slice))
+        .refresh(&presented, &client.id, asked.as_ref())
         .await?;
     let (session, successor) = match refresh {
         Refresh::Renewed {

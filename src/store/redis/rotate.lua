@@ -4,8 +4,8 @@
 -- MessagePack array:
 -- 1 user, 2 client, 3 scope, 4 created, 5 last used (= last rotation), 6 absolute expiry,
 -- 7 auth time, 8 ip, 9 user agent, 10 current hash, 11 previous hash, 12 sealed successor.
--- ARGV: presented hash, successor hash, sealed successor, client id, scope asked for
--- ('' when none), now, grace seconds, idle seconds, the feed member for this session,
+-- ARGV: presented hash, successor hash, sealed successor, client id, '1' when the scope
+-- asked for is wider than the session's (decided by the caller, '' otherwise), now, grace seconds, idle seconds, the feed member for this session,
 -- until when the feed lists it (times in whole seconds).
 local function ended_by_replay(raw)
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -26,13 +26,7 @@ if now >= s[6] or now >= s[5] + idle then
   return {'refused'}
 end
 if s[2] ~= ARGV[4] then return {'refused'} end
-local function within(granted, asked)
-  for scope in string.gmatch(asked, '%S+') do
-    if not string.find(' ' .. granted .. ' ', ' ' .. scope .. ' ', 1, true) then return false end
-  end
-  return true
-end
-local widened = ARGV[5] ~= '' and not within(s[3], ARGV[5])
+local widened = ARGV[5] == '1'
 if s[10] == ARGV[1] then
   if widened then return {'widened'} end
   if s[11] ~= '' then

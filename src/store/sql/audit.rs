@@ -7,9 +7,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Database, on_pool};
-use crate::audit::{AuditEvent, AuditQuery, AuditStore, EventType};
-use crate::domain::UserId;
-use crate::store::StoreError;
+use crate::domain::{EventType, UserId};
+use crate::store::{AuditEvent, AuditQuery, AuditStore, StoreError};
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -89,13 +88,7 @@ impl AuditStore for Database {
     }
 
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM audit_events WHERE at < $1")
-                .bind(before)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        self.delete_before("DELETE FROM audit_events WHERE at < $1", before)
+            .await
     }
 }

@@ -170,13 +170,7 @@ impl AuthorizationStore for Database {
 
     async fn purge_codes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // Spent codes are kept until they expire, so a replay can still be recognised.
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        self.delete_before("DELETE FROM auth_codes WHERE expires_at < $1", now)
+            .await
     }
 }

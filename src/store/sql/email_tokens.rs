@@ -101,13 +101,7 @@ impl EmailTokenStore for Database {
     }
 
     async fn purge_email_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM email_tokens WHERE expires_at < $1")
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        self.delete_before("DELETE FROM email_tokens WHERE expires_at < $1", now)
+            .await
     }
 }

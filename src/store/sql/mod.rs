@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -111,6 +112,23 @@ impl Database {
             Self::Sqlite(_, writers) => Some(writers.lock().await),
             Self::Postgres(_) => None,
         }
+    }
+
+    /// Runs a purge, a `DELETE` whose one parameter is the time before which rows go;
+    /// how many went.
+    pub(crate) async fn delete_before(
+        &self,
+        statement: &'static str,
+        time: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query(statement)
+                .bind(time)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
     }
 
     /// A round trip, for readiness.

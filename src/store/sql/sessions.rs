@@ -64,11 +64,6 @@ macro_rules! select_sessions_where {
     };
 }
 
-/// Whether every scope asked for is within the granted ones.
-pub(crate) fn scope_within(granted: &str, asked: &[String]) -> bool {
-    asked.iter().all(|s| granted.split(' ').any(|g| g == s))
-}
-
 fn idle_expiry(now: DateTime<Utc>, idle: std::time::Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX)
 }
@@ -90,9 +85,7 @@ fn decide(row: &SessionRow, session: &Session, rotation: &Rotation<'_>) -> Decis
     if row.client_id != rotation.client_id {
         return Decision::Refuse { delete: false };
     }
-    let widened = rotation
-        .scope
-        .is_some_and(|asked| !scope_within(&row.scope, asked));
+    let widened = rotation.widens_scope;
     if row.refresh_hash == rotation.presented.0 {
         return if widened {
             Decision::ScopeWidened
@@ -177,11 +170,11 @@ impl SessionStore for Database {
     }
 
     async fn rotate_refresh_token(&self, rotation: Rotation<'_>) -> Result<Rotated, StoreError> {
-        // The usual case, the current token of a live session with no scope asked for, is
-        // one statement (a trigger keeps the history); anything else is decided below from
+        // The usual case, the current token of a live session with no wider scope asked
+        // for, is one statement (a trigger keeps the history); anything else is decided below from
         // the locked row.
         let _turn = self.write_turn().await;
-        if rotation.scope.is_none() {
+        if !rotation.widens_scope {
             let idle = idle_expiry(rotation.now, rotation.idle_ttl);
             let rotated: Option<SessionRow> = on_pool!(self, |pool| {
                 sqlx::query_as(concat!(
@@ -456,30 +449,15 @@ impl SessionStore for Database {
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let sessions = on_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM sessions WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
-            )
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        let tokens = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        let listed = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM ended_sessions WHERE listed_until < $1")
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(sessions + tokens + listed)
+        let mut deleted = 0;
+        for statement in [
+            "DELETE FROM sessions WHERE absolute_expires_at < $1 OR idle_expires_at < $1",
+            "DELETE FROM revoked_access_tokens WHERE expires_at < $1",
+            "DELETE FROM ended_sessions WHERE listed_until < $1",
+        ] {
+            deleted += self.delete_before(statement, now).await?;
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Database, on_pool};
 use crate::domain::text::fold;
-use crate::domain::{Email, NewUser, Profile, ProfilePatch, Secret, User, UserId, UserName};
+use crate::domain::{Email, NewUser, Profile, ProfilePatch, Role, Secret, User, UserId, UserName};
 use crate::store::{StoreError, UserCredentials, UserStore};
 
 #[derive(sqlx::FromRow)]
@@ -286,9 +286,10 @@ impl UserStore for Database {
     async fn set_user_roles(
         &self,
         id: UserId,
-        roles: &[String],
+        roles: &[Role],
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
+        let roles: Vec<&str> = roles.iter().map(Role::as_str).collect();
         let updated = on_pool!(self, |pool| {
             sqlx::query("UPDATE users SET roles = $2, updated_at = $3 WHERE id = $1")
                 .bind(id.as_uuid())

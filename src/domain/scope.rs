@@ -67,6 +67,12 @@ impl Scopes {
     pub fn not_in<'a>(&'a self, allowed: &'a Scopes) -> impl Iterator<Item = &'a str> {
         self.iter().filter(|s| !allowed.contains(s))
     }
+
+    /// Whether asking for `self` would widen `granted`: it holds a scope `granted` does
+    /// not. A refresh may narrow the scope, never widen it (RFC 6749 §6).
+    pub fn widens(&self, granted: &Scopes) -> bool {
+        self.not_in(granted).next().is_some()
+    }
 }
 
 impl fmt::Display for Scopes {
@@ -88,5 +94,15 @@ mod tests {
         assert!(Scopes::parse("bad\"quote").is_err());
         assert!(Scopes::parse("tab\there").is_err());
         assert!(Scopes::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_a_scope_beyond_the_granted_ones_widens() {
+        let granted = Scopes::parse("openid profile email").unwrap();
+        let widens = |asked: &str| Scopes::parse(asked).unwrap().widens(&granted);
+        assert!(widens("openid admin"));
+        assert!(!widens("email"));
+        assert!(!widens("email openid profile"));
+        assert!(!widens(""));
     }
 }
