@@ -312,7 +312,7 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
             .post(pages::end_session),
         OtherRoute::at("/static/gatehouse.css").get(pages::stylesheet),
     ];
-    if state.config.swagger_ui {
+    if state.config.http.swagger_ui {
         routes.push(OtherRoute::folder("/docs").get(api.swagger_ui()));
     }
     routes
@@ -360,10 +360,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
     }
     let route = route.nest("/", api);
 
-    let cors = cors::AllowedOrigins::new(&state.config.cors_origins);
+    let cors = cors::AllowedOrigins::new(&state.config.oauth.cors_origins);
     let pipeline = pipeline::Pipeline::new(&state.config, allowed);
     route
-        .with_if(!state.config.cors_origins.is_empty(), cors)
+        .with_if(!state.config.oauth.cors_origins.is_empty(), cors)
         .data(state)
         .with(pipeline)
 }

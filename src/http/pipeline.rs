@@ -36,9 +36,9 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(config: &Config, allowed: AllowedMethods) -> Self {
         Self {
-            max_body: config.max_body,
-            timeout: config.request_timeout,
-            trusted_proxies: config.trusted_proxies.clone().into(),
+            max_body: config.http.max_body,
+            timeout: config.http.request_timeout,
+            trusted_proxies: config.http.trusted_proxies.clone().into(),
             hsts: config.issuer.starts_with("https://"),
             allowed,
         }
