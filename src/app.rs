@@ -62,35 +62,35 @@ impl Core {
     pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // The dummy hash (one argon2 run) is computed while the database connects.
         let hasher = tokio::task::spawn_blocking({
-            let (argon2, concurrency, queue) = (
-                config.argon2,
-                config.password_hash_concurrency,
-                config.password_hash_queue,
-            );
-            move || PasswordHasher::with_queue(argon2, concurrency, queue)
+            let passwords = config.passwords;
+            move || {
+                PasswordHasher::with_queue(
+                    passwords.argon2,
+                    passwords.hash_concurrency,
+                    passwords.hash_queue,
+                )
+            }
         });
-        let db = Database::connect(
-            config.database_url.expose(),
-            config.database_max_connections,
-        )
-        .await
-        .context("cannot open the database (GATEHOUSE_DATABASE_URL)")?;
+        let store = &config.store;
+        let db = Database::connect(store.database_url.expose(), store.database_max_connections)
+            .await
+            .context("cannot open the database (GATEHOUSE_DATABASE_URL)")?;
         db.migrate()
             .await
             .context("cannot apply database migrations")?;
         let hasher = hasher.await?.context("invalid argon2 settings")?;
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone())
-            .requiring_verified_email(config.require_verified_email);
+            .requiring_verified_email(config.accounts.require_verified_email);
         accounts
             .refresh_refusal_cost()
             .await
             .context("cannot read the stored password hashes")?;
-        let redis_sessions = match &config.redis_url {
+        let redis_sessions = match &store.redis_url {
             Some(url) => Some(
                 RedisSessions::connect(
                     url.expose(),
-                    &config.redis_key_prefix,
-                    config.refresh_token_idle_ttl,
+                    &store.redis_key_prefix,
+                    config.tokens.refresh_token_idle_ttl,
                 )
                 .context("invalid GATEHOUSE_REDIS_URL")?,
             ),
@@ -104,11 +104,11 @@ impl Core {
             session_store,
             clock.clone(),
             SessionSettings {
-                idle_ttl: config.refresh_token_idle_ttl,
-                max_ttl: config.refresh_token_max_ttl,
-                reuse_grace: config.refresh_reuse_grace,
+                idle_ttl: config.tokens.refresh_token_idle_ttl,
+                max_ttl: config.tokens.refresh_token_max_ttl,
+                reuse_grace: config.tokens.refresh_reuse_grace,
                 // A minute beyond the access tokens' lifetime covers verifiers' clock leeway.
-                listed_for: config.access_token_ttl + Duration::from_secs(60),
+                listed_for: config.tokens.access_token_ttl + Duration::from_secs(60),
             },
         );
         let clients = ClientRegistry::new(Arc::new(db.clone()));
@@ -125,7 +125,7 @@ impl Core {
             audit.clone(),
         );
         Ok(Self {
-            redis: config.redis_url.is_some(),
+            redis: config.store.redis_url.is_some(),
             config: Arc::new(config),
             db,
             accounts,
@@ -159,8 +159,7 @@ impl Application {
     /// clock it can move sees expiry without waiting for it.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.check_keys_present()?;
-        let folder =
-            KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
+        let folder = config.keys.folder();
         let now = clock.now();
         if !config.is_production() {
             folder
@@ -181,18 +180,18 @@ impl Application {
             login: core.login.clone(),
             authorizations: Arc::new(core.db.clone()),
             signer: TokenSigner::new(keys.clone()),
-            verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.audience),
+            verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.tokens.audience),
             clock: core.clock.clone(),
             settings: TokenSettings {
                 issuer: config.issuer.clone(),
-                audience: config.audience.clone(),
-                access_token_ttl: config.access_token_ttl,
-                auth_code_ttl: config.auth_code_ttl,
-                password_grant: config.password_grant,
+                audience: config.tokens.audience.clone(),
+                access_token_ttl: config.tokens.access_token_ttl,
+                auth_code_ttl: config.oauth.auth_code_ttl,
+                password_grant: config.oauth.password_grant,
             },
         });
-        let mailer = Mailer::start(MailSettings::from_config(&config)?)?;
-        if config.smtp_url.is_none() {
+        let mailer = Mailer::start(MailSettings::from_config(&config.mail)?)?;
+        if config.mail.smtp_url.is_none() {
             let message = "no GATEHOUSE_SMTP_URL: mail is written to files, not sent";
             if config.is_production() {
                 tracing::warn!(folder = mailer.destination(), "{message}");
@@ -203,8 +202,8 @@ impl Application {
         let email_links = EmailLinks::new(
             Arc::new(core.db.clone()),
             core.clock.clone(),
-            config.email_verification_ttl,
-            config.password_reset_ttl,
+            config.accounts.email_verification_ttl,
+            config.accounts.password_reset_ttl,
         );
         let state = AppState {
             mailer,
@@ -221,12 +220,12 @@ impl Application {
             keys,
             clock: core.clock,
         };
-        let reload_interval = config.keys_reload_interval;
+        let reload_interval = config.keys.reload_interval;
         let tcp = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
             .with_context(|| format!("cannot listen on {} (GATEHOUSE_LISTEN)", config.listen))?;
-        let acceptor: BoxAcceptor = match &config.tls {
+        let acceptor: BoxAcceptor = match &config.connections.tls {
             None => tcp.boxed(),
             Some((cert, key)) => TlsAcceptor::new(tcp, cert, key)
                 .map_err(|e| {
@@ -315,8 +314,8 @@ impl Application {
         tracing::info!(address = %self.local_addr, "listening");
         let acceptor = LimitedAcceptor::new(
             self.acceptor,
-            config.max_connections,
-            config.header_timeout,
+            config.connections.max_connections,
+            config.connections.header_timeout,
             drain.clone(),
         );
         // poem's own graceful shutdown closes idle keep-alive connections at once, losing
@@ -331,7 +330,7 @@ impl Application {
             }
         };
         let result = Server::new_with_acceptor(acceptor)
-            .idle_timeout(config.idle_timeout)
+            .idle_timeout(config.connections.idle_timeout)
             .run_with_graceful_shutdown(
                 app,
                 shutdown,

@@ -7,7 +7,7 @@ use crate::Core;
 use crate::audit::EventType;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::token::{KeyFolder, RotateOutcome};
+use crate::token::RotateOutcome;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -52,8 +52,7 @@ async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
 /// Runs one `gatehouse keys` command at the time `clock` tells (the keys folder has no
 /// `Core`, whose clock the other commands read).
 pub async fn run(config: Config, command: KeysCommand, clock: &dyn Clock) -> anyhow::Result<()> {
-    let folder =
-        KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
+    let folder = config.keys.folder();
     let now = clock.now();
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());

@@ -56,7 +56,7 @@ async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<
     let mut reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
-    let argon2 = config.argon2;
+    let argon2 = config.passwords.argon2;
     let core = Core::open(config).await?;
     let now = core.clock.now();
     let mut report = ImportReport::default();

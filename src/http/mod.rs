@@ -13,6 +13,7 @@ mod oauth_error;
 mod pages;
 mod pipeline;
 mod problem;
+mod routes;
 pub mod tls;
 mod wellknown;
 
@@ -211,12 +212,13 @@ pub async fn change_own_password(
 }
 
 /// A route outside the OpenAPI document: its path, whether it is a folder (every path
-/// under it belongs to it), and the handler of each method it answers. The router and the
-/// `Allow` header of a 405 are both built from one list of these, so a route answers
-/// exactly the methods it lists (and `HEAD` where it lists `GET`).
+/// under it belongs to it), its surface, and the handler of each method it answers. The
+/// router and the [`routes::RouteTable`] are both built from one list of these, so a route
+/// answers exactly the methods it lists (and `HEAD` where it lists `GET`).
 struct OtherRoute {
     path: &'static str,
     folder: bool,
+    surface: routes::Surface,
     methods: Vec<(Method, BoxEndpoint<'static>)>,
 }
 
@@ -225,7 +227,16 @@ impl OtherRoute {
         Self {
             path,
             folder: false,
+            surface: routes::Surface::Page,
             methods: Vec::new(),
+        }
+    }
+
+    /// A route of the API's surface (problem details, parameters its own to check).
+    fn api(path: &'static str) -> Self {
+        Self {
+            surface: routes::Surface::API,
+            ..Self::at(path)
         }
     }
 
@@ -260,12 +271,12 @@ impl OtherRoute {
         self.on(Method::POST, ep)
     }
 
-    /// The path template and method names, for [`pipeline::AllowedMethods`].
-    fn allowed(&self) -> Vec<(String, Vec<String>)> {
+    /// The path templates, method names and surface, for the [`routes::RouteTable`].
+    fn entries(&self) -> Vec<(String, Vec<String>, routes::Surface)> {
         let methods: Vec<String> = self.methods.iter().map(|(m, _)| m.to_string()).collect();
-        let mut paths = vec![(self.path.to_string(), methods.clone())];
+        let mut paths = vec![(self.path.to_string(), methods.clone(), self.surface)];
         if self.folder {
-            paths.push((format!("{}/*", self.path), methods));
+            paths.push((format!("{}/*", self.path), methods, self.surface));
         }
         paths
     }
@@ -281,7 +292,7 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
         OtherRoute::at("/healthz").get(health::healthz),
         OtherRoute::at("/readyz").get(health::readyz),
         OtherRoute::at("/metrics").get(health::metrics),
-        OtherRoute::at("/api/v1/openapi.json").get(api.spec_endpoint()),
+        OtherRoute::api("/api/v1/openapi.json").get(api.spec_endpoint()),
         OtherRoute::at("/login")
             .get(pages::login_form)
             .post(pages::login_submit),
@@ -313,38 +324,47 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
             .post(pages::end_session),
         OtherRoute::at("/static/gatehouse.css").get(pages::stylesheet),
     ];
-    if state.config.swagger_ui {
+    if state.config.http.swagger_ui {
         routes.push(OtherRoute::folder("/docs").get(api.swagger_ui()));
     }
     routes
 }
 
-/// Operations of the API left out of its document, with their methods.
-const HIDDEN_OPERATIONS: &[(&str, &str)] = &[("/oauth2/token", "POST")];
-
-/// Every route and its methods: the documented operations, the hidden ones, and
-/// `other`.
-fn allowed_methods(other: &[OtherRoute]) -> pipeline::AllowedMethods {
+/// Every route with its methods and surface: the documented operations, the hidden ones
+/// (both with the surface [`routes::OPERATIONS`] gives them), and `other`.
+fn route_table(other: &[OtherRoute]) -> routes::RouteTable {
     use poem_openapi::OpenApi;
+    let surface = |path: &str| {
+        routes::OPERATIONS
+            .iter()
+            .find(|(p, _, _)| *p == path)
+            .map_or(routes::Surface::API, |(_, surface, _)| *surface)
+    };
     let documented = <api::Api as OpenApi>::meta()
         .into_iter()
         .flat_map(|api| api.paths)
         .map(|path| {
             let methods = path.operations.iter().map(|op| op.method.to_string());
-            (path.path, methods.collect::<Vec<_>>())
+            let surface = surface(&path.path);
+            (path.path, methods.collect::<Vec<_>>(), surface)
         });
-    let hidden = HIDDEN_OPERATIONS
+    let hidden = routes::OPERATIONS
         .iter()
-        .map(|(path, method)| (path.to_string(), vec![method.to_string()]));
-    let other = other.iter().flat_map(OtherRoute::allowed);
-    pipeline::AllowedMethods::new(documented.chain(hidden).chain(other))
+        .filter_map(|(path, surface, hidden)| {
+            hidden.map(|methods| {
+                let methods = methods.iter().map(|m| m.to_string()).collect();
+                (path.to_string(), methods, *surface)
+            })
+        });
+    let other = other.iter().flat_map(OtherRoute::entries);
+    routes::RouteTable::new(documented.chain(hidden).chain(other))
 }
 
 /// The complete HTTP application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state);
     let other = other_routes(&state, &api);
-    let allowed = allowed_methods(&other);
+    let table = route_table(&other);
     let mut route = Route::new();
     for entry in other {
         let methods = entry
@@ -361,10 +381,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
     }
     let route = route.nest("/", api);
 
-    let cors = cors::AllowedOrigins::new(&state.config.cors_origins);
-    let pipeline = pipeline::Pipeline::new(&state.config, allowed);
+    let cors = cors::AllowedOrigins::new(&state.config.oauth.cors_origins);
+    let pipeline = pipeline::Pipeline::new(&state.config, table);
     route
-        .with_if(!state.config.cors_origins.is_empty(), cors)
+        .with_if(!state.config.oauth.cors_origins.is_empty(), cors)
         .data(state)
         .with(pipeline)
 }

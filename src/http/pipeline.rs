@@ -16,7 +16,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::ClientIp;
-use super::problem::Problem;
+use super::problem::{BASIC_CHALLENGE, Problem};
+use super::routes::{Challenge, RouteTable, Surface};
 use crate::config::{Config, TrustedProxy};
 
 /// The request id, also sent back as `X-Request-Id`.
@@ -30,70 +31,18 @@ pub struct Pipeline {
     timeout: Duration,
     trusted_proxies: Arc<[TrustedProxy]>,
     hsts: bool,
-    allowed: AllowedMethods,
+    routes: RouteTable,
 }
 
 impl Pipeline {
-    pub fn new(config: &Config, allowed: AllowedMethods) -> Self {
+    pub fn new(config: &Config, routes: RouteTable) -> Self {
         Self {
-            max_body: config.max_body,
-            timeout: config.request_timeout,
-            trusted_proxies: config.trusted_proxies.clone().into(),
+            max_body: config.http.max_body,
+            timeout: config.http.request_timeout,
+            trusted_proxies: config.http.trusted_proxies.clone().into(),
             hsts: config.issuer.starts_with("https://"),
-            allowed,
+            routes,
         }
-    }
-}
-
-/// The methods each route answers, so that a 405 carries the `Allow` header RFC 9110
-/// §15.5.6 requires (poem's router does not say which methods it has).
-#[derive(Clone, Default)]
-pub struct AllowedMethods(Arc<[(Vec<String>, String)]>);
-
-impl AllowedMethods {
-    /// Route templates (`/api/v1/admin/users/{id}`) with their methods.
-    pub fn new(routes: impl IntoIterator<Item = (String, Vec<String>)>) -> Self {
-        let mut merged: Vec<(Vec<String>, Vec<String>)> = Vec::new();
-        for (path, methods) in routes {
-            let segments: Vec<String> = path.split('/').map(str::to_string).collect();
-            match merged.iter_mut().find(|(s, _)| *s == segments) {
-                Some((_, known)) => known.extend(methods),
-                None => merged.push((segments, methods)),
-            }
-        }
-        let table = merged
-            .into_iter()
-            .map(|(segments, mut methods)| {
-                // poem answers HEAD wherever it answers GET.
-                if methods.iter().any(|m| m == "GET") {
-                    methods.push("HEAD".into());
-                }
-                methods.sort();
-                methods.dedup();
-                (segments, methods.join(", "))
-            })
-            .collect();
-        Self(table)
-    }
-
-    /// The `Allow` value for a request path, if a route has that shape. A last template
-    /// segment `*` stands for any rest of the path (a folder such as `/docs/*`).
-    fn for_path(&self, path: &str) -> Option<&str> {
-        let parts: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .find(|(segments, _)| {
-                let folder = segments.last().is_some_and(|s| s == "*");
-                let fixed = &segments[..segments.len() - usize::from(folder)];
-                (parts.len() == segments.len() || folder && parts.len() > fixed.len())
-                    && fixed.iter().zip(&parts).all(|(template, part)| {
-                        template == part
-                            || (template.starts_with('{')
-                                && template.ends_with('}')
-                                && !part.is_empty())
-                    })
-            })
-            .map(|(_, allow)| allow.as_str())
     }
 }
 
@@ -113,29 +62,6 @@ pub struct PipelineEndpoint<E> {
     settings: Pipeline,
 }
 
-/// The kinds of error body, by where the request went.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ErrorStyle {
-    /// RFC 6749 §5.2 JSON.
-    OAuth,
-    /// RFC 9457 problem details.
-    Problem,
-}
-
-fn error_style(path: &str) -> ErrorStyle {
-    const OAUTH_PATHS: [&str; 4] = [
-        "/oauth2/token",
-        "/oauth2/revoke",
-        "/oauth2/introspect",
-        "/api/v1/auth/token",
-    ];
-    if OAUTH_PATHS.contains(&path) {
-        ErrorStyle::OAuth
-    } else {
-        ErrorStyle::Problem
-    }
-}
-
 impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
     type Output = Response;
 
@@ -146,7 +72,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         let method = req.method().clone();
         // Only the path: query strings can carry codes and tokens.
         let path = req.uri().path().to_string();
-        let style = error_style(&path);
+        let matched = self.settings.routes.find(&path);
+        let style = ErrorStyle::of(matched.surface);
         req.extensions_mut().insert(request_id.clone());
         req.extensions_mut().insert(ClientIp(client_ip));
 
@@ -168,7 +95,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             Err(status) => {
                 error_response(style, status, "the request body is too large", &request_id)
             }
-            Ok(body) if let Some(refused) = refused_text(&req, body.as_deref()) => {
+            Ok(body)
+                if let Some(refused) = refused_text(&req, matched.surface, body.as_deref()) =>
+            {
                 refused.response(style, &request_id)
             }
             Ok(_) => {
@@ -176,7 +105,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                     AssertUnwindSafe(self.next.call(req).instrument(span.clone())).catch_unwind();
                 match tokio::time::timeout(self.settings.timeout, call).await {
                     Ok(Ok(Ok(output))) => output.into_response(),
-                    Ok(Ok(Err(err))) => shape_error(err, style, &path, &request_id),
+                    Ok(Ok(Err(err))) => shape_error(err, matched.surface, &request_id),
                     Ok(Err(_panic)) => {
                         tracing::error!(request_id = %request_id.0, "handler panicked");
                         error_response(style, StatusCode::INTERNAL_SERVER_ERROR, "", &request_id)
@@ -201,8 +130,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             response = with_request_id(response, &request_id).await;
         }
         if response.status() == StatusCode::METHOD_NOT_ALLOWED
-            && let Some(allow) = self.settings.allowed.for_path(&path)
-            && let Ok(value) = HeaderValue::from_str(allow)
+            && let Some(route) = matched.route
+            && let Ok(value) = HeaderValue::from_str(&route.allow)
         {
             response.headers_mut().insert(header::ALLOW, value);
         }
@@ -210,7 +139,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id.0) {
             response.headers_mut().insert("x-request-id", value);
         }
-        let route = route_label(&path);
+        let route = matched.label();
         let status = response.status().as_u16().to_string();
         metrics::counter!("gatehouse_http_requests_total", "method" => method.to_string(), "route" => route, "status" => status)
             .increment(1);
@@ -289,7 +218,7 @@ impl RefusedText {
                 );
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Basic realm="gatehouse", charset="UTF-8""#),
+                    HeaderValue::from_static(BASIC_CHALLENGE),
                 );
                 response
             }
@@ -303,16 +232,13 @@ impl RefusedText {
 /// own parameters by their schema (a `pattern` on each string), and JSON bodies are
 /// checked by their reader, which can name the field; both ignore unknown fields whatever
 /// they hold, as RFC 6749 §3.1 asks of unrecognized parameters.
-fn refused_text(req: &Request, body: Option<&[u8]>) -> Option<RefusedText> {
+fn refused_text(req: &Request, surface: Surface, body: Option<&[u8]>) -> Option<RefusedText> {
     use crate::domain::text::is_forbidden_control;
     let bad = |text: &str| text.chars().any(is_forbidden_control);
     if let Some(refused) = refused_credentials(req, &bad) {
         return Some(refused);
     }
-    let documented = req.uri().path().starts_with("/api/")
-        || error_style(req.uri().path()) == ErrorStyle::OAuth
-        || req.uri().path() == "/oauth2/userinfo";
-    if documented {
+    if surface != Surface::Page {
         return None;
     }
     let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy();
@@ -370,59 +296,6 @@ fn refused_credentials(req: &Request, bad: &dyn Fn(&str) -> bool) -> Option<Refu
         }
     }
     None
-}
-
-/// The route template of a path, for metric labels: ids never become label values, and
-/// unknown paths share one label so probes cannot create unbounded series.
-fn route_label(path: &str) -> &'static str {
-    const FIXED: &[&str] = &[
-        "/.well-known/openid-configuration",
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/jwks.json",
-        "/oauth2/authorize",
-        "/oauth2/token",
-        "/oauth2/revoke",
-        "/oauth2/introspect",
-        "/oauth2/userinfo",
-        "/oauth2/logout",
-        "/api/v1/auth/token",
-        "/api/v1/auth/register",
-        "/api/v1/auth/me",
-        "/api/v1/auth/password",
-        "/api/v1/auth/sessions",
-        "/api/v1/admin/users",
-        "/api/v1/openapi.json",
-        "/api/v1/revocations",
-        "/login",
-        "/register",
-        "/logout",
-        "/account",
-        "/verify-email",
-        "/forgot-password",
-        "/reset-password",
-        "/api/v1/auth/password-reset",
-        "/api/v1/auth/verify-email",
-        "/account/profile",
-        "/account/password",
-        "/account/sessions/end",
-        "/account/sessions/end-others",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/static/gatehouse.css",
-    ];
-    if let Some(fixed) = FIXED.iter().find(|f| **f == path) {
-        return fixed;
-    }
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match parts.as_slice() {
-        ["api", "v1", "auth", "sessions", _] => "/api/v1/auth/sessions/{sid}",
-        ["api", "v1", "admin", "users", _] => "/api/v1/admin/users/{id}",
-        ["api", "v1", "admin", "users", _, "sessions"] => "/api/v1/admin/users/{id}/sessions",
-        ["api", "v1", "admin", "sessions", _] => "/api/v1/admin/sessions/{sid}",
-        ["docs", ..] => "/docs",
-        _ => "other",
-    }
 }
 
 /// The peer address, or — when the peer is a trusted proxy — the right-most
@@ -486,12 +359,8 @@ async fn with_request_id(response: Response, request_id: &RequestId) -> Response
 
 /// Gives an error from poem or an extractor the body documented for the path. Errors
 /// built from our own responses already have one.
-fn shape_error(
-    err: poem::Error,
-    style: ErrorStyle,
-    path: &str,
-    request_id: &RequestId,
-) -> Response {
+fn shape_error(err: poem::Error, surface: Surface, request_id: &RequestId) -> Response {
+    let style = ErrorStyle::of(surface);
     if err.is_from_response() {
         return err.into_response();
     }
@@ -502,12 +371,9 @@ fn shape_error(
     }
     let mut response = error_response(style, status, &err.to_string(), request_id);
     if status == StatusCode::UNAUTHORIZED && style == ErrorStyle::Problem {
-        // RFC 6750 §3: no credentials at all gets a bare challenge; the revocation feed
-        // asks a client for HTTP Basic, like the introspection endpoint.
-        let challenge = if path == "/api/v1/revocations" {
-            r#"Basic realm="gatehouse", charset="UTF-8""#
-        } else {
-            "Bearer"
+        let challenge = match surface {
+            Surface::Api(Challenge::Basic) => BASIC_CHALLENGE,
+            _ => "Bearer",
         };
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -515,6 +381,24 @@ fn shape_error(
         );
     }
     response
+}
+
+/// The kinds of error body, by the surface of the route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ErrorStyle {
+    /// RFC 6749 §5.2 JSON.
+    OAuth,
+    /// RFC 9457 problem details.
+    Problem,
+}
+
+impl ErrorStyle {
+    fn of(surface: Surface) -> Self {
+        match surface {
+            Surface::OAuth => Self::OAuth,
+            Surface::Api(_) | Surface::Page => Self::Problem,
+        }
+    }
 }
 
 /// An error body in the given style. Server errors say nothing but the request id.
@@ -534,17 +418,7 @@ fn error_response(
         ErrorStyle::Problem => {
             let mut problem = Problem::new(status, Some(detail));
             problem.request_id = Some(request_id.0.to_string());
-            let body = serde_json::json!({
-                "type": problem.kind,
-                "title": problem.title,
-                "status": problem.status,
-                "detail": problem.detail,
-                "request_id": problem.request_id,
-            });
-            Response::builder()
-                .status(status)
-                .content_type("application/problem+json")
-                .body(body.to_string())
+            problem.response()
         }
     }
 }

@@ -49,6 +49,16 @@ impl Problem {
         }
     }
 
+    /// The problem as an `application/problem+json` response, for errors that no operation
+    /// answered (poem's, the pipeline's).
+    pub fn response(&self) -> poem::Response {
+        use poem_openapi::types::ToJSON;
+        poem::Response::builder()
+            .status(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .content_type("application/problem+json")
+            .body(self.to_json_string())
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self {
             errors: Some(errors),
@@ -59,6 +69,9 @@ impl Problem {
         }
     }
 }
+
+/// The challenge of a route whose clients authenticate with HTTP Basic (RFC 6749 §2.3.1).
+pub const BASIC_CHALLENGE: &str = r#"Basic realm="gatehouse", charset="UTF-8""#;
 
 /// The errors every `/api/v1` operation may answer with.
 #[derive(Debug, ApiResponse)]
@@ -133,6 +146,39 @@ impl ApiError {
             )),
             format!(r#"Bearer error="insufficient_scope", error_description="{detail}""#),
         )
+    }
+
+    /// 401 for a client whose HTTP Basic credentials are refused.
+    pub fn client_refused(detail: &str) -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                Some(detail.to_string()),
+            )),
+            BASIC_CHALLENGE.to_string(),
+        )
+    }
+
+    /// 403 for a client that authenticated but may not do this.
+    pub fn client_forbidden(detail: &str) -> Self {
+        Self::Forbidden(
+            Json(Problem::new(
+                StatusCode::FORBIDDEN,
+                Some(detail.to_string()),
+            )),
+            BASIC_CHALLENGE.to_string(),
+        )
+    }
+
+    /// A client authentication that failed: 503 or 500 when the check itself could not
+    /// be made, else 401.
+    pub fn client_authentication(error: &crate::oauth::OAuthError) -> Self {
+        use crate::oauth::ErrorCode;
+        match error.code {
+            ErrorCode::TemporarilyUnavailable => Self::unavailable(),
+            ErrorCode::ServerError => Self::internal(error),
+            _ => Self::client_refused("client authentication failed"),
+        }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -211,6 +257,16 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
             AuthError::Hash(crate::auth::HashError::Busy) => Self::unavailable(),
             AuthError::Hash(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<crate::oauth::AccessError> for ApiError {
+    fn from(e: crate::oauth::AccessError) -> Self {
+        match e {
+            crate::oauth::AccessError::Store(e) => e.into(),
+            // RFC 6750 §3.1: a token that is not good (any more) names the reason.
+            e => Self::invalid_token(&e.to_string()),
         }
     }
 }

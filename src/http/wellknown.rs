@@ -11,7 +11,7 @@ fn metadata(state: &AppState) -> Value {
     let issuer = &state.config.issuer;
     let algorithms = state.keys.current().algorithms(state.clock.now());
     let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
-    if state.config.password_grant {
+    if state.config.oauth.password_grant {
         grants.push("password");
     }
     json!({
@@ -70,7 +70,10 @@ pub fn jwks(state: Data<&AppState>) -> Response {
         .content_type("application/jwk-set+json")
         .header(
             CACHE_CONTROL,
-            format!("public, max-age={}", state.config.jwks_max_age.as_secs()),
+            format!(
+                "public, max-age={}",
+                state.config.keys.jwks_max_age.as_secs()
+            ),
         )
         .body(jwks)
 }

@@ -25,14 +25,15 @@ pub struct MailSettings {
 }
 
 impl MailSettings {
-    pub fn from_config(config: &crate::Config) -> Result<Self, MailError> {
+    /// The settings of the configuration's mail section, with the default retries.
+    pub fn from_config(mail: &crate::config::OutgoingMail) -> Result<Self, MailError> {
         Ok(Self {
-            smtp_url: config.smtp_url.clone(),
-            from: config
-                .mail_from
+            smtp_url: mail.smtp_url.clone(),
+            from: mail
+                .from
                 .parse()
                 .map_err(|e| MailError::From(format!("{e}")))?,
-            dir: config.mail_dir.clone(),
+            dir: mail.dir.clone(),
             retry_delays: Self::default_retry_delays(),
         })
     }

@@ -7,7 +7,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use gatehouse::cli::keys::KeysCommand;
 use gatehouse::clock::Clock;
 use gatehouse::config::{Config, RawSettings};
-use gatehouse::token::KeyFolder;
 use serde_json::Value;
 
 use crate::helpers::{Backend, spawn_app};
@@ -1093,8 +1092,7 @@ async fn key_commands_run_at_the_time_of_the_clock_they_are_given() {
         ),
     ]))
     .unwrap();
-    let folder =
-        KeyFolder::new(&config.keys_dir, config.signing_key_bits).with_alg(config.signing_alg);
+    let folder = config.keys.folder();
     let start = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
     let day = chrono::Duration::days(1);
     let rotate_after_30_days = || KeysCommand::Rotate {

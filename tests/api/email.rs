@@ -19,7 +19,7 @@ const PASSWORD: &str = "correct horse battery";
 /// The messages written so far, waiting until there are `count` of them.
 async fn mails(app: &TestApp, count: usize) -> Vec<String> {
     for _ in 0..100 {
-        let found: Vec<String> = std::fs::read_dir(&app.config.mail_dir)
+        let found: Vec<String> = std::fs::read_dir(&app.config.mail.dir)
             .map(|entries| {
                 entries
                     .flatten()
@@ -35,7 +35,7 @@ async fn mails(app: &TestApp, count: usize) -> Vec<String> {
     }
     panic!(
         "fewer than {count} messages in {}",
-        app.config.mail_dir.display()
+        app.config.mail.dir.display()
     );
 }
 

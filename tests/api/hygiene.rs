@@ -513,6 +513,21 @@ async fn metrics_move_as_requests_are_made_and_carry_no_user_data() {
     assert!(!after.contains(&id.to_string()) && !after.contains("ada@example.com"));
 }
 
+/// Every route of the API document has a label of its own, the audit log's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_counted_under_its_own_label() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.get("/api/v1/admin/audit").await;
+    app.get("/api/v1/auth/sessions").await;
+
+    let after = app.get("/metrics").await.text().await.unwrap();
+    assert!(after.contains(r#"route="/api/v1/admin/audit""#), "{after}");
+    assert!(
+        after.contains(r#"route="/api/v1/auth/sessions""#),
+        "{after}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_cannot_hold_the_server() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use super::ApiTags;
 use crate::domain::Secret;
 use crate::http::AppState;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
 use crate::oauth::{Client, Permission};
 
 /// An entry carries the time its instance ended the session, which may be a little before
@@ -28,19 +28,6 @@ const OVERLAP_SECONDS: i64 = 60;
 #[derive(SecurityScheme)]
 #[oai(ty = "basic", checker = "verify_client", rename = "clientBasic")]
 pub struct ClientBasic(pub Client);
-
-const BASIC_CHALLENGE: &str = r#"Basic realm="gatehouse", charset="UTF-8""#;
-
-fn client_refused(detail: &str) -> poem::Error {
-    ApiError::Unauthorized(
-        Json(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            Some(detail.to_string()),
-        )),
-        BASIC_CHALLENGE.to_string(),
-    )
-    .into()
-}
 
 async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Client> {
     let state = req
@@ -61,13 +48,8 @@ async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Client> {
     {
         // A public client cannot authenticate with a secret; the guard says why it matters.
         Ok(client) if !client.public => Ok(client),
-        Err(e) if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable => {
-            Err(ApiError::unavailable().into())
-        }
-        Err(e) if e.code == crate::oauth::ErrorCode::ServerError => {
-            Err(ApiError::internal(&e).into())
-        }
-        _ => Err(client_refused("client authentication failed")),
+        Ok(_) => Err(ApiError::client_refused("client authentication failed").into()),
+        Err(e) => Err(ApiError::client_authentication(&e).into()),
     }
 }
 
@@ -134,16 +116,9 @@ impl RevocationsApi {
     ) -> Result<FeedResponse, ApiError> {
         if !client.0.may(Permission::RevocationFeed) {
             // Authenticated, so not 401: the client exists but was not granted the feed.
-            return Err(ApiError::Forbidden(
-                Json(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    Some(
-                        "this client may not read the revocation feed \
-                         (gatehouse client update ID --allow revocation-feed)"
-                            .to_string(),
-                    ),
-                )),
-                BASIC_CHALLENGE.to_string(),
+            return Err(ApiError::client_forbidden(
+                "this client may not read the revocation feed \
+                 (gatehouse client update ID --allow revocation-feed)",
             ));
         }
         let since = since

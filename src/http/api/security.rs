@@ -7,7 +7,6 @@ use poem_openapi::auth::{Basic, Bearer};
 use crate::domain::UserId;
 use crate::http::AppState;
 use crate::http::problem::ApiError;
-use crate::oauth::AccessError;
 use crate::token::AccessClaims;
 
 /// A verified access token of a user.
@@ -73,14 +72,10 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClai
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
-    match state
+    state
         .oauth
         .introspection
         .verify_access_token(&bearer.token)
         .await
-    {
-        Ok(claims) => Ok(claims),
-        Err(AccessError::Store(e)) => Err(ApiError::from(e).into()),
-        Err(e) => Err(ApiError::invalid_token(&e.to_string()).into()),
-    }
+        .map_err(|e| ApiError::from(e).into())
 }
