@@ -10,7 +10,8 @@ mod scope;
 mod token_endpoint;
 
 pub use authorize::{
-    AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID, Prompt, ValidAuthorization,
+    AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID, Prompt, Untrusted,
+    ValidAuthorization,
 };
 pub use client::{
     BUILT_IN_CLIENT_ID, Client, ClientError, ClientRegistry, GrantType, NewClient, Permission,
