@@ -312,4 +312,18 @@ mod tests {
         assert_eq!(choose(None, Some("de")).lang, "en");
         assert_eq!(choose(Some("pt-BR"), None).lang, "en");
     }
+
+    #[test]
+    fn an_untrusted_request_is_told_in_each_language_with_its_parameter() {
+        let why = Untrusted::Repeated("redirect_uri");
+        assert_eq!(
+            EN.untrusted(why),
+            "The request names redirect_uri more than once; each parameter may appear once."
+        );
+        assert!(FR.untrusted(why).contains("redirect_uri plus d'une fois"));
+        assert_ne!(
+            EN.untrusted(Untrusted::UnknownClient),
+            FR.untrusted(Untrusted::UnknownClient)
+        );
+    }
 }
