@@ -11,7 +11,10 @@ use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
-use crate::auth::{Accounts, EmailLinks, Login, PasswordHasher, SessionSettings, Sessions};
+use crate::auth::{
+    Accounts, EmailLinks, Login, MailedLinks, PasswordHasher, SelfService, SessionSettings,
+    Sessions,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::connections::{Drain, LimitedAcceptor, close_when_draining};
@@ -205,9 +208,24 @@ impl Application {
             config.accounts.email_verification_ttl,
             config.accounts.password_reset_ttl,
         );
-        let state = AppState {
-            mailer,
+        let links = MailedLinks::new(
+            core.accounts.clone(),
+            core.sessions.clone(),
             email_links,
+            core.limiter.clone(),
+            core.audit.clone(),
+            mailer,
+            config.issuer.clone(),
+        );
+        let self_service = SelfService::new(
+            core.accounts.clone(),
+            core.sessions.clone(),
+            core.limiter.clone(),
+            core.audit.clone(),
+        );
+        let state = AppState {
+            links,
+            self_service,
             config: config.clone(),
             db: core.db,
             accounts: core.accounts,

@@ -1,14 +1,30 @@
 //! Accounts and sign-in: registration, password checks, profile changes, sessions.
 
+mod account;
 mod accounts;
 mod email;
 pub mod import;
+mod links;
 mod login;
 mod password;
 mod sessions;
 
+pub use account::{OwnSessionEnd, PasswordChange, PasswordChangeRequest, SelfService};
 pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
 pub use email::EmailLinks;
+pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{Login, LoginOutcome, LoginRequest, Refusal, SignedIn};
 pub use password::{HashError, PasswordHasher, Verification};
 pub use sessions::{Refresh, RequestContext, SessionSettings, Sessions};
+
+/// An audit event of `kind` about something the person `user` did themselves.
+fn by_the_person(
+    kind: crate::audit::EventType,
+    user: crate::domain::UserId,
+    context: &RequestContext,
+) -> crate::audit::Event {
+    crate::audit::Event::new(kind)
+        .from(context)
+        .actor(format!("user:{user}"))
+        .user(user)
+}

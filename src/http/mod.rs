@@ -9,6 +9,7 @@ mod api;
 pub mod connections;
 mod cors;
 mod health;
+mod oauth;
 mod oauth_error;
 mod pages;
 mod pipeline;
@@ -47,9 +48,10 @@ pub struct AppState {
     pub oauth: OAuth,
     pub keys: Keys,
     pub clock: Arc<dyn Clock>,
-    /// Outgoing mail, sent in the background.
-    pub mailer: crate::mail::Mailer,
-    pub email_links: crate::auth::EmailLinks,
+    /// Mailed links: asked for, sent, followed.
+    pub links: crate::auth::MailedLinks,
+    /// What a signed-in person does to their own account.
+    pub self_service: crate::auth::SelfService,
 }
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.
@@ -68,147 +70,9 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
     }
 }
 
-/// Asks for a mailed link of `purpose` for `email` (a password reset, or a new verification
-/// link), rate-limited per client IP and per address. The lookup and the mail happen in the
-/// background, so the answer and its timing are the same whether or not an account has the
-/// address. Only an enabled account gets mail, and a verification link only while its
-/// address is unverified.
-pub async fn request_link(
-    state: &AppState,
-    req: &poem::Request,
-    email: crate::domain::Email,
-    purpose: crate::store::EmailPurpose,
-) -> Result<Result<(), crate::limits::Limited>, crate::store::StoreError> {
-    use crate::limits::LimitKind;
-    let ip = req.extensions().get::<ClientIp>().and_then(|ip| ip.0);
-    if let Err(limited) = state
-        .limiter
-        .attempt_from(LimitKind::ResetPerIp, ip)
-        .await?
-    {
-        return Ok(Err(limited));
-    }
-    if let Err(limited) = state.limiter.reset_requested_for(email.as_str()).await? {
-        return Ok(Err(limited));
-    }
-    let state = state.clone();
-    tokio::spawn(async move {
-        match state.accounts.find_by_email(&email).await {
-            Ok(Some(user)) if !user.disabled => {
-                if purpose == crate::store::EmailPurpose::Reset || !user.email_verified {
-                    send_link(&state, &user, purpose).await;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "a request for a mailed link could not be served"),
-        }
-    });
-    Ok(Ok(()))
-}
-
-/// Mails a single-use link for `purpose` to the account's address. Never fails the
-/// request: a problem is logged, and delivery is retried by the mailer.
-pub async fn send_link(
-    state: &AppState,
-    user: &crate::domain::User,
-    purpose: crate::store::EmailPurpose,
-) {
-    use crate::mail::messages;
-    use crate::store::EmailPurpose;
-    let token = match state.email_links.issue(user, purpose).await {
-        Ok(token) => token,
-        Err(e) => {
-            tracing::warn!(error = %e, user_id = %user.id, purpose = purpose.as_str(), "no mail: the link could not be stored");
-            return;
-        }
-    };
-    let (path, build): (&str, fn(_, &str, _) -> _) = match purpose {
-        EmailPurpose::Verify => ("verify-email", messages::verification),
-        EmailPurpose::Reset => ("reset-password", messages::password_reset),
-    };
-    // From the issuer, never from the request's Host header.
-    let link = format!("{}/{path}?token={}", state.config.issuer, token.expose());
-    match build(user, &link, state.email_links.ttl(purpose)) {
-        Ok(message) => {
-            state.mailer.send(message);
-        }
-        Err(e) => tracing::error!(error = %e, "a message could not be built"),
-    }
-}
-
 /// An audit event with the request's address and user agent.
 pub fn audit_event(kind: crate::audit::EventType, req: &poem::Request) -> crate::audit::Event {
     crate::audit::Event::new(kind).from(&request_context(req))
-}
-
-/// Ends one of `user`'s own sessions and records it; `Ok(false)` when the session does not
-/// exist or belongs to someone else, so that callers answer both the same way.
-pub async fn end_own_session(
-    state: &AppState,
-    req: &poem::Request,
-    user: crate::domain::UserId,
-    sid: &crate::domain::SessionId,
-) -> Result<bool, crate::store::StoreError> {
-    match state.sessions.find(sid).await? {
-        Some(session) if session.user_id == user => {
-            state
-                .sessions
-                .end(sid, crate::domain::EndCause::SelfService)
-                .await?;
-            state
-                .audit
-                .record(
-                    audit_event(crate::audit::EventType::SessionEnded, req)
-                        .actor(format!("user:{user}"))
-                        .user(user)
-                        .client(&session.client_id)
-                        .session(sid)
-                        .detail(serde_json::json!({"cause": "self_service"})),
-                )
-                .await;
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
-}
-
-/// Changes the signed-in person's password and records it; every session but `keep` ends.
-/// Attempts are throttled like sign-ins, so that a stolen token or cookie cannot be used
-/// to guess the current password. `Ok(Err(_))` when the account must wait.
-pub async fn change_own_password(
-    state: &AppState,
-    req: &poem::Request,
-    user: crate::domain::UserId,
-    current: &str,
-    new: &crate::domain::Password,
-    keep: Option<&crate::domain::SessionId>,
-) -> Result<Result<(), crate::limits::Limited>, crate::auth::AuthError> {
-    let account = format!("user:{user}");
-    if let Err(limited) = state.limiter.account_waiting(&account).await? {
-        return Ok(Err(limited));
-    }
-    let changed = state
-        .accounts
-        .change_password(&state.sessions, user, current, new, keep)
-        .await;
-    match &changed {
-        Ok(()) => state.limiter.succeeded_sign_in(&account).await?,
-        Err(crate::auth::AuthError::InvalidCredentials) => {
-            state.limiter.failed_sign_in(&account).await?
-        }
-        Err(_) => {}
-    }
-    changed?;
-    state
-        .audit
-        .record(
-            audit_event(crate::audit::EventType::PasswordChanged, req)
-                .actor(format!("user:{user}"))
-                .user(user)
-                .detail(serde_json::json!({"other_sessions_ended": true})),
-        )
-        .await;
-    Ok(Ok(()))
 }
 
 /// A route outside the OpenAPI document: its path, whether it is a folder (every path
@@ -302,7 +166,7 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
         OtherRoute::at("/logout")
             .get(pages::logout_form)
             .post(pages::logout_submit),
-        OtherRoute::at("/account").get(pages::account),
+        OtherRoute::at("/account").get(pages::account_page),
         OtherRoute::at("/verify-email")
             .get(pages::verify_email)
             .post(pages::verify_email_submit),
@@ -317,11 +181,11 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
         OtherRoute::at("/account/sessions/end").post(pages::account_end_session),
         OtherRoute::at("/account/sessions/end-others").post(pages::account_end_others),
         OtherRoute::at("/oauth2/authorize")
-            .get(pages::authorize)
-            .post(pages::authorize),
+            .get(oauth::authorization_endpoint)
+            .post(oauth::authorization_endpoint),
         OtherRoute::at("/oauth2/logout")
-            .get(pages::end_session)
-            .post(pages::end_session),
+            .get(oauth::end_session_endpoint)
+            .post(oauth::end_session_endpoint),
         OtherRoute::at("/static/gatehouse.css").get(pages::stylesheet),
     ];
     if state.config.http.swagger_ui {

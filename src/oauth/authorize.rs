@@ -51,11 +51,25 @@ pub struct AuthorizeRequest {
 pub enum AuthorizeError {
     /// The client or its redirect URI cannot be trusted: shown on an error page, never
     /// sent anywhere (RFC 6749 §4.1.2.1).
-    Page(String),
+    Page(Untrusted),
     /// Sent back to the client: the URL to redirect the browser to.
     Redirect(String),
     /// A dependency is down.
     Unavailable,
+}
+
+/// Why a request cannot be answered to its client; the pages say it in the person's
+/// language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Untrusted {
+    /// `client_id` or `redirect_uri` (the name) appears more than once.
+    Repeated(&'static str),
+    NoClient,
+    UnknownClient,
+    NoRedirectUri,
+    UnregisteredRedirectUri,
+    /// A value the database cannot hold.
+    UnusableValue,
 }
 
 /// `prompt` values (OIDC Core §3.1.2.1).
@@ -131,9 +145,7 @@ fn store_error(e: StoreError) -> AuthorizeError {
     match OAuthError::from(e).code {
         ErrorCode::TemporarilyUnavailable => AuthorizeError::Unavailable,
         // A value the database cannot hold was in the request itself, not an outage.
-        ErrorCode::InvalidRequest => {
-            AuthorizeError::Page("The request holds a value that cannot be used.".into())
-        }
+        ErrorCode::InvalidRequest => AuthorizeError::Page(Untrusted::UnusableValue),
         _ => AuthorizeError::Unavailable,
     }
 }
@@ -172,36 +184,27 @@ impl AuthorizationEndpoint {
         &self,
         req: &AuthorizeRequest,
     ) -> Result<ValidAuthorization, AuthorizeError> {
-        let page = |m: &str| AuthorizeError::Page(m.to_string());
+        let page = AuthorizeError::Page;
         let repeated = |name: &str| req.repeated.iter().any(|r| r == name);
         // RFC 6749 §3.1: with two client ids or redirect URIs, neither can be trusted.
         for name in ["client_id", "redirect_uri"] {
             if repeated(name) {
-                return Err(page(&format!(
-                    "The request names {name} more than once; each parameter may appear once."
-                )));
+                return Err(page(Untrusted::Repeated(name)));
             }
         }
-        let client_id = req
-            .client_id
-            .as_deref()
-            .ok_or_else(|| page("The request names no client (client_id)."))?;
+        let client_id = req.client_id.as_deref().ok_or(page(Untrusted::NoClient))?;
         let client = self
             .clients
             .find(client_id)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| {
-                page("The application that sent you here is not known to this server.")
-            })?;
+            .ok_or(page(Untrusted::UnknownClient))?;
         let redirect_uri = req
             .redirect_uri
             .clone()
-            .ok_or_else(|| page("The request names no redirect_uri."))?;
+            .ok_or(page(Untrusted::NoRedirectUri))?;
         if !client.accepts_redirect_uri(&redirect_uri) {
-            return Err(page(
-                "The application asked to send you to an address it has not registered.",
-            ));
+            return Err(page(Untrusted::UnregisteredRedirectUri));
         }
         let partial = ValidAuthorization {
             client: client.clone(),

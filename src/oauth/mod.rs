@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use authorize::{
     AuthorizationEndpoint, AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID, Prompt,
-    ValidAuthorization,
+    Untrusted, ValidAuthorization,
 };
 pub use client::{
     BUILT_IN_CLIENT_ID, Client, ClientAuth, ClientCredentials, ClientError, ClientRegistry,

@@ -80,11 +80,12 @@ async fn ask_for_link(
             "If an account with this address still needs confirming, a new link is on its way."
         }
     };
-    match crate::http::request_link(state, req, email, purpose).await? {
-        Ok(()) => Ok(LinkAccepted::Accepted(Json(LinkRequested {
+    let ip = crate::http::request_context(req).ip;
+    match state.links.request(email, purpose, ip).await? {
+        crate::auth::LinkRequested::Accepted => Ok(LinkAccepted::Accepted(Json(LinkRequested {
             message: message.into(),
         }))),
-        Err(limited) => Err(ApiError::too_many(limited)),
+        crate::auth::LinkRequested::Limited(limited) => Err(ApiError::too_many(limited)),
     }
 }
 
@@ -115,7 +116,7 @@ impl AuthApi {
         }
         let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.register(registration).await?;
-        crate::http::send_link(&state, &user, crate::store::EmailPurpose::Verify).await;
+        state.links.send(&user, EmailPurpose::Verify).await;
         state
             .audit
             .record(

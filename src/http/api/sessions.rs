@@ -7,10 +7,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
-use crate::auth::AuthError;
+use crate::auth::{OwnSessionEnd, PasswordChange, PasswordChangeRequest};
 use crate::domain::{Password, Session, SessionId};
 use crate::http::problem::{ApiError, FieldError};
-use crate::http::{AppState, change_own_password, end_own_session};
+use crate::http::{AppState, request_context};
 
 /// A session: one sign-in on one device or app. `id` is the `sid` claim.
 #[derive(Debug, Object)]
@@ -129,10 +129,13 @@ impl SessionsApi {
         let user = auth.own_user(&state).await?;
         let not_found = || ApiError::not_found("no such session");
         let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
-        if end_own_session(&state, req, user, &sid).await? {
-            Ok(Done::NoContent)
-        } else {
-            Err(not_found())
+        match state
+            .self_service
+            .end_session(user, &sid, &request_context(req))
+            .await?
+        {
+            OwnSessionEnd::Ended => Ok(Done::NoContent),
+            OwnSessionEnd::NotFound => Err(not_found()),
         }
     }
 
@@ -156,14 +159,23 @@ impl SessionsApi {
             return Err(ApiError::validation(fields.errors));
         };
         let keep = auth.0.sid.as_deref().and_then(|s| SessionId::parse(s).ok());
-        match change_own_password(&state, req, user, current, &new, keep.as_ref()).await {
-            Ok(Ok(())) => Ok(Done::NoContent),
-            Ok(Err(limited)) => Err(ApiError::too_many(limited)),
-            Err(AuthError::InvalidCredentials) => Err(ApiError::validation(vec![FieldError {
+        let request = PasswordChangeRequest {
+            user,
+            current,
+            new: &new,
+            keep: keep.as_ref(),
+        };
+        match state
+            .self_service
+            .change_password(request, &request_context(req))
+            .await?
+        {
+            PasswordChange::Changed => Ok(Done::NoContent),
+            PasswordChange::Limited(limited) => Err(ApiError::too_many(limited)),
+            PasswordChange::WrongPassword => Err(ApiError::validation(vec![FieldError {
                 field: "current_password".into(),
                 message: "is not the current password".into(),
             }])),
-            Err(e) => Err(e.into()),
         }
     }
 }

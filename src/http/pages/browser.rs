@@ -96,6 +96,7 @@ pub async fn signed_in(
 
 /// Per request: the language and the CSRF token of this browser (double-submit: the
 /// same random value in an HttpOnly cookie and in every form).
+#[derive(Clone)]
 pub struct PageContext {
     pub text: &'static Text,
     pub csrf: String,

@@ -1,5 +1,7 @@
 //! The words on the pages, in English and French.
 
+use crate::oauth::Untrusted;
+
 /// One language's texts.
 pub struct Text {
     pub lang: &'static str,
@@ -67,6 +69,17 @@ pub struct Text {
     pub scope_openid: &'static str,
     pub scope_profile: &'static str,
     pub scope_email: &'static str,
+    /// An authorization request that names a parameter twice; `{name}` is the parameter.
+    pub request_repeated: &'static str,
+    pub request_no_client: &'static str,
+    pub request_unknown_client: &'static str,
+    pub request_no_redirect_uri: &'static str,
+    pub request_unregistered_redirect_uri: &'static str,
+    pub request_unusable_value: &'static str,
+    pub logout_hint_invalid: &'static str,
+    pub logout_client_mismatch: &'static str,
+    pub logout_redirect_needs_client: &'static str,
+    pub logout_redirect_unregistered: &'static str,
 }
 
 impl Text {
@@ -77,6 +90,18 @@ impl Text {
             "profile" => self.scope_profile,
             "email" => self.scope_email,
             other => other,
+        }
+    }
+
+    /// Why an authorization request is not sent back to its client, in words.
+    pub fn untrusted(&self, why: Untrusted) -> String {
+        match why {
+            Untrusted::Repeated(name) => self.request_repeated.replace("{name}", name),
+            Untrusted::NoClient => self.request_no_client.into(),
+            Untrusted::UnknownClient => self.request_unknown_client.into(),
+            Untrusted::NoRedirectUri => self.request_no_redirect_uri.into(),
+            Untrusted::UnregisteredRedirectUri => self.request_unregistered_redirect_uri.into(),
+            Untrusted::UnusableValue => self.request_unusable_value.into(),
         }
     }
 }
@@ -146,6 +171,16 @@ pub const EN: Text = Text {
     scope_openid: "Sign you in with your Gatehouse account",
     scope_profile: "See your name and preferred language",
     scope_email: "See your email address",
+    request_repeated: "The request names {name} more than once; each parameter may appear once.",
+    request_no_client: "The request names no client (client_id).",
+    request_unknown_client: "The application that sent you here is not known to this server.",
+    request_no_redirect_uri: "The request names no redirect_uri.",
+    request_unregistered_redirect_uri: "The application asked to send you to an address it has not registered.",
+    request_unusable_value: "The request holds a value that cannot be used.",
+    logout_hint_invalid: "The id_token_hint is not a valid ID token of this server.",
+    logout_client_mismatch: "client_id does not match the id_token_hint.",
+    logout_redirect_needs_client: "post_logout_redirect_uri needs id_token_hint or client_id.",
+    logout_redirect_unregistered: "post_logout_redirect_uri is not registered.",
 };
 
 pub const FR: Text = Text {
@@ -213,6 +248,16 @@ pub const FR: Text = Text {
     scope_openid: "Vous connecter avec votre compte Gatehouse",
     scope_profile: "Voir votre nom et votre langue préférée",
     scope_email: "Voir votre adresse e-mail",
+    request_repeated: "La requête indique {name} plus d'une fois ; chaque paramètre ne peut y figurer qu'une fois.",
+    request_no_client: "La requête n'indique aucune application (client_id).",
+    request_unknown_client: "L'application qui vous a envoyé ici n'est pas connue de ce serveur.",
+    request_no_redirect_uri: "La requête n'indique aucune adresse de retour (redirect_uri).",
+    request_unregistered_redirect_uri: "L'application demande à vous envoyer vers une adresse qu'elle n'a pas enregistrée.",
+    request_unusable_value: "La requête contient une valeur inutilisable.",
+    logout_hint_invalid: "Le id_token_hint n'est pas un jeton d'identité valide de ce serveur.",
+    logout_client_mismatch: "Le client_id ne correspond pas au id_token_hint.",
+    logout_redirect_needs_client: "Le post_logout_redirect_uri demande un id_token_hint ou un client_id.",
+    logout_redirect_unregistered: "Le post_logout_redirect_uri n'est pas enregistré.",
 };
 
 /// The account's language if known, else the first supported one the browser asks for.
@@ -266,5 +311,19 @@ mod tests {
         assert_eq!(choose(None, Some("en;q=0.9, fr;q=0.95")).lang, "fr");
         assert_eq!(choose(None, Some("de")).lang, "en");
         assert_eq!(choose(Some("pt-BR"), None).lang, "en");
+    }
+
+    #[test]
+    fn an_untrusted_request_is_told_in_each_language_with_its_parameter() {
+        let why = Untrusted::Repeated("redirect_uri");
+        assert_eq!(
+            EN.untrusted(why),
+            "The request names redirect_uri more than once; each parameter may appear once."
+        );
+        assert!(FR.untrusted(why).contains("redirect_uri plus d'une fois"));
+        assert_ne!(
+            EN.untrusted(Untrusted::UnknownClient),
+            FR.untrusted(Untrusted::UnknownClient)
+        );
     }
 }
