@@ -12,8 +12,8 @@ use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
 use crate::auth::{
-    Accounts, EmailLinks, Login, MailedLinks, PasswordHasher, SelfService, SessionSettings,
-    Sessions,
+    Accounts, Administration, EmailLinks, Login, MailedLinks, PasswordHasher, SelfService,
+    SessionSettings, Sessions, SignUp,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -50,6 +50,8 @@ pub struct Core {
     pub audit: Audit,
     /// The one sign-in sequence, shared by the pages and the password grant.
     pub login: Login,
+    /// What administrators do to accounts and sessions (admin API and command line).
+    pub admin: Administration,
     pub clock: Arc<dyn Clock>,
     /// Whether sessions live in Redis (else in the database).
     pub redis: bool,
@@ -127,8 +129,16 @@ impl Core {
             limiter.clone(),
             audit.clone(),
         );
+        let admin = Administration::new(
+            accounts.clone(),
+            sessions.clone(),
+            clients.clone(),
+            audit.clone(),
+            clock.clone(),
+        );
         Ok(Self {
             redis: config.store.redis_url.is_some(),
+            admin,
             config: Arc::new(config),
             db,
             accounts,
@@ -223,7 +233,15 @@ impl Application {
             core.limiter.clone(),
             core.audit.clone(),
         );
+        let signup = SignUp::new(
+            core.accounts.clone(),
+            links.clone(),
+            core.limiter.clone(),
+            core.audit.clone(),
+        );
         let state = AppState {
+            signup,
+            admin: core.admin,
             links,
             self_service,
             config: config.clone(),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::RequestContext;
 use crate::clock::Clock;
-pub use crate::domain::EventType;
+pub use crate::domain::{Actor, EventType};
 use crate::domain::{SessionId, UserId};
 pub use crate::store::{AuditEvent, AuditQuery};
 use crate::store::{AuditStore, StoreError};
@@ -82,8 +82,9 @@ impl Event {
         }
     }
 
-    pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.actor = Some(actor.into());
+    /// Who did it.
+    pub fn by(mut self, actor: &Actor) -> Self {
+        self.actor = Some(actor.to_string());
         self
     }
 

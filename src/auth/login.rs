@@ -1,7 +1,7 @@
 //! The one sign-in sequence — per-address limit, account wait, password check, the outcome
 //! told to the limiter, the audit record, a new session — for every way of signing in.
 
-use super::{Accounts, AuthError, RequestContext, Sessions};
+use super::{Accounts, AuthError, RequestContext, Sessions, by_the_person};
 use crate::audit::{Audit, Event, EventType};
 use crate::domain::{Secret, Session, User};
 use crate::limits::{LimitKind, Limited, Limiter};
@@ -133,12 +133,9 @@ impl Login {
             .await?;
         self.audit
             .record(
-                Event::new(EventType::LoginSucceeded)
-                    .actor(format!("user:{}", user.id))
-                    .user(user.id)
+                by_the_person(EventType::LoginSucceeded, user.id, context)
                     .client(client_id)
                     .session(&session.id)
-                    .from(context)
                     .detail(serde_json::json!({"method": method})),
             )
             .await;

@@ -2,20 +2,24 @@
 
 mod account;
 mod accounts;
+mod admin;
 mod email;
 pub mod import;
 mod links;
 mod login;
 mod password;
 mod sessions;
+mod signup;
 
 pub use account::{OwnSessionEnd, PasswordChange, PasswordChangeRequest, SelfService};
 pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
+pub use admin::{Acting, Administration};
 pub use email::EmailLinks;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{Login, LoginOutcome, LoginRequest, Refusal, SignedIn};
 pub use password::{HashError, PasswordHasher, Verification};
 pub use sessions::{Refresh, RequestContext, SessionSettings, Sessions};
+pub use signup::{SignUp, Via};
 
 /// An audit event of `kind` about something the person `user` did themselves.
 fn by_the_person(
@@ -25,6 +29,6 @@ fn by_the_person(
 ) -> crate::audit::Event {
     crate::audit::Event::new(kind)
         .from(context)
-        .actor(format!("user:{user}"))
+        .by(&crate::audit::Actor::User(user))
         .user(user)
 }

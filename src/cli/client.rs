@@ -2,9 +2,9 @@
 
 use clap::{Args, Subcommand};
 
-use super::{event, read_line};
+use super::read_line;
 use crate::Core;
-use crate::audit::EventType;
+use crate::auth::Acting;
 use crate::config::Config;
 use crate::domain::Secret;
 use crate::oauth::{ClientError, NewClient, Permission};
@@ -90,13 +90,10 @@ pub async fn run(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 first_party: args.first_party,
             };
             let generated = core
-                .clients
-                .create(new, core.clock.now())
+                .admin
+                .create_client(new, &Acting::cli())
                 .await
                 .map_err(refused)?;
-            core.audit
-                .record(event(EventType::ClientCreated).client(&args.id))
-                .await;
             eprintln!("created client {}", args.id);
             if let Some(secret) = generated {
                 println!("{}", secret.expose());
@@ -121,7 +118,7 @@ pub async fn run(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                         .join(","),
                     client.scopes.iter().collect::<Vec<_>>().join(","),
                     client.redirect_uris.join(","),
-                    permission_names(&client.permissions),
+                    Permission::shown(&client.permissions),
                 );
             }
             Ok(())
@@ -131,34 +128,29 @@ pub async fn run(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 anyhow::bail!("nothing to change: give --allow P or --deny P");
             }
             let Some(client) = core
-                .clients
-                .change_permissions(&args.id, &args.allow, &args.deny)
+                .admin
+                .change_client_permissions(&args.id, &args.allow, &args.deny, &Acting::cli())
                 .await
                 .map_err(refused)?
             else {
                 anyhow::bail!("no client {}", args.id);
             };
-            core.audit
-                .record(event(EventType::ClientUpdated).client(&client.id).detail(
-                    serde_json::json!({
-                        "permissions": permission_names(&client.permissions),
-                    }),
-                ))
-                .await;
             eprintln!(
                 "client {}: allow={}",
                 client.id,
-                permission_names(&client.permissions)
+                Permission::shown(&client.permissions)
             );
             Ok(())
         }
         ClientCommand::Delete { id } => {
-            if !core.clients.delete(&id).await.map_err(refused)? {
+            if !core
+                .admin
+                .delete_client(&id, &Acting::cli())
+                .await
+                .map_err(refused)?
+            {
                 anyhow::bail!("no client {id}");
             }
-            core.audit
-                .record(event(EventType::ClientDeleted).client(&id))
-                .await;
             eprintln!("deleted client {id}");
             Ok(())
         }
@@ -171,13 +163,4 @@ fn refused(e: ClientError) -> anyhow::Error {
         ClientError::Invalid(message) => anyhow::anyhow!("{message}"),
         e => e.into(),
     }
-}
-
-/// Permissions as `client list` shows them: comma-separated, `-` for none.
-fn permission_names(permissions: &[Permission]) -> String {
-    if permissions.is_empty() {
-        return "-".into();
-    }
-    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
-    names.join(",")
 }

@@ -2,9 +2,8 @@
 
 use clap::Subcommand;
 
-use super::event;
 use crate::Core;
-use crate::audit::EventType;
+use crate::audit::{Actor, Event, EventType};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::token::RotateOutcome;
@@ -42,7 +41,11 @@ async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
     match Core::open(config).await {
         Ok(core) => {
             core.audit
-                .record(event(kind).detail(serde_json::json!({"kid": kid})))
+                .record(
+                    Event::new(kind)
+                        .by(&Actor::Cli)
+                        .detail(serde_json::json!({"kid": kid})),
+                )
                 .await
         }
         Err(e) => eprintln!("warning: not recorded in the audit log ({e:#})"),

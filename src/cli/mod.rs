@@ -10,13 +10,7 @@ pub mod user;
 use std::io::BufRead;
 
 use crate::Core;
-use crate::audit::{Event, EventType};
 use crate::domain::{Email, User};
-
-/// An audit event whose actor is the command line.
-fn event(kind: EventType) -> Event {
-    Event::new(kind).actor("cli")
-}
 
 /// One line of standard input, without its line ending.
 fn read_line() -> anyhow::Result<String> {

@@ -2,11 +2,11 @@
 
 use clap::Subcommand;
 
-use super::{event, user_by_email};
+use super::user_by_email;
 use crate::Core;
-use crate::audit::EventType;
+use crate::auth::Acting;
 use crate::config::Config;
-use crate::domain::{EndCause, SessionId};
+use crate::domain::SessionId;
 
 #[derive(Subcommand)]
 pub enum SessionsCommand {
@@ -54,14 +54,7 @@ pub async fn run(config: Config, command: SessionsCommand) -> anyhow::Result<()>
             session: Some(sid), ..
         } => {
             let sid = SessionId::parse(&sid).map_err(|e| anyhow::anyhow!("--session: {e}"))?;
-            if core.sessions.end(&sid, EndCause::Admin).await? {
-                core.audit
-                    .record(
-                        event(EventType::SessionEnded)
-                            .session(&sid)
-                            .detail(serde_json::json!({"cause": "admin"})),
-                    )
-                    .await;
+            if core.admin.end_session(&sid, &Acting::cli()).await? {
                 eprintln!("session {sid} ended");
                 Ok(())
             } else {
@@ -73,16 +66,9 @@ pub async fn run(config: Config, command: SessionsCommand) -> anyhow::Result<()>
         } => {
             let user = user_by_email(&core, &email).await?;
             let ended = core
-                .sessions
-                .end_all(user.id, None, EndCause::Admin)
+                .admin
+                .end_user_sessions(user.id, &Acting::cli())
                 .await?;
-            core.audit
-                .record(
-                    event(EventType::SessionEnded)
-                        .user(user.id)
-                        .detail(serde_json::json!({"cause": "admin", "count": ended})),
-                )
-                .await;
             eprintln!("{ended} session(s) of {} ended", user.email);
             Ok(())
         }

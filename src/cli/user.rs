@@ -6,10 +6,9 @@ use clap::{Args, Subcommand};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use super::{event, read_line, user_by_email};
+use super::{read_line, user_by_email};
 use crate::Core;
-use crate::audit::EventType;
-use crate::auth::{AuthError, Registration};
+use crate::auth::{Acting, AuthError, Registration};
 use crate::config::Config;
 use crate::domain::{Email, Password, Profile, Role, UserName};
 
@@ -151,15 +150,12 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
         password,
         profile: Profile::default(),
     };
-    match core.accounts.create(registration, roles).await {
+    match core
+        .admin
+        .create_user(registration, roles, &Acting::cli())
+        .await
+    {
         Ok(user) => {
-            core.audit
-                .record(
-                    event(EventType::UserRegistered)
-                        .user(user.id)
-                        .detail(serde_json::json!({"via": "cli", "roles": user.roles})),
-                )
-                .await;
             eprintln!("created user {} <{}>", user.id, user.email);
             if let Some(password) = generated {
                 println!("{password}");
@@ -174,15 +170,9 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
 async fn set_disabled(config: Config, email: &str, disabled: bool) -> anyhow::Result<()> {
     let core = Core::open(config).await?;
     let user = user_by_email(&core, email).await?;
-    core.accounts
-        .set_disabled(&core.sessions, user.id, disabled)
+    core.admin
+        .set_disabled(user.id, disabled, &Acting::cli())
         .await?;
-    let kind = if disabled {
-        EventType::UserDisabled
-    } else {
-        EventType::UserEnabled
-    };
-    core.audit.record(event(kind).user(user.id)).await;
     eprintln!(
         "{} {}",
         user.email,

@@ -66,3 +66,28 @@ impl EventType {
         Self::ALL.into_iter().find(|t| t.as_str() == text)
     }
 }
+
+/// Who did what an event records. Stored and shown as `user:<id>` (the person
+/// themselves), `admin:<id>` (an administrator, through the admin API), `client:<id>`,
+/// `cli` (the command line) or `system` (Gatehouse itself, e.g. ending a session whose
+/// token was replayed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(super::UserId),
+    Admin(super::UserId),
+    Client(String),
+    Cli,
+    System,
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::User(id) => write!(f, "user:{id}"),
+            Self::Admin(id) => write!(f, "admin:{id}"),
+            Self::Client(id) => write!(f, "client:{id}"),
+            Self::Cli => f.write_str("cli"),
+            Self::System => f.write_str("system"),
+        }
+    }
+}

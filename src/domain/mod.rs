@@ -9,7 +9,7 @@ mod session;
 pub mod text;
 mod user;
 
-pub use audit::EventType;
+pub use audit::{Actor, EventType};
 pub use email::Email;
 pub use password::Password;
 pub use scope::Scopes;

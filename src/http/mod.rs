@@ -52,6 +52,10 @@ pub struct AppState {
     pub links: crate::auth::MailedLinks,
     /// What a signed-in person does to their own account.
     pub self_service: crate::auth::SelfService,
+    /// Registration by the person themselves.
+    pub signup: crate::auth::SignUp,
+    /// What administrators do to accounts and sessions.
+    pub admin: crate::auth::Administration,
 }
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.
@@ -68,11 +72,6 @@ pub fn request_context(req: &poem::Request) -> crate::auth::RequestContext {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect()),
     }
-}
-
-/// An audit event with the request's address and user agent.
-pub fn audit_event(kind: crate::audit::EventType, req: &poem::Request) -> crate::audit::Event {
-    crate::audit::Event::new(kind).from(&request_context(req))
 }
 
 /// A route outside the OpenAPI document: its path, whether it is a folder (every path

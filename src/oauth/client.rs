@@ -94,6 +94,16 @@ impl Permission {
         }
     }
 
+    /// Permissions as `client list` and the audit log show them: names joined by commas,
+    /// `-` for none.
+    pub fn shown(permissions: &[Permission]) -> String {
+        if permissions.is_empty() {
+            return "-".into();
+        }
+        let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+        names.join(",")
+    }
+
     /// Parses names as given on the command line; an unknown one is refused by name.
     fn parse_all(names: &[String]) -> Result<Vec<Self>, ClientError> {
         let mut parsed = names

@@ -54,7 +54,7 @@ impl RevocationEndpoint {
                     self.audit
                         .record(
                             Event::new(EventType::SessionEnded)
-                                .actor(format!("client:{}", client.id))
+                                .by(&crate::audit::Actor::Client(client.id.clone()))
                                 .user(session.user_id)
                                 .client(&client.id)
                                 .session(&session.id)

@@ -14,7 +14,7 @@ pub struct AuditEvent {
     pub id: Uuid,
     pub at: DateTime<Utc>,
     pub kind: EventType,
-    /// Who did it: `user:<id>`, `admin:<id>`, `cli`, or `system`.
+    /// Who did it: an [`Actor`](crate::domain::Actor) as it is shown.
     pub actor: Option<String>,
     /// Whom it concerns.
     pub user_id: Option<UserId>,

@@ -12,6 +12,7 @@ use crate::on_both_databases;
 on_both_databases!(
     security_events_are_recorded_and_can_be_filtered,
     failed_sign_ins_on_an_existing_account_are_attributed_to_it,
+    disabling_records_the_same_events_from_the_api_and_the_command_line,
 );
 
 const PASSWORD: &str = "analytical engine";
@@ -286,4 +287,71 @@ async fn failed_sign_ins_on_an_existing_account_are_attributed_to_it(backend: Ba
         .await
         .unwrap();
     assert_eq!(adas["items"].as_array().unwrap().len(), 2);
+}
+
+/// The admin API and `gatehouse user disable` take one path: both record the account
+/// disabled and its sessions ended, differing only in who did it.
+async fn disabling_records_the_same_events_from_the_api_and_the_command_line(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.register_user("root@example.com", PASSWORD).await;
+    app.make_admin("root@example.com").await;
+    let admin = app.access_token("root@example.com", PASSWORD).await;
+    let mut ids = Vec::new();
+    for email in ["ada@example.com", "bob@example.com"] {
+        let user = app.register_user(email, PASSWORD).await;
+        app.access_token(email, PASSWORD).await;
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    let by_api = app
+        .client
+        .patch(app.url(&format!("/api/v1/admin/users/{}", ids[0])))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_api.status(), 200);
+    cli(&app, &["user", "disable", "bob@example.com"]);
+
+    let mut recorded = Vec::new();
+    for id in &ids {
+        let events: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/admin/audit?user={id}&limit=50")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut administered: Vec<(String, String, Value)> = events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "user.disabled" || e["type"] == "session.ended")
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap().to_string(),
+                    e["actor"].as_str().unwrap().to_string(),
+                    e["detail"].clone(),
+                )
+            })
+            .collect();
+        administered.sort_by(|a, b| a.0.cmp(&b.0));
+        recorded.push(administered);
+    }
+    let admin_actor = format!("admin:{}", root["id"].as_str().unwrap());
+    let expected = |actor: &str| {
+        vec![
+            (
+                "session.ended".to_string(),
+                actor.to_string(),
+                json!({"cause": "user_disabled"}),
+            ),
+            ("user.disabled".to_string(), actor.to_string(), json!({})),
+        ]
+    };
+    assert_eq!(recorded[0], expected(&admin_actor));
+    assert_eq!(recorded[1], expected("cli"));
 }

@@ -10,11 +10,11 @@ use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
 use super::sessions::SessionList;
 use super::views::UserView;
-use crate::audit::{AuditQuery, EventType, EventType as EventKind};
-use crate::auth::AuthError;
-use crate::domain::{EndCause, Role, SessionId, User, UserId};
+use crate::audit::{Actor, AuditQuery, EventType as EventKind};
+use crate::auth::{Acting, AuthError, RequestContext};
+use crate::domain::{Role, SessionId, User, UserId};
+use crate::http::AppState;
 use crate::http::problem::ApiError;
-use crate::http::{AppState, audit_event};
 
 /// The most users one page holds.
 const MAX_PAGE: u32 = 200;
@@ -121,6 +121,14 @@ async fn require_admin(state: &AppState, auth: &BearerAuth) -> Result<User, ApiE
         Ok(user)
     } else {
         Err(ApiError::insufficient_scope("the admin role is required"))
+    }
+}
+
+/// The administrator acting through this request.
+fn as_admin<'a>(admin: &User, context: &'a RequestContext) -> Acting<'a> {
+    Acting {
+        actor: Actor::Admin(admin.id),
+        context,
     }
 }
 
@@ -253,48 +261,13 @@ impl AdminApi {
             return Err(ApiError::validation(fields.errors));
         }
         let mut user = existing_user(&state, id).await?;
-        let actor = format!("admin:{}", admin.id);
+        let context = crate::http::request_context(req);
+        let by = as_admin(&admin, &context);
         if let Some(roles) = roles {
-            user = found(state.accounts.set_roles(id, &roles).await)?;
-            state
-                .audit
-                .record(
-                    audit_event(EventType::UserRolesChanged, req)
-                        .actor(actor.clone())
-                        .user(id)
-                        .detail(serde_json::json!({"roles": user.roles})),
-                )
-                .await;
+            user = found(state.admin.set_roles(id, &roles, &by).await)?;
         }
         if let Some(disabled) = disabled {
-            user = found(
-                state
-                    .accounts
-                    .set_disabled(&state.sessions, id, disabled)
-                    .await,
-            )?;
-        }
-        if let Some(disabled) = disabled {
-            let kind = if disabled {
-                EventType::UserDisabled
-            } else {
-                EventType::UserEnabled
-            };
-            state
-                .audit
-                .record(audit_event(kind, req).actor(actor.clone()).user(id))
-                .await;
-            if disabled {
-                state
-                    .audit
-                    .record(
-                        audit_event(EventType::SessionEnded, req)
-                            .actor(actor)
-                            .user(id)
-                            .detail(serde_json::json!({"cause": "user_disabled"})),
-                    )
-                    .await;
-            }
+            user = found(state.admin.set_disabled(id, disabled, &by).await)?;
         }
         Ok(OneUser::Ok(Json(user.into())))
     }
@@ -337,16 +310,11 @@ impl AdminApi {
         let admin = require_admin(&state, &auth).await?;
         let id = user_id(&id)?;
         existing_user(&state, id).await?;
-        let ended = state.sessions.end_all(id, None, EndCause::Admin).await?;
+        let context = crate::http::request_context(req);
         state
-            .audit
-            .record(
-                audit_event(EventType::SessionEnded, req)
-                    .actor(format!("admin:{}", admin.id))
-                    .user(id)
-                    .detail(serde_json::json!({"cause": "admin", "count": ended})),
-            )
-            .await;
+            .admin
+            .end_user_sessions(id, &as_admin(&admin, &context))
+            .await?;
         Ok(Done::NoContent)
     }
 
@@ -441,16 +409,12 @@ impl AdminApi {
         let admin = require_admin(&state, &auth).await?;
         let not_found = || ApiError::not_found("no such session");
         let sid = SessionId::parse(&sid).map_err(|_| not_found())?;
-        let session = state.sessions.find(&sid).await?;
-        if state.sessions.end(&sid, EndCause::Admin).await? {
-            let mut event = audit_event(EventType::SessionEnded, req)
-                .actor(format!("admin:{}", admin.id))
-                .session(&sid)
-                .detail(serde_json::json!({"cause": "admin"}));
-            if let Some(session) = session {
-                event = event.user(session.user_id).client(&session.client_id);
-            }
-            state.audit.record(event).await;
+        let context = crate::http::request_context(req);
+        if state
+            .admin
+            .end_session(&sid, &as_admin(&admin, &context))
+            .await?
+        {
             Ok(Done::NoContent)
         } else {
             Err(not_found())

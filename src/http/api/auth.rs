@@ -9,9 +9,9 @@ use super::security::BearerAuth;
 use super::views::{
     RegisterRequest, UpdateMeRequest, UserView, parse_registration, parse_update_me,
 };
+use crate::auth::Via;
 use crate::http::AppState;
 use crate::http::problem::ApiError;
-use crate::limits::LimitKind;
 use crate::store::EmailPurpose;
 
 pub struct AuthApi;
@@ -103,30 +103,15 @@ impl AuthApi {
         req: &poem::Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Registered, ApiError> {
-        let ip = req
-            .extensions()
-            .get::<crate::http::ClientIp>()
-            .and_then(|ip| ip.0);
-        if let Err(limited) = state
-            .limiter
-            .attempt_from(LimitKind::RegisterPerIp, ip)
-            .await?
-        {
+        let context = crate::http::request_context(req);
+        if let Err(limited) = state.signup.admit(&context).await? {
             return Err(ApiError::too_many(limited));
         }
         let registration = parse_registration(&body.object).map_err(ApiError::validation)?;
-        let user = state.accounts.register(registration).await?;
-        state.links.send(&user, EmailPurpose::Verify).await;
-        state
-            .audit
-            .record(
-                crate::http::audit_event(crate::audit::EventType::UserRegistered, req)
-                    .actor(format!("user:{}", user.id))
-                    .user(user.id)
-                    .detail(serde_json::json!({"via": "api"})),
-            )
-            .await;
-        tracing::info!(user_id = %user.id, "account registered");
+        let user = state
+            .signup
+            .register(registration, Via::Api, &context)
+            .await?;
         Ok(Registered::Created(Json(user.into())))
     }
 

@@ -10,12 +10,9 @@ use super::form::CsrfForm;
 use super::login::{return_to, start_browser_session};
 use super::render::{OrUnavailable, PageError, Stop, encode, page, query};
 use super::text::Text;
-use crate::audit::EventType;
-use crate::auth::{AuthError, Registration};
+use crate::auth::{AuthError, Registration, Via};
 use crate::domain::{Email, Password, Profile, UserName};
-use crate::http::{AppState, audit_event, request_context};
-use crate::limits::LimitKind;
-use crate::store::EmailPurpose;
+use crate::http::{AppState, request_context};
 
 #[derive(Template)]
 #[template(path = "register.html")]
@@ -72,12 +69,8 @@ pub async fn register_submit(
 ) -> Result<Response, PageError> {
     let CsrfForm { ctx, fields: form } = form;
     let return_to = return_to(form.get("return_to"));
-    if let Err(limited) = state
-        .limiter
-        .attempt_from(LimitKind::RegisterPerIp, request_context(req).ip)
-        .await
-        .or_unavailable(&ctx)?
-    {
+    let context = request_context(req);
+    if let Err(limited) = state.signup.admit(&context).await.or_unavailable(&ctx)? {
         return Err(PageError::new(&ctx, Stop::TooMany(limited)));
     }
     let email_text = form.text("email");
@@ -116,7 +109,11 @@ pub async fn register_submit(
             ..Profile::default()
         },
     };
-    let user = match state.accounts.register(registration).await {
+    let user = match state
+        .signup
+        .register(registration, Via::RegisterPage, &context)
+        .await
+    {
         Ok(user) => user,
         Err(AuthError::EmailTaken) => {
             view.email_error = Some(ctx.text.email_taken.to_string());
@@ -124,15 +121,5 @@ pub async fn register_submit(
         }
         Err(e) => return Err(e).or_unavailable(&ctx),
     };
-    state
-        .audit
-        .record(
-            audit_event(EventType::UserRegistered, req)
-                .actor(format!("user:{}", user.id))
-                .user(user.id)
-                .detail(serde_json::json!({"via": "register_page"})),
-        )
-        .await;
-    state.links.send(&user, EmailPurpose::Verify).await;
     start_browser_session(&state, req, &user, &return_to).await
 }

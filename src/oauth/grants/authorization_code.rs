@@ -121,7 +121,7 @@ async fn end_replayed(
     cx.audit
         .record(
             crate::audit::Event::new(crate::audit::EventType::SessionEnded)
-                .actor("system")
+                .by(&crate::audit::Actor::System)
                 .client(&client.id)
                 .session(session)
                 .from(context)

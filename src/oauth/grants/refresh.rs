@@ -72,7 +72,7 @@ pub async fn grant(
             cx.audit
                 .record(
                     Event::new(EventType::RefreshReused)
-                        .actor("system")
+                        .by(&crate::audit::Actor::System)
                         .user(session.user_id)
                         .client(&session.client_id)
                         .session(&session.id)
