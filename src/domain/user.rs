@@ -45,7 +45,8 @@ impl fmt::Display for UserId {
 /// A display name: a PRECIS nickname (RFC 8266 §2: spaces trimmed and collapsed, NFKC),
 /// 1 to 100 characters; control, zero-width, bidi-control, BOM and non-character code
 /// points are refused (the FreeformClass, RFC 8264 §4.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct UserName(String);
 
 impl UserName {
@@ -65,13 +66,26 @@ impl UserName {
         Ok(Self(name.into_owned()))
     }
 
+    /// A name as the store holds it, trusted as it is: rules added later must not make
+    /// existing accounts unreadable.
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A role name as carried in the `roles` claim (`admin`, `coach`, …).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct Role(String);
 
 impl Role {
@@ -93,8 +107,22 @@ impl Role {
         }
     }
 
+    /// A role as the store holds it, trusted as it is.
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0 == Self::ADMIN
+    }
+
+    /// The names, as the `roles` claim and the API carry them.
+    pub fn names(roles: &[Role]) -> Vec<String> {
+        roles.iter().map(|r| r.0.clone()).collect()
     }
 }
 
@@ -195,9 +223,9 @@ impl ProfilePatch {
 pub struct User {
     pub id: UserId,
     pub email: Email,
-    pub name: String,
+    pub name: UserName,
     pub email_verified: bool,
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -97,7 +97,7 @@ struct VerifyHtml<'a> {
 fn recipient(user: &User) -> Result<lettre::message::Mailbox, askama::Error> {
     let to = format!(
         "{} <{}>",
-        user.name.replace(['<', '>', '"'], ""),
+        user.name.as_str().replace(['<', '>', '"'], ""),
         user.email.as_str()
     );
     to.parse()
@@ -126,7 +126,7 @@ struct ResetHtml<'a> {
 /// "Confirm your email address", with the link `link` valid for `ttl`.
 pub fn verification(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
     let t = text_for(user.profile.preferred_language.as_deref());
-    let (name, expires) = (&user.name, t.expires(ttl));
+    let (name, expires) = (user.name.as_str(), t.expires(ttl));
     Ok(Outgoing {
         to: recipient(user)?,
         subject: t.verify_subject.to_string(),
@@ -150,7 +150,7 @@ pub fn verification(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, 
 /// "Reset your password", with the link `link` valid for `ttl`.
 pub fn password_reset(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
     let t = text_for(user.profile.preferred_language.as_deref());
-    let (name, expires) = (&user.name, t.expires(ttl));
+    let (name, expires) = (user.name.as_str(), t.expires(ttl));
     Ok(Outgoing {
         to: recipient(user)?,
         subject: t.reset_subject.to_string(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::domain::Role;
 use crate::domain::Scopes;
 use crate::domain::{Session, User};
 use crate::oauth::client::Client;
@@ -68,7 +69,7 @@ impl TokenIssuer {
             user.id.to_string(),
             client,
             Some(session.id.to_string()),
-            user.roles.clone(),
+            Role::names(&user.roles),
             Some(session.auth_time.timestamp()),
             scope,
         )
@@ -96,7 +97,7 @@ impl TokenIssuer {
             nonce: code.nonce.clone(),
             at_hash: at_hash(access_token),
             sid: session.id.to_string(),
-            name: scope.contains("profile").then(|| user.name.clone()),
+            name: scope.contains("profile").then(|| user.name.to_string()),
             email: scope.contains("email").then(|| user.email.to_string()),
             email_verified: scope.contains("email").then_some(user.email_verified),
         };

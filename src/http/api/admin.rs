@@ -117,7 +117,7 @@ async fn require_admin(state: &AppState, auth: &BearerAuth) -> Result<User, ApiE
         .accounts
         .active_user(auth.own_user(state).await?)
         .await?;
-    if user.roles.iter().any(|r| r == Role::ADMIN) {
+    if user.roles.iter().any(Role::is_admin) {
         Ok(user)
     } else {
         Err(ApiError::insufficient_scope("the admin role is required"))

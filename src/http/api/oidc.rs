@@ -37,7 +37,7 @@ impl UserInfo {
             ..Self::default()
         };
         if has("profile") {
-            info.name = Some(user.name);
+            info.name = Some(user.name.to_string());
             info.locale = user.profile.preferred_language;
             info.updated_at = Some(user.updated_at.timestamp());
         }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::ApiTags;
 use super::security::ClientAuthentication;
+use crate::domain::Role;
 use crate::domain::Secret;
 use crate::http::AppState;
 use crate::http::oauth_error::{OAuthErrorBody, OAuthFailure};
@@ -425,7 +426,7 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
                 exp: Some(session.expires_at().timestamp()),
                 iat: Some(session.last_used_at.timestamp()),
                 sid: Some(session.id.to_string()),
-                roles: Some(user.roles),
+                roles: Some(Role::names(&user.roles)),
                 auth_time: Some(session.auth_time.timestamp()),
                 ..Default::default()
             }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::body::Fields;
 use crate::auth::Registration;
+use crate::domain::Role;
 use crate::domain::{Email, Password, Profile, ProfilePatch, User, UserName};
 
 /// An account as its owner and administrators see it. Never carries the password hash.
@@ -44,9 +45,9 @@ impl From<User> for UserView {
         Self {
             id: user.id.to_string(),
             email: user.email.to_string(),
-            name: user.name,
+            name: user.name.to_string(),
             email_verified: user.email_verified,
-            roles: user.roles,
+            roles: Role::names(&user.roles),
             disabled: user.disabled,
             created_at: user.created_at,
             updated_at: user.updated_at,

@@ -73,7 +73,7 @@ impl<'a> AccountPage<'a> {
             csrf: &ctx.csrf,
             email: user.email.to_string(),
             email_verified: user.email_verified,
-            name: user.name.clone(),
+            name: user.name.to_string(),
             country: user.profile.country.clone().unwrap_or_default(),
             city: user.profile.city.clone().unwrap_or_default(),
             language: user.profile.preferred_language.clone().unwrap_or_default(),

@@ -36,9 +36,9 @@ impl UserRow {
             user: User {
                 id: UserId::from_uuid(self.id),
                 email,
-                name: self.name,
+                name: UserName::from_stored(self.name),
                 email_verified: self.email_verified,
-                roles: self.roles.0,
+                roles: self.roles.0.into_iter().map(Role::from_stored).collect(),
                 disabled: self.disabled,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
@@ -103,9 +103,9 @@ impl UserStore for Database {
         Ok(User {
             id: user.id,
             email: user.email.clone(),
-            name: user.name.as_str().to_string(),
+            name: user.name.clone(),
             email_verified: user.email_verified,
-            roles,
+            roles: user.roles.clone(),
             disabled: false,
             // Read back through the same precision the database keeps.
             created_at: user.created_at,
