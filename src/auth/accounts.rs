@@ -211,6 +211,17 @@ impl Accounts {
         }
     }
 
+    /// An enabled account and its stored password hash.
+    async fn active_with_hash(&self, id: UserId) -> Result<(User, Secret<String>), AuthError> {
+        let user = self.active_user(id).await?;
+        let stored = self
+            .users
+            .password_hash(id)
+            .await?
+            .ok_or(AuthError::UnknownUser)?;
+        Ok((user, stored))
+    }
+
     pub async fn update_profile(
         &self,
         id: UserId,
@@ -242,12 +253,7 @@ impl Accounts {
         new: &Password,
         keep: Option<&SessionId>,
     ) -> Result<(), AuthError> {
-        let user = self.active_user(id).await?;
-        let stored = self
-            .users
-            .password_hash(id)
-            .await?
-            .ok_or(AuthError::UnknownUser)?;
+        let (user, stored) = self.active_with_hash(id).await?;
         let verification = self
             .hasher
             .verify(&Password::for_verification(current), Some(&stored))
@@ -269,12 +275,7 @@ impl Accounts {
         id: UserId,
         new: &Password,
     ) -> Result<(), AuthError> {
-        let user = self.active_user(id).await?;
-        let stored = self
-            .users
-            .password_hash(id)
-            .await?
-            .ok_or(AuthError::UnknownUser)?;
+        let (user, stored) = self.active_with_hash(id).await?;
         self.replace_password(sessions, id, &stored, new, None)
             .await?;
         tracing::info!(user_id = %user.id, "password reset");

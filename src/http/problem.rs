@@ -116,10 +116,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::BadRequest(Json(Problem::new(
-            StatusCode::BAD_REQUEST,
-            Some(detail.into()),
-        )))
+        Self::BadRequest(said(StatusCode::BAD_REQUEST, detail))
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -129,10 +126,7 @@ impl ApiError {
     /// RFC 6750 §3.1: an invalid token names `invalid_token` in the challenge.
     pub fn invalid_token(detail: &str) -> Self {
         Self::Unauthorized(
-            Json(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                Some(detail.to_string()),
-            )),
+            said(StatusCode::UNAUTHORIZED, detail),
             format!(r#"Bearer error="invalid_token", error_description="{detail}""#),
         )
     }
@@ -140,10 +134,7 @@ impl ApiError {
     /// RFC 6750 §3.1: the token lacks the privilege (here: the `admin` role).
     pub fn insufficient_scope(detail: &str) -> Self {
         Self::Forbidden(
-            Json(Problem::new(
-                StatusCode::FORBIDDEN,
-                Some(detail.to_string()),
-            )),
+            said(StatusCode::FORBIDDEN, detail),
             format!(r#"Bearer error="insufficient_scope", error_description="{detail}""#),
         )
     }
@@ -151,10 +142,7 @@ impl ApiError {
     /// 401 for a client whose HTTP Basic credentials are refused.
     pub fn client_refused(detail: &str) -> Self {
         Self::Unauthorized(
-            Json(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                Some(detail.to_string()),
-            )),
+            said(StatusCode::UNAUTHORIZED, detail),
             BASIC_CHALLENGE.to_string(),
         )
     }
@@ -162,10 +150,7 @@ impl ApiError {
     /// 403 for a client that authenticated but may not do this.
     pub fn client_forbidden(detail: &str) -> Self {
         Self::Forbidden(
-            Json(Problem::new(
-                StatusCode::FORBIDDEN,
-                Some(detail.to_string()),
-            )),
+            said(StatusCode::FORBIDDEN, detail),
             BASIC_CHALLENGE.to_string(),
         )
     }
@@ -182,36 +167,30 @@ impl ApiError {
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::NotFound(Json(Problem::new(
-            StatusCode::NOT_FOUND,
-            Some(detail.into()),
-        )))
+        Self::NotFound(said(StatusCode::NOT_FOUND, detail))
     }
 
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::Conflict(Json(Problem::new(
-            StatusCode::CONFLICT,
-            Some(detail.into()),
-        )))
+        Self::Conflict(said(StatusCode::CONFLICT, detail))
     }
 
     /// 429: a rate limit was reached.
     pub fn too_many(limited: crate::limits::Limited) -> Self {
         Self::TooManyRequests(
-            Json(Problem::new(
+            said(
                 StatusCode::TOO_MANY_REQUESTS,
-                Some("too many attempts; wait before trying again".to_string()),
-            )),
+                "too many attempts; wait before trying again",
+            ),
             limited.retry_after,
         )
     }
 
     pub fn unavailable() -> Self {
         Self::Unavailable(
-            Json(Problem::new(
+            said(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Some("a dependency is unavailable; try again shortly".to_string()),
-            )),
+                "a dependency is unavailable; try again shortly",
+            ),
             5,
         )
     }
@@ -219,22 +198,23 @@ impl ApiError {
     /// A 500 whose body says nothing about the cause; the cause goes to the log.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::Internal(Json(Problem::new(
+        Self::Internal(said(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Some("the server could not handle the request".to_string()),
-        )))
+            "the server could not handle the request",
+        ))
     }
+}
+
+/// A problem body of `status` saying `detail`.
+fn said(status: StatusCode, detail: impl Into<String>) -> Json<Problem> {
+    Json(Problem::new(status, Some(detail.into())))
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(source) => {
-                tracing::warn!(error = %source, "storage unavailable");
-                Self::unavailable()
-            }
-            StoreError::Rejected(source) => {
-                tracing::info!(error = %source, "storage refused a value of the request");
+        match e.logged() {
+            StoreError::Unavailable(_) => Self::unavailable(),
+            StoreError::Rejected(_) => {
                 Self::bad_request("the request holds a value that cannot be stored")
             }
             StoreError::Conflict(rule) => {

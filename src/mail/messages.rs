@@ -123,50 +123,70 @@ struct ResetHtml<'a> {
     expires: String,
 }
 
-/// "Confirm your email address", with the link `link` valid for `ttl`.
-pub fn verification(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
+/// The parts every link mail shows: its texts, the person's name, the link and when it
+/// expires.
+type LinkParts<'a> = (&'static MailText, &'a str, &'a str, String);
+
+/// A mail carrying `link`, valid for `ttl`, in the person's language: its subject and
+/// its text and HTML bodies made from the same parts.
+fn link_mail<'a, T: Template, H: Template>(
+    user: &'a User,
+    link: &'a str,
+    ttl: Duration,
+    subject: fn(&MailText) -> &'static str,
+    text: fn(LinkParts<'a>) -> T,
+    html: fn(LinkParts<'a>) -> H,
+) -> Result<Outgoing, askama::Error> {
     let t = text_for(user.profile.preferred_language.as_deref());
     let (name, expires) = (user.name.as_str(), t.expires(ttl));
     Ok(Outgoing {
         to: recipient(user)?,
-        subject: t.verify_subject.to_string(),
-        text: VerifyText {
-            t,
-            name,
-            link,
-            expires: expires.clone(),
-        }
-        .render()?,
-        html: VerifyHtml {
+        subject: subject(t).to_string(),
+        text: text((t, name, link, expires.clone())).render()?,
+        html: html((t, name, link, expires)).render()?,
+    })
+}
+
+/// "Confirm your email address", with the link `link` valid for `ttl`.
+pub fn verification(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
+    link_mail(
+        user,
+        link,
+        ttl,
+        |t| t.verify_subject,
+        |(t, name, link, expires)| VerifyText {
             t,
             name,
             link,
             expires,
-        }
-        .render()?,
-    })
+        },
+        |(t, name, link, expires)| VerifyHtml {
+            t,
+            name,
+            link,
+            expires,
+        },
+    )
 }
 
 /// "Reset your password", with the link `link` valid for `ttl`.
 pub fn password_reset(user: &User, link: &str, ttl: Duration) -> Result<Outgoing, askama::Error> {
-    let t = text_for(user.profile.preferred_language.as_deref());
-    let (name, expires) = (user.name.as_str(), t.expires(ttl));
-    Ok(Outgoing {
-        to: recipient(user)?,
-        subject: t.reset_subject.to_string(),
-        text: ResetText {
-            t,
-            name,
-            link,
-            expires: expires.clone(),
-        }
-        .render()?,
-        html: ResetHtml {
+    link_mail(
+        user,
+        link,
+        ttl,
+        |t| t.reset_subject,
+        |(t, name, link, expires)| ResetText {
             t,
             name,
             link,
             expires,
-        }
-        .render()?,
-    })
+        },
+        |(t, name, link, expires)| ResetHtml {
+            t,
+            name,
+            link,
+            expires,
+        },
+    )
 }

@@ -91,13 +91,9 @@ impl OAuthError {
 /// server error.
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(source) => {
-                tracing::warn!(error = %source, "storage unavailable");
-                Self::unavailable()
-            }
-            StoreError::Rejected(source) => {
-                tracing::info!(error = %source, "storage refused a value of the request");
+        match e.logged() {
+            StoreError::Unavailable(_) => Self::unavailable(),
+            StoreError::Rejected(_) => {
                 Self::invalid_request("the request holds a value that cannot be stored")
             }
             other => {

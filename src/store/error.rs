@@ -19,6 +19,21 @@ pub enum StoreError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// Logs an outage or a refused value at the level it deserves, once, for the
+    /// mappings that turn the error into an answer (`/api/v1` problems, OAuth errors).
+    pub fn logged(self) -> Self {
+        match &self {
+            Self::Unavailable(source) => tracing::warn!(error = %source, "storage unavailable"),
+            Self::Rejected(source) => {
+                tracing::info!(error = %source, "storage refused a value of the request")
+            }
+            Self::Conflict(_) | Self::Internal(_) => {}
+        }
+        self
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {

@@ -152,6 +152,7 @@ fn found(result: Result<User, AuthError>) -> Result<User, ApiError> {
     }
 }
 
+#[derive(Default)]
 pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]

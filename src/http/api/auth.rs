@@ -14,6 +14,7 @@ use crate::http::AppState;
 use crate::http::problem::ApiError;
 use crate::store::EmailPurpose;
 
+#[derive(Default)]
 pub struct AuthApi;
 
 /// A request for a mailed link (password reset or address verification).

@@ -41,21 +41,10 @@ pub type Api = (
 
 /// The OpenAPI service; its document is served at `/api/v1/openapi.json`.
 pub fn service(state: &AppState) -> OpenApiService<Api, ()> {
-    OpenApiService::new(
-        (
-            auth::AuthApi,
-            sessions::SessionsApi,
-            token::TokenApi,
-            revocations::RevocationsApi,
-            oidc::OidcApi,
-            admin::AdminApi,
-        ),
-        "Gatehouse",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Identity provider and OAuth 2.0 authorization server. Errors of `/api/v1` are \
+    OpenApiService::new(Api::default(), "Gatehouse", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Identity provider and OAuth 2.0 authorization server. Errors of `/api/v1` are \
          RFC 9457 problem details; errors of the token endpoint follow RFC 6749 §5.2.",
-    )
-    .server(state.config.issuer.clone())
+        )
+        .server(state.config.issuer.clone())
 }

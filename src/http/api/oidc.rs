@@ -55,6 +55,7 @@ enum UserInfoResponse {
     Ok(Json<UserInfo>),
 }
 
+#[derive(Default)]
 pub struct OidcApi;
 
 async fn userinfo(state: &AppState, auth: &BearerAuth) -> Result<UserInfoResponse, ApiError> {

@@ -90,6 +90,7 @@ enum FeedResponse {
     Ok(Json<RevocationFeed>),
 }
 
+#[derive(Default)]
 pub struct RevocationsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::OAuth")]

@@ -92,6 +92,7 @@ enum Done {
     NoContent,
 }
 
+#[derive(Default)]
 pub struct SessionsApi;
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]

@@ -19,6 +19,7 @@ use crate::oauth::{
     ClientAuth, ClientCredentials, ErrorCode, Introspection, OAuthError, TokenParams, TokenResponse,
 };
 
+#[derive(Default)]
 pub struct TokenApi;
 
 /// A token request (`application/x-www-form-urlencoded`, RFC 6749 §3.2). Which fields
