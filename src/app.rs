@@ -22,7 +22,7 @@ use crate::http::tls::TlsAcceptor;
 use crate::http::{self, AppState};
 use crate::limits::Limiter;
 use crate::mail::{MailSettings, Mailer};
-use crate::oauth::{ClientRegistry, OAuth, OAuthParts, TokenSettings};
+use crate::oauth::{ClientRegistry, OAuth, OAuthParts};
 use crate::store::redis::RedisSessions;
 use crate::store::{
     AuthorizationStore, Database, EmailTokenStore, LocalCounters, RateCounters, SessionStore,
@@ -195,13 +195,9 @@ impl Application {
             signer: TokenSigner::new(keys.clone()),
             verifier: TokenVerifier::new(keys.clone(), &config.issuer, &config.tokens.audience),
             clock: core.clock.clone(),
-            settings: TokenSettings {
-                issuer: config.issuer.clone(),
-                audience: config.tokens.audience.clone(),
-                access_token_ttl: config.tokens.access_token_ttl,
-                auth_code_ttl: config.oauth.auth_code_ttl,
-                password_grant: config.oauth.password_grant,
-            },
+            issuer: config.issuer.clone(),
+            tokens: config.tokens.clone(),
+            oauth: config.oauth.clone(),
         });
         let mailer = Mailer::start(MailSettings::from_config(&config.mail)?)?;
         if config.mail.smtp_url.is_none() {

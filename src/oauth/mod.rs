@@ -15,7 +15,6 @@ mod token_endpoint;
 pub use crate::domain::Scopes;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use authorize::{
     AuthorizationEndpoint, AuthorizeError, AuthorizeRequest, Authorized, BROWSER_CLIENT_ID, Prompt,
@@ -34,18 +33,9 @@ pub use token_endpoint::TokenEndpoint;
 use crate::audit::Audit;
 use crate::auth::{Accounts, Login, Sessions};
 use crate::clock::Clock;
+use crate::config::{OAuthSettings, TokenSettings};
 use crate::store::AuthorizationStore;
 use crate::token::{TokenSigner, TokenVerifier};
-
-/// Settings of the OAuth endpoints.
-#[derive(Clone, Debug)]
-pub struct TokenSettings {
-    pub issuer: String,
-    pub audience: String,
-    pub access_token_ttl: Duration,
-    pub auth_code_ttl: Duration,
-    pub password_grant: bool,
-}
 
 /// What the OAuth endpoints are built from.
 pub struct OAuthParts {
@@ -58,7 +48,10 @@ pub struct OAuthParts {
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
     pub clock: Arc<dyn Clock>,
-    pub settings: TokenSettings,
+    /// This server's `iss`.
+    pub issuer: String,
+    pub tokens: TokenSettings,
+    pub oauth: OAuthSettings,
 }
 
 /// The OAuth endpoints' use cases, one per endpoint, and the client registry they share.
@@ -73,14 +66,13 @@ pub struct OAuth {
 
 impl OAuth {
     pub fn new(parts: OAuthParts) -> Self {
-        let settings = parts.settings;
         let issuer = issuer::TokenIssuer::new(
             parts.signer,
             parts.clock.clone(),
             issuer::IssuerSettings {
-                issuer: settings.issuer.clone(),
-                audience: settings.audience,
-                access_token_ttl: settings.access_token_ttl,
+                issuer: parts.issuer.clone(),
+                audience: parts.tokens.audience,
+                access_token_ttl: parts.tokens.access_token_ttl,
             },
         );
         let grants = grants::GrantContext {
@@ -91,15 +83,15 @@ impl OAuth {
             authorizations: parts.authorizations.clone(),
             issuer,
             clock: parts.clock.clone(),
-            password_grant: settings.password_grant,
+            password_grant: parts.oauth.password_grant,
         };
         Self {
             authorization: AuthorizationEndpoint::new(
                 parts.clients.clone(),
                 parts.authorizations,
                 parts.clock.clone(),
-                &settings.issuer,
-                settings.auth_code_ttl,
+                &parts.issuer,
+                parts.oauth.auth_code_ttl,
             ),
             token: TokenEndpoint::new(parts.clients.clone(), grants),
             introspection: IntrospectionEndpoint::new(
