@@ -6,7 +6,11 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use std::sync::Arc;
+
+use gatehouse::clock::ManualClock;
+
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with_clock};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -36,7 +40,13 @@ fn cli(app: &TestApp, args: &[&str]) {
 }
 
 async fn security_events_are_recorded_and_can_be_filtered(backend: Backend) {
-    let app = spawn_app_with(backend, &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")]).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
+        backend,
+        &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")],
+        clock.clone(),
+    )
+    .await;
     app.register_user("root@example.com", PASSWORD).await;
     app.make_admin("root@example.com").await;
     let admin = app.access_token("root@example.com", PASSWORD).await;
@@ -59,7 +69,7 @@ async fn security_events_are_recorded_and_can_be_filtered(backend: Backend) {
     let first = tokens["refresh_token"].as_str().unwrap().to_string();
     app.token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(std::time::Duration::from_secs(1));
     app.token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
         .await;
     let tokens: Value = app

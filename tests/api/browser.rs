@@ -7,7 +7,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
+use std::sync::Arc;
+
+use gatehouse::clock::ManualClock;
+
+use crate::helpers::{
+    Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with, spawn_app_with_clock,
+};
 
 const PASSWORD: &str = "analytical engine";
 const REDIRECT: &str = "https://app.example.com/callback";
@@ -428,7 +434,13 @@ async fn the_code_flow_with_pkce_consent_and_an_id_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorization_endpoint_refuses_by_name() {
-    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_AUTH_CODE_TTL", "1s")]).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
+        Backend::Sqlite,
+        &[("GATEHOUSE_AUTH_CODE_TTL", "1s")],
+        clock.clone(),
+    )
+    .await;
     client(&app, "webapp", true).await;
     let browser = Browser::new(&app);
 
@@ -509,7 +521,7 @@ async fn the_authorization_endpoint_refuses_by_name() {
     );
     let page = browser.get(&authorize_path("webapp", "")).await;
     let code = query_of(&page.location.unwrap())["code"].clone();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(std::time::Duration::from_secs(2));
     let expired = exchange(&app, "webapp", &code, VERIFIER).await;
     assert_eq!(
         expired.json::<Value>().await.unwrap()["error"],

@@ -5,7 +5,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
+use std::sync::Arc;
+
+use gatehouse::clock::ManualClock;
+
+use crate::helpers::{
+    Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with, spawn_app_with_clock,
+};
 
 crate::on_both_databases!(
     registration_mails_a_link_that_verifies_the_address_once,
@@ -131,15 +137,17 @@ async fn a_tampered_or_unknown_token_verifies_nothing(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_link_verifies_nothing() {
-    let app = spawn_app_with(
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
         Backend::Sqlite,
         &[("GATEHOUSE_EMAIL_VERIFICATION_TTL", "1s")],
+        clock.clone(),
     )
     .await;
     app.register_user("ada@example.com", PASSWORD).await;
     let link = verification_link(&app, &mails(&app, 1).await[0]);
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    clock.advance(Duration::from_secs(2));
 
     assert_eq!(app.get(&link).await.status(), 400);
     assert!(!verified(&app, "ada@example.com", PASSWORD).await);
@@ -305,12 +313,18 @@ async fn the_reset_link_sets_a_new_password_once_and_ends_every_session(backend:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_reset_link_changes_nothing() {
-    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_PASSWORD_RESET_TTL", "1s")]).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
+        Backend::Sqlite,
+        &[("GATEHOUSE_PASSWORD_RESET_TTL", "1s")],
+        clock.clone(),
+    )
+    .await;
     app.register_user("ada@example.com", PASSWORD).await;
     assert_eq!(ask_reset(&app, "ada@example.com").await.0, 202);
     let link = link(&app, &reset_mail(&app).await, "reset-password");
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    clock.advance(Duration::from_secs(2));
 
     let browser = crate::browser::Browser::new(&app);
     assert_eq!(browser.get(&link).await.status, 400);

@@ -216,7 +216,13 @@ fn listed_sids(feed: &Value) -> Vec<String> {
 /// A replayed refresh token (the session ends in the rotation itself) and an account an
 /// administrator disables.
 async fn replays_and_disabled_accounts_are_listed_in_the_feed(backend: Backend) {
-    let app = spawn_app_with(backend, &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")]).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
+        backend,
+        &[("GATEHOUSE_REFRESH_REUSE_GRACE", "0s")],
+        clock.clone(),
+    )
+    .await;
     app.register_user("root@example.com", PASSWORD).await;
     app.make_admin("root@example.com").await;
     let ada = app.register_user("ada@example.com", PASSWORD).await;
@@ -237,7 +243,7 @@ async fn replays_and_disabled_accounts_are_listed_in_the_feed(backend: Backend) 
     ];
     assert_eq!(app.token(&refresh).await.status(), 200);
     // Past the (zero) grace window, the old token again is a replay.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     assert_eq!(app.token(&refresh).await.status(), 400);
     let response = app
         .client

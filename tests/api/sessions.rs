@@ -2,14 +2,17 @@
 //! and ends, and what a password change or a restart does to them.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse::clock::ManualClock;
 use gatehouse::domain::Secret;
 use gatehouse::oauth::NewClient;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, assert_oauth_error, claims, confidential_client, spawn_app, spawn_app_with,
+    Backend, TestApp, assert_oauth_error, claims, confidential_client, spawn_app,
+    spawn_app_with_clock,
 };
 use crate::on_every_backend;
 
@@ -96,7 +99,13 @@ async fn a_refresh_rotates_the_token_and_keeps_the_session(backend: Backend) {
 }
 
 async fn reuse_after_the_grace_window_ends_the_session(backend: Backend) {
-    let app = spawn_app_with(backend, &[("GATEHOUSE_REFRESH_REUSE_GRACE", "1s")]).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
+        backend,
+        &[("GATEHOUSE_REFRESH_REUSE_GRACE", "1s")],
+        clock.clone(),
+    )
+    .await;
     app.register_user("ada@example.com", PASSWORD).await;
     let first = sign_in(&app, "ada@example.com").await;
     let second: Value = refresh(&app, &s(&first, "refresh_token"), &[])
@@ -113,7 +122,7 @@ async fn reuse_after_the_grace_window_ends_the_session(backend: Backend) {
         .unwrap();
     assert_eq!(retry["refresh_token"], second["refresh_token"]);
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(2));
     let replay = refresh(&app, &s(&first, "refresh_token"), &[]).await;
 
     assert_oauth_error(replay, 400, "invalid_grant").await;
