@@ -146,6 +146,17 @@ struct ResetPasswordPage<'a> {
     error: Option<String>,
 }
 
+impl<'a> ResetPasswordPage<'a> {
+    fn new(ctx: &'a PageContext, token: &'a str) -> Self {
+        Self {
+            t: ctx.text,
+            csrf: &ctx.csrf,
+            token,
+            error: None,
+        }
+    }
+}
+
 /// `GET /reset-password?token=…`: the form, if the link is live. Showing it spends nothing
 /// (mail scanners open links).
 #[handler]
@@ -163,12 +174,7 @@ pub async fn reset_password_form(
     {
         return Err(link_invalid(&ctx, ctx.text.reset_link_invalid));
     }
-    let view = ResetPasswordPage {
-        t: ctx.text,
-        csrf: &ctx.csrf,
-        token: &token,
-        error: None,
-    };
+    let view = ResetPasswordPage::new(&ctx, &token);
     Ok(page(&ctx, StatusCode::OK, view.render()))
 }
 
@@ -182,12 +188,7 @@ pub async fn reset_password_submit(
     let CsrfForm { ctx, fields: form } = form;
     let token = form.text("token");
     let password = form.get("password").unwrap_or("");
-    let mut view = ResetPasswordPage {
-        t: ctx.text,
-        csrf: &ctx.csrf,
-        token: &token,
-        error: None,
-    };
+    let mut view = ResetPasswordPage::new(&ctx, &token);
     let new = match Password::parse(password) {
         Ok(new) if form.get("password_confirm") == Some(password) => new,
         Ok(_) => {
