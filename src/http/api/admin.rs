@@ -2,14 +2,14 @@
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 
 use super::ApiTags;
 use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
 use super::sessions::SessionList;
-use super::views::UserView;
+use super::views::{Done, UserView};
 use crate::audit::{Actor, AuditQuery, EventType as EventKind};
 use crate::auth::{Acting, AuthError, RequestContext};
 use crate::domain::{Role, SessionId, User, UserId};
@@ -67,12 +67,6 @@ pub struct AuditEventList {
     pub next_cursor: Option<String>,
 }
 
-#[derive(ApiResponse)]
-enum AuditEvents {
-    #[oai(status = 200)]
-    Ok(Json<AuditEventList>),
-}
-
 /// Changes to an account.
 #[derive(Debug, Object)]
 #[oai(rename = "AdminUserPatch")]
@@ -83,31 +77,6 @@ pub struct AdminUserPatch {
     /// lower-case letters, digits, `-`, `_`, `.` or `:`.
     #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[a-z0-9._:-]+$"))]
     pub roles: Option<Vec<String>>,
-}
-
-#[derive(ApiResponse)]
-enum Users {
-    #[oai(status = 200)]
-    Ok(Json<UserList>),
-}
-
-#[derive(ApiResponse)]
-enum OneUser {
-    #[oai(status = 200)]
-    Ok(Json<UserView>),
-}
-
-#[derive(ApiResponse)]
-enum Sessions {
-    #[oai(status = 200)]
-    Ok(Json<SessionList>),
-}
-
-#[derive(ApiResponse)]
-enum Done {
-    /// Done.
-    #[oai(status = 204)]
-    NoContent,
 }
 
 /// Checks the caller's current roles (not only those in the token, which may be up to
@@ -180,7 +149,7 @@ impl AdminApi {
         /// How many users to skip.
         #[oai(validator(minimum(value = "0"), maximum(value = "4294967295")))]
         offset: Query<Option<u32>>,
-    ) -> Result<Users, ApiError> {
+    ) -> Result<Json<UserList>, ApiError> {
         require_admin(&state, &auth).await?;
         let limit = limit.0.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
@@ -200,10 +169,10 @@ impl AdminApi {
         let next_cursor = (users.len() == limit as usize)
             .then(|| users.last().map(|u| u.id.to_string()))
             .flatten();
-        Ok(Users::Ok(Json(UserList {
+        Ok(Json(UserList {
             items: users.into_iter().map(UserView::from).collect(),
             next_cursor,
-        })))
+        }))
     }
 
     /// One user.
@@ -213,10 +182,10 @@ impl AdminApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         id: Path<String>,
-    ) -> Result<OneUser, ApiError> {
+    ) -> Result<Json<UserView>, ApiError> {
         require_admin(&state, &auth).await?;
         let user = existing_user(&state, user_id(&id)?).await?;
-        Ok(OneUser::Ok(Json(user.into())))
+        Ok(Json(user.into()))
     }
 
     /// Disable or enable a user, or set their roles.
@@ -228,7 +197,7 @@ impl AdminApi {
         auth: BearerAuth,
         id: Path<String>,
         body: JsonBody<AdminUserPatch>,
-    ) -> Result<OneUser, ApiError> {
+    ) -> Result<Json<UserView>, ApiError> {
         let admin = require_admin(&state, &auth).await?;
         let id = user_id(&id)?;
         let mut fields = Fields::new(&body.object);
@@ -270,7 +239,7 @@ impl AdminApi {
         if let Some(disabled) = disabled {
             user = found(state.admin.set_disabled(id, disabled, &by).await)?;
         }
-        Ok(OneUser::Ok(Json(user.into())))
+        Ok(Json(user.into()))
     }
 
     /// A user's live sessions, newest first.
@@ -284,15 +253,12 @@ impl AdminApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         id: Path<String>,
-    ) -> Result<Sessions, ApiError> {
+    ) -> Result<Json<SessionList>, ApiError> {
         require_admin(&state, &auth).await?;
         let id = user_id(&id)?;
         existing_user(&state, id).await?;
         let sessions = state.sessions.list(id).await?;
-        Ok(Sessions::Ok(Json(SessionList::of(
-            sessions,
-            auth.0.sid.as_deref(),
-        ))))
+        Ok(Json(SessionList::of(sessions, auth.0.sid.as_deref())))
     }
 
     /// End every session of a user: their refresh tokens stop working at once.
@@ -346,7 +312,7 @@ impl AdminApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<uuid::Uuid>>,
-    ) -> Result<AuditEvents, ApiError> {
+    ) -> Result<Json<AuditEventList>, ApiError> {
         require_admin(&state, &auth).await?;
         let limit = limit.0.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
@@ -391,7 +357,7 @@ impl AdminApi {
                 detail: e.detail,
             })
             .collect();
-        Ok(AuditEvents::Ok(Json(AuditEventList { items, next_cursor })))
+        Ok(Json(AuditEventList { items, next_cursor }))
     }
 
     /// End one session.

@@ -52,12 +52,6 @@ enum Registered {
     Created(Json<UserView>),
 }
 
-#[derive(ApiResponse)]
-enum Me {
-    #[oai(status = 200)]
-    Ok(Json<UserView>),
-}
-
 /// Both requests for a mailed link: validate the address, then the same answer for any.
 async fn ask_for_link(
     state: &AppState,
@@ -162,12 +156,12 @@ impl AuthApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<Me, ApiError> {
+    ) -> Result<Json<UserView>, ApiError> {
         let user = state
             .accounts
             .active_user(auth.own_user(&state).await?)
             .await?;
-        Ok(Me::Ok(Json(user.into())))
+        Ok(Json(user.into()))
     }
 
     /// Change the signed-in user's name or profile.
@@ -179,10 +173,10 @@ impl AuthApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         body: JsonBody<UpdateMeRequest>,
-    ) -> Result<Me, ApiError> {
+    ) -> Result<Json<UserView>, ApiError> {
         let id = auth.own_user(&state).await?;
         let (name, patch) = parse_update_me(&body.object).map_err(ApiError::validation)?;
         let user = state.accounts.update_profile(id, name, patch).await?;
-        Ok(Me::Ok(Json(user.into())))
+        Ok(Json(user.into()))
     }
 }

@@ -1,7 +1,7 @@
 //! OpenID Connect: the UserInfo endpoint (OIDC Core §5.3).
 
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::security::BearerAuth;
@@ -49,26 +49,17 @@ impl UserInfo {
     }
 }
 
-#[derive(ApiResponse)]
-enum UserInfoResponse {
-    #[oai(status = 200)]
-    Ok(Json<UserInfo>),
-}
-
 #[derive(Default)]
 pub struct OidcApi;
 
-async fn userinfo(state: &AppState, auth: &BearerAuth) -> Result<UserInfoResponse, ApiError> {
+async fn userinfo(state: &AppState, auth: &BearerAuth) -> Result<Json<UserInfo>, ApiError> {
     if !auth.0.scope.split(' ').any(|s| s == "openid") {
         return Err(ApiError::insufficient_scope(
             "the token was not granted the openid scope",
         ));
     }
     let user = state.accounts.active_user(auth.user_id()?).await?;
-    Ok(UserInfoResponse::Ok(Json(UserInfo::new(
-        user,
-        &auth.0.scope,
-    ))))
+    Ok(Json(UserInfo::new(user, &auth.0.scope)))
 }
 
 #[OpenApi(tag = "ApiTags::OAuth")]
@@ -85,7 +76,7 @@ impl OidcApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<UserInfoResponse, ApiError> {
+    ) -> Result<Json<UserInfo>, ApiError> {
         userinfo(&state, &auth).await
     }
 
@@ -99,7 +90,7 @@ impl OidcApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<UserInfoResponse, ApiError> {
+    ) -> Result<Json<UserInfo>, ApiError> {
         userinfo(&state, &auth).await
     }
 }

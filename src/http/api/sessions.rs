@@ -2,11 +2,12 @@
 
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::body::{Fields, JsonBody};
 use super::security::BearerAuth;
+use super::views::Done;
 use crate::auth::{OwnSessionEnd, PasswordChange, PasswordChangeRequest};
 use crate::domain::{Password, Session, SessionId};
 use crate::http::problem::{ApiError, FieldError};
@@ -79,19 +80,6 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-#[derive(ApiResponse)]
-enum Sessions {
-    #[oai(status = 200)]
-    Ok(Json<SessionList>),
-}
-
-#[derive(ApiResponse)]
-enum Done {
-    /// Done.
-    #[oai(status = 204)]
-    NoContent,
-}
-
 #[derive(Default)]
 pub struct SessionsApi;
 
@@ -103,13 +91,10 @@ impl SessionsApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<Sessions, ApiError> {
+    ) -> Result<Json<SessionList>, ApiError> {
         let user = auth.own_user(&state).await?;
         let sessions = state.sessions.list(user).await?;
-        Ok(Sessions::Ok(Json(SessionList::of(
-            sessions,
-            auth.0.sid.as_deref(),
-        ))))
+        Ok(Json(SessionList::of(sessions, auth.0.sid.as_deref())))
     }
 
     /// End one of the signed-in user's sessions (sign out that device).

@@ -246,3 +246,11 @@ fn text_field(
         Some(v) => fields.check(name, parse(v)).map(Some),
     }
 }
+
+/// The answer of an operation that changes something and has nothing to say.
+#[derive(poem_openapi::ApiResponse)]
+pub enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
