@@ -116,12 +116,12 @@ impl MailedLinks {
                 return;
             }
         };
-        let (path, build): (&str, fn(_, &str, _) -> _) = match purpose {
-            EmailPurpose::Verify => ("verify-email", messages::verification),
-            EmailPurpose::Reset => ("reset-password", messages::password_reset),
+        let path = match purpose {
+            EmailPurpose::Verify => "verify-email",
+            EmailPurpose::Reset => "reset-password",
         };
         let link = format!("{}/{path}?token={}", self.issuer, token.expose());
-        match build(user, &link, self.links.ttl(purpose)) {
+        match messages::link_message(purpose, user, &link, self.links.ttl(purpose)) {
             Ok(message) => {
                 self.mailer.send(message);
             }
