@@ -145,22 +145,8 @@ impl Limiter {
             LimitKind::ResetPerIp => self.limits.reset_per_ip,
             _ => self.limits.login_per_ip,
         };
-        let (count, left) = self
-            .counters
-            .hit(
-                &format!("ip:{}:{}", kind.as_str(), address_key(ip)),
-                rate.per,
-            )
-            .await?;
-        if count > rate.count {
-            metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
-                .increment(1);
-            return Ok(Err(Limited {
-                kind,
-                retry_after: left.max(1),
-            }));
-        }
-        Ok(Ok(()))
+        let key = format!("ip:{}:{}", kind.as_str(), address_key(ip));
+        self.count(kind, rate, &key).await
     }
 
     /// Counts one password-reset request for `address` (as [`account_name`] gives it), whether or not an
@@ -175,7 +161,18 @@ impl Limiter {
         let kind = LimitKind::ResetPerAddress;
         let rate = self.limits.reset_per_address;
         let key = format!("addr:{}:{}", kind.as_str(), account_name(address));
-        let (count, left) = self.counters.hit(&key, rate.per).await?;
+        self.count(kind, rate, &key).await
+    }
+
+    /// Counts one event under `key` against `rate`, the limit of `kind`; past it, the
+    /// request waits until the count's period ends.
+    async fn count(
+        &self,
+        kind: LimitKind,
+        rate: Rate,
+        key: &str,
+    ) -> Result<Result<(), Limited>, StoreError> {
+        let (count, left) = self.counters.hit(key, rate.per).await?;
         if count > rate.count {
             metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
                 .increment(1);

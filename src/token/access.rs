@@ -294,10 +294,15 @@ fn verify_with(
 }
 
 #[cfg(test)]
-// These tests need only some present moment, not one they move; the system time serves.
-#[allow(clippy::disallowed_methods)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
+
+    /// The moment the tests sign and verify at.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
 
     fn claims(now: i64) -> AccessClaims {
         AccessClaims {
@@ -316,22 +321,23 @@ mod tests {
         }
     }
 
-    fn setup() -> (tempfile::TempDir, Keys) {
+    /// Keys made five seconds before [`now`], and a token they signed at `now`.
+    fn signed() -> (tempfile::TempDir, Keys, String) {
         let dir = tempfile::tempdir().unwrap();
         let folder = super::super::KeyFolder::new(dir.path(), 2048);
-        let now = Utc::now() - chrono::Duration::seconds(5);
-        folder.ensure_key(now).unwrap();
-        let keys = Keys::new(folder.load(now).unwrap());
-        (dir, keys)
+        let made = now() - chrono::Duration::seconds(5);
+        folder.ensure_key(made).unwrap();
+        let keys = Keys::new(folder.load(made).unwrap());
+        let token = TokenSigner::new(keys.clone())
+            .sign(&claims(now().timestamp()), now())
+            .unwrap();
+        (dir, keys, token)
     }
 
     #[test]
     fn a_signed_token_verifies_and_claims_are_integers() {
-        let (_dir, keys) = setup();
-        let now = Utc::now();
-        let token = TokenSigner::new(keys.clone())
-            .sign(&claims(now.timestamp()), now)
-            .unwrap();
+        let (_dir, keys, token) = signed();
+        let now = now();
         let payload = URL_SAFE_NO_PAD
             .decode(token.split('.').nth(1).unwrap())
             .unwrap();
@@ -350,11 +356,8 @@ mod tests {
 
     #[test]
     fn issuer_and_audience_are_checked() {
-        let (_dir, keys) = setup();
-        let now = Utc::now();
-        let token = TokenSigner::new(keys.clone())
-            .sign(&claims(now.timestamp()), now)
-            .unwrap();
+        let (_dir, keys, token) = signed();
+        let now = now();
         let other_iss =
             TokenVerifier::new(keys.clone(), "https://evil.example", "https://api.example");
         assert_eq!(other_iss.verify(&token, now), Err(TokenError::WrongIssuer));

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Database, on_pool};
+use super::{Database, execute, on_pool};
 use crate::domain::{EventType, UserId};
 use crate::store::{AuditEvent, AuditQuery, AuditStore, StoreError};
 
@@ -28,25 +28,21 @@ struct EventRow {
 #[async_trait]
 impl AuditStore for Database {
     async fn record_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO audit_events (id, at, type, actor, user_id, client_id, session_id, ip, \
-                 user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(event.id)
-            .bind(event.at)
-            .bind(event.kind.as_str())
-            .bind(&event.actor)
-            .bind(event.user_id.map(|u| u.as_uuid()))
-            .bind(&event.client_id)
-            .bind(&event.session_id)
-            .bind(&event.ip)
-            .bind(&event.user_agent)
-            .bind(Json(&event.detail))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "INSERT INTO audit_events (id, at, type, actor, user_id, client_id, session_id, ip, \
+             user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            event.id,
+            event.at,
+            event.kind.as_str(),
+            &event.actor,
+            event.user_id.map(|u| u.as_uuid()),
+            &event.client_id,
+            &event.session_id,
+            &event.ip,
+            &event.user_agent,
+            Json(&event.detail)
+        )?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Database, on_pool};
+use super::{Database, execute, on_pool};
 use crate::domain::{SessionId, UserId};
 use crate::store::{AuthCode, AuthorizationStore, Redemption, StoreError};
 
@@ -23,24 +23,20 @@ struct CodeRow {
 #[async_trait]
 impl AuthorizationStore for Database {
     async fn create_code(&self, hash: &[u8; 32], code: &AuthCode) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, user_id, scope, nonce, \
-                 code_challenge, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&hash[..])
-            .bind(&code.client_id)
-            .bind(&code.redirect_uri)
-            .bind(code.user_id.as_uuid())
-            .bind(&code.scope)
-            .bind(&code.nonce)
-            .bind(&code.code_challenge)
-            .bind(code.auth_time)
-            .bind(code.expires_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, user_id, scope, nonce, \
+             code_challenge, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &hash[..],
+            &code.client_id,
+            &code.redirect_uri,
+            code.user_id.as_uuid(),
+            &code.scope,
+            &code.nonce,
+            &code.code_challenge,
+            code.auth_time,
+            code.expires_at
+        )?;
         Ok(())
     }
 
@@ -99,16 +95,12 @@ impl AuthorizationStore for Database {
     }
 
     async fn unspend_code(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE auth_codes SET redeemed_at = NULL \
-                 WHERE code_hash = $1 AND session_id IS NULL AND replayed_at IS NULL",
-            )
-            .bind(&hash[..])
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "UPDATE auth_codes SET redeemed_at = NULL \
+             WHERE code_hash = $1 AND session_id IS NULL AND replayed_at IS NULL",
+            &hash[..]
+        )?;
         Ok(())
     }
 
@@ -151,20 +143,16 @@ impl AuthorizationStore for Database {
         scope: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
-                 granted_at = excluded.granted_at",
-            )
-            .bind(user.as_uuid())
-            .bind(client_id)
-            .bind(scope)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, \
+             granted_at = excluded.granted_at",
+            user.as_uuid(),
+            client_id,
+            scope,
+            now
+        )?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::{Database, on_pool};
+use super::{Database, execute, on_pool};
 use crate::store::{ClientStore, StoreError, StoredClient};
 
 #[derive(sqlx::FromRow)]
@@ -51,30 +51,29 @@ const SELECT: &str = "SELECT id, secret_hash, redirect_uris, post_logout_redirec
 #[async_trait]
 impl ClientStore for Database {
     async fn create_client(&self, client: &StoredClient) -> Result<(), StoreError> {
-        let result = on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO clients (id, secret_hash, redirect_uris, post_logout_redirect_uris, \
-                 grants, scopes, permissions, first_party, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&client.id)
-            .bind(client.secret_hash.as_ref().map(|h| &h[..]))
-            .bind(Json(&client.redirect_uris))
-            .bind(Json(&client.post_logout_redirect_uris))
-            .bind(Json(&client.grants))
-            .bind(Json(&client.scopes))
-            .bind(Json(&client.permissions))
-            .bind(client.first_party)
-            .bind(client.created_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
+        let result = execute!(
+            self,
+            "INSERT INTO clients (id, secret_hash, redirect_uris, post_logout_redirect_uris, \
+             grants, scopes, permissions, first_party, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &client.id,
+            client.secret_hash.as_ref().map(|h| &h[..]),
+            Json(&client.redirect_uris),
+            Json(&client.post_logout_redirect_uris),
+            Json(&client.grants),
+            Json(&client.scopes),
+            Json(&client.permissions),
+            client.first_party,
+            client.created_at
+        );
         match result {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 Err(StoreError::Conflict("clients_pkey"))
             }
-            other => Ok(other?),
+            other => {
+                other?;
+                Ok(())
+            }
         }
     }
 
@@ -102,25 +101,17 @@ impl ClientStore for Database {
         id: &str,
         permissions: &[String],
     ) -> Result<bool, StoreError> {
-        let updated = on_pool!(self, |pool| {
-            sqlx::query("UPDATE clients SET permissions = $2 WHERE id = $1")
-                .bind(id)
-                .bind(Json(permissions))
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
+        let updated = execute!(
+            self,
+            "UPDATE clients SET permissions = $2 WHERE id = $1",
+            id,
+            Json(permissions)
+        )?;
         Ok(updated > 0)
     }
 
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM clients WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
+        let deleted = execute!(self, "DELETE FROM clients WHERE id = $1", id)?;
         Ok(deleted > 0)
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Database, on_pool};
+use super::{Database, execute, on_pool};
 use crate::domain::UserId;
 use crate::store::{EmailPurpose, EmailToken, EmailTokenStore, StoreError};
 
@@ -22,24 +22,39 @@ fn token(hash: &[u8; 32], purpose: EmailPurpose, row: TokenRow) -> EmailToken {
     }
 }
 
+impl Database {
+    /// The token a statement over `hash` ($1) and `purpose` ($2) returns, if any.
+    async fn one_token(
+        &self,
+        statement: &'static str,
+        hash: &[u8; 32],
+        purpose: EmailPurpose,
+    ) -> Result<Option<EmailToken>, StoreError> {
+        let row: Option<TokenRow> = on_pool!(self, |pool| {
+            sqlx::query_as(statement)
+                .bind(&hash[..])
+                .bind(purpose.as_str())
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|row| token(hash, purpose, row)))
+    }
+}
+
 #[async_trait]
 impl EmailTokenStore for Database {
     async fn create_email_token(&self, token: &EmailToken) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO email_tokens (hash, user_id, purpose, email, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&token.hash[..])
-            .bind(token.user_id.as_uuid())
-            .bind(token.purpose.as_str())
-            .bind(&token.email)
-            .bind(token.created_at)
-            .bind(token.expires_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "INSERT INTO email_tokens (hash, user_id, purpose, email, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &token.hash[..],
+            token.user_id.as_uuid(),
+            token.purpose.as_str(),
+            &token.email,
+            token.created_at,
+            token.expires_at
+        )?;
         Ok(())
     }
 
@@ -48,17 +63,13 @@ impl EmailTokenStore for Database {
         hash: &[u8; 32],
         purpose: EmailPurpose,
     ) -> Result<Option<EmailToken>, StoreError> {
-        let row: Option<TokenRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "DELETE FROM email_tokens WHERE hash = $1 AND purpose = $2 \
-                 RETURNING user_id, email, created_at, expires_at",
-            )
-            .bind(&hash[..])
-            .bind(purpose.as_str())
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(row.map(|row| token(hash, purpose, row)))
+        self.one_token(
+            "DELETE FROM email_tokens WHERE hash = $1 AND purpose = $2 \
+             RETURNING user_id, email, created_at, expires_at",
+            hash,
+            purpose,
+        )
+        .await
     }
 
     async fn find_email_token(
@@ -66,17 +77,13 @@ impl EmailTokenStore for Database {
         hash: &[u8; 32],
         purpose: EmailPurpose,
     ) -> Result<Option<EmailToken>, StoreError> {
-        let row: Option<TokenRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT user_id, email, created_at, expires_at FROM email_tokens \
-                 WHERE hash = $1 AND purpose = $2",
-            )
-            .bind(&hash[..])
-            .bind(purpose.as_str())
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(row.map(|row| token(hash, purpose, row)))
+        self.one_token(
+            "SELECT user_id, email, created_at, expires_at FROM email_tokens \
+             WHERE hash = $1 AND purpose = $2",
+            hash,
+            purpose,
+        )
+        .await
     }
 
     async fn set_email_verified(
@@ -85,18 +92,14 @@ impl EmailTokenStore for Database {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let updated = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE users SET email_verified = TRUE, updated_at = $3 \
-                 WHERE id = $1 AND email = $2",
-            )
-            .bind(user.as_uuid())
-            .bind(email)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
+        let updated = execute!(
+            self,
+            "UPDATE users SET email_verified = TRUE, updated_at = $3 \
+             WHERE id = $1 AND email = $2",
+            user.as_uuid(),
+            email,
+            now
+        )?;
         Ok(updated == 1)
     }
 

@@ -30,6 +30,21 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs one statement with its parameters, bound in order, on whichever pool the database
+/// is; how many rows it changed.
+macro_rules! execute {
+    ($db:expr, $statement:expr $(, $param:expr)* $(,)?) => {
+        $crate::store::sql::on_pool!($db, |pool| {
+            sqlx::query($statement)
+                $(.bind($param))*
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+    };
+}
+pub(crate) use execute;
+
 /// The SQL database, chosen by the scheme of its URL.
 #[derive(Clone, Debug)]
 pub enum Database {
@@ -121,22 +136,12 @@ impl Database {
         statement: &'static str,
         time: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let deleted = on_pool!(self, |pool| {
-            sqlx::query(statement)
-                .bind(time)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(deleted)
+        Ok(execute!(self, statement, time)?)
     }
 
     /// A round trip, for readiness.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        execute!(self, "SELECT 1")?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Database, on_pool};
+use super::{Database, execute, on_pool};
 use crate::domain::{Session, SessionId, UserId};
 use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
 use crate::token::{SealedSuccessor, TokenHash};
@@ -136,6 +136,16 @@ macro_rules! list_ended {
     };
 }
 
+/// Deletes a session in a transaction (a macro, like `list_ended!`).
+macro_rules! delete_session {
+    ($tx:expr, $id:expr) => {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await
+    };
+}
+
 #[async_trait]
 impl SessionStore for Database {
     async fn create_session(
@@ -144,28 +154,24 @@ impl SessionStore for Database {
         refresh: TokenHash,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, \
-                 absolute_expires_at, idle_expires_at, auth_time, ip, user_agent, refresh_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(session.id.as_str())
-            .bind(session.user_id.as_uuid())
-            .bind(&session.client_id)
-            .bind(&session.scope)
-            .bind(session.created_at)
-            .bind(session.last_used_at)
-            .bind(session.absolute_expires_at)
-            .bind(session.idle_expires_at)
-            .bind(session.auth_time)
-            .bind(&session.ip)
-            .bind(&session.user_agent)
-            .bind(&refresh.0[..])
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, \
+             absolute_expires_at, idle_expires_at, auth_time, ip, user_agent, refresh_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            session.id.as_str(),
+            session.user_id.as_uuid(),
+            &session.client_id,
+            &session.scope,
+            session.created_at,
+            session.last_used_at,
+            session.absolute_expires_at,
+            session.idle_expires_at,
+            session.auth_time,
+            &session.ip,
+            &session.user_agent,
+            &refresh.0[..]
+        )?;
         Ok(())
     }
 
@@ -252,10 +258,7 @@ impl SessionStore for Database {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if older.is_some() {
-                        sqlx::query("DELETE FROM sessions WHERE id = $1")
-                            .bind(rotation.session.as_str())
-                            .execute(&mut *tx)
-                            .await?;
+                        delete_session!(tx, rotation.session.as_str())?;
                         list_ended!(tx, rotation.session.as_str(), ended)?;
                         Rotated::Reused(session)
                     } else {
@@ -264,19 +267,13 @@ impl SessionStore for Database {
                 }
                 Decision::ScopeWidened => Rotated::ScopeWidened,
                 Decision::Reuse => {
-                    sqlx::query("DELETE FROM sessions WHERE id = $1")
-                        .bind(rotation.session.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    delete_session!(tx, rotation.session.as_str())?;
                     list_ended!(tx, rotation.session.as_str(), ended)?;
                     Rotated::Reused(session)
                 }
                 Decision::Refuse { delete } => {
                     if delete {
-                        sqlx::query("DELETE FROM sessions WHERE id = $1")
-                            .bind(rotation.session.as_str())
-                            .execute(&mut *tx)
-                            .await?;
+                        delete_session!(tx, rotation.session.as_str())?;
                     }
                     Rotated::Refused
                 }
@@ -388,18 +385,14 @@ impl SessionStore for Database {
         until: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(jti)
-            .bind(until)
-            .bind(at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
+        execute!(
+            self,
+            "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+            jti,
+            until,
+            at
+        )?;
         Ok(())
     }
 
@@ -408,29 +401,18 @@ impl SessionStore for Database {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RevocationFeed, StoreError> {
-        let sessions: Vec<(String, DateTime<Utc>)> = on_pool!(self, |pool| {
-            sqlx::query_as(
+        let listed = |statement| self.revoked_since(statement, since, now);
+        Ok(RevocationFeed {
+            sessions: listed(
                 "SELECT session_id, ended_at FROM ended_sessions \
                  WHERE ended_at >= $1 AND listed_until > $2 ORDER BY ended_at, session_id",
             )
-            .bind(since)
-            .bind(now)
-            .fetch_all(pool)
-            .await
-        })?;
-        let access_tokens: Vec<(String, DateTime<Utc>)> = on_pool!(self, |pool| {
-            sqlx::query_as(
+            .await?,
+            access_tokens: listed(
                 "SELECT jti, revoked_at FROM revoked_access_tokens \
                  WHERE revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at, jti",
             )
-            .bind(since)
-            .bind(now)
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(RevocationFeed {
-            sessions,
-            access_tokens,
+            .await?,
         })
     }
 
@@ -462,5 +444,24 @@ impl SessionStore for Database {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Database::ping(self).await
+    }
+}
+
+impl Database {
+    /// What a revocation list holds from `since` ($1) that is still listed at `now` ($2):
+    /// `(id, when)` pairs, in the order the statement gives them.
+    async fn revoked_since(
+        &self,
+        statement: &'static str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(statement)
+                .bind(since)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+        })?)
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Database, on_pool};
+use super::{Database, execute, on_pool};
 use crate::domain::text::fold;
 use crate::domain::{Email, NewUser, Profile, ProfilePatch, Role, Secret, User, UserId, UserName};
 use crate::store::{StoreError, UserCredentials, UserStore};
@@ -69,30 +69,26 @@ macro_rules! select_users_where {
 impl UserStore for Database {
     async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
         let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_string()).collect();
-        let result = on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO users (id, email, name, password_hash, roles, disabled, email_verified, \
-                 country, city, business_context, preferred_language, created_at, updated_at, \
-                 email_key, name_key) \
-                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11, $12, $13)",
-            )
-            .bind(user.id.as_uuid())
-            .bind(user.email.as_str())
-            .bind(user.name.as_str())
-            .bind(user.password_hash.expose())
-            .bind(Json(&roles))
-            .bind(user.email_verified)
-            .bind(&user.profile.country)
-            .bind(&user.profile.city)
-            .bind(user.profile.business_context.as_ref().map(Json))
-            .bind(&user.profile.preferred_language)
-            .bind(user.created_at)
-            .bind(user.email.key())
-            .bind(fold(user.name.as_str()))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        });
+        let result = execute!(
+            self,
+            "INSERT INTO users (id, email, name, password_hash, roles, disabled, email_verified, \
+             country, city, business_context, preferred_language, created_at, updated_at, \
+             email_key, name_key) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11, $12, $13)",
+            user.id.as_uuid(),
+            user.email.as_str(),
+            user.name.as_str(),
+            user.password_hash.expose(),
+            Json(&roles),
+            user.email_verified,
+            &user.profile.country,
+            &user.profile.city,
+            user.profile.business_context.as_ref().map(Json),
+            &user.profile.preferred_language,
+            user.created_at,
+            user.email.key(),
+            fold(user.name.as_str())
+        );
         match result {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -148,39 +144,32 @@ impl UserStore for Database {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
         // One statement, so two concurrent changes of different fields both survive.
-        let updated = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE users SET \
-                 name = CASE WHEN $2 THEN $3 ELSE name END, \
-                 name_key = CASE WHEN $2 THEN $13 ELSE name_key END, \
-                 country = CASE WHEN $4 THEN $5 ELSE country END, \
-                 city = CASE WHEN $6 THEN $7 ELSE city END, \
-                 business_context = CASE WHEN $8 THEN $9 ELSE business_context END, \
-                 preferred_language = CASE WHEN $10 THEN $11 ELSE preferred_language END, \
-                 updated_at = $12 \
-                 WHERE id = $1",
-            )
-            .bind(id.as_uuid())
-            .bind(name.is_some())
-            .bind(name.map(UserName::as_str))
-            .bind(patch.country.is_some())
-            .bind(patch.country.clone().flatten())
-            .bind(patch.city.is_some())
-            .bind(patch.city.clone().flatten())
-            .bind(patch.business_context.is_some())
-            .bind(patch.business_context.clone().flatten().map(Json))
-            .bind(patch.preferred_language.is_some())
-            .bind(patch.preferred_language.clone().flatten())
-            .bind(now)
-            .bind(name.map(|n| fold(n.as_str())))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        if updated == 0 {
-            return Ok(None);
-        }
-        self.find_user(id).await
+        let updated = execute!(
+            self,
+            "UPDATE users SET \
+             name = CASE WHEN $2 THEN $3 ELSE name END, \
+             name_key = CASE WHEN $2 THEN $13 ELSE name_key END, \
+             country = CASE WHEN $4 THEN $5 ELSE country END, \
+             city = CASE WHEN $6 THEN $7 ELSE city END, \
+             business_context = CASE WHEN $8 THEN $9 ELSE business_context END, \
+             preferred_language = CASE WHEN $10 THEN $11 ELSE preferred_language END, \
+             updated_at = $12 \
+             WHERE id = $1",
+            id.as_uuid(),
+            name.is_some(),
+            name.map(UserName::as_str),
+            patch.country.is_some(),
+            patch.country.clone().flatten(),
+            patch.city.is_some(),
+            patch.city.clone().flatten(),
+            patch.business_context.is_some(),
+            patch.business_context.clone().flatten().map(Json),
+            patch.preferred_language.is_some(),
+            patch.preferred_language.clone().flatten(),
+            now,
+            name.map(|n| fold(n.as_str()))
+        )?;
+        self.user_if_updated(id, updated).await
     }
 
     async fn replace_password_hash(
@@ -190,19 +179,15 @@ impl UserStore for Database {
         new_hash: &Secret<String>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let updated = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE users SET password_hash = $3, updated_at = $4 \
-                 WHERE id = $1 AND password_hash = $2",
-            )
-            .bind(id.as_uuid())
-            .bind(expected.expose())
-            .bind(new_hash.expose())
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
+        let updated = execute!(
+            self,
+            "UPDATE users SET password_hash = $3, updated_at = $4 \
+             WHERE id = $1 AND password_hash = $2",
+            id.as_uuid(),
+            expected.expose(),
+            new_hash.expose(),
+            now
+        )?;
         Ok(updated == 1)
     }
 
@@ -268,19 +253,14 @@ impl UserStore for Database {
         disabled: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
-        let updated = on_pool!(self, |pool| {
-            sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
-                .bind(id.as_uuid())
-                .bind(disabled)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        if updated == 0 {
-            return Ok(None);
-        }
-        self.find_user(id).await
+        let updated = execute!(
+            self,
+            "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1",
+            id.as_uuid(),
+            disabled,
+            now
+        )?;
+        self.user_if_updated(id, updated).await
     }
 
     async fn set_user_roles(
@@ -290,23 +270,27 @@ impl UserStore for Database {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
         let roles: Vec<&str> = roles.iter().map(Role::as_str).collect();
-        let updated = on_pool!(self, |pool| {
-            sqlx::query("UPDATE users SET roles = $2, updated_at = $3 WHERE id = $1")
-                .bind(id.as_uuid())
-                .bind(Json(roles))
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
+        let updated = execute!(
+            self,
+            "UPDATE users SET roles = $2, updated_at = $3 WHERE id = $1",
+            id.as_uuid(),
+            Json(roles),
+            now
+        )?;
+        self.user_if_updated(id, updated).await
+    }
+}
+
+impl Database {
+    /// The user after an update that changed `updated` rows: `None` when no account has
+    /// the id.
+    async fn user_if_updated(&self, id: UserId, updated: u64) -> Result<Option<User>, StoreError> {
         if updated == 0 {
             return Ok(None);
         }
         self.find_user(id).await
     }
-}
 
-impl Database {
     /// Fills in the folded address and name of accounts stored before they were kept
     /// (migration `folded_keys`). Two old accounts whose addresses fold alike keep their
     /// exact addresses for signing in, and a warning names them, until one is changed.
@@ -321,15 +305,13 @@ impl Database {
         for (id, email, name) in rows {
             let email_key = Email::from_stored(email).key();
             let name_key = fold(&name);
-            let both = on_pool!(self, |pool| {
-                sqlx::query("UPDATE users SET email_key = $2, name_key = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(&email_key)
-                    .bind(&name_key)
-                    .execute(pool)
-                    .await
-                    .map(|_| ())
-            });
+            let both = execute!(
+                self,
+                "UPDATE users SET email_key = $2, name_key = $3 WHERE id = $1",
+                id,
+                &email_key,
+                &name_key
+            );
             match both {
                 Ok(_) => {}
                 Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -338,14 +320,12 @@ impl Database {
                         "another account's address folds to the same form as this one's; \
                          it signs in with its exact address until one of them is changed"
                     );
-                    on_pool!(self, |pool| {
-                        sqlx::query("UPDATE users SET name_key = $2 WHERE id = $1")
-                            .bind(id)
-                            .bind(&name_key)
-                            .execute(pool)
-                            .await
-                            .map(|_| ())
-                    })?;
+                    execute!(
+                        self,
+                        "UPDATE users SET name_key = $2 WHERE id = $1",
+                        id,
+                        &name_key
+                    )?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -1,9 +1,6 @@
 //! The key folder's lifecycle: rotation, retirement, revocation, adoption of hand-placed
 //! keys, and files it ignores.
 
-// These tests need only some present moment, not one they move; the system time serves.
-#![allow(clippy::disallowed_methods)]
-
 use super::*;
 use chrono::TimeZone;
 
@@ -52,11 +49,36 @@ fn signing_kid(folder: &KeyFolder, at: DateTime<Utc>) -> String {
 const AHEAD: Duration = Duration::from_secs(310);
 const LIFETIME: Duration = Duration::from_secs(900);
 
-#[test]
-fn a_rotation_publishes_first_and_signs_later() {
+/// A folder whose first key was made at `t(0)`.
+fn folder_with_a_key() -> (tempfile::TempDir, KeyFolder) {
     let dir = tempfile::tempdir().unwrap();
     let folder = KeyFolder::new(dir.path(), 2048);
     folder.ensure_key(t(0)).unwrap();
+    (dir, folder)
+}
+
+/// Rotates at `at`, which must make a new key; its kid.
+fn rotated(folder: &KeyFolder, at: DateTime<Utc>) -> String {
+    let RotateOutcome::Rotated { kid, .. } = folder.rotate(&At(at), AHEAD, LIFETIME, None).unwrap()
+    else {
+        panic!()
+    };
+    kid
+}
+
+/// A folder with one key put there by hand (no `keys.json`), and the time of its file.
+fn folder_with_a_hand_placed_key() -> (tempfile::TempDir, KeyFolder, DateTime<Utc>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    fs::write(&path, SigningKey::generate_pem(2048).unwrap()).unwrap();
+    let placed = fs::metadata(&path).unwrap().modified().unwrap().into();
+    let folder = KeyFolder::new(dir.path(), 2048);
+    (dir, folder, placed)
+}
+
+#[test]
+fn a_rotation_publishes_first_and_signs_later() {
+    let (dir, folder) = folder_with_a_key();
     let first = signing_kid(&folder, t(0));
 
     let RotateOutcome::Rotated { kid, activate_at } =
@@ -84,9 +106,7 @@ fn a_rotation_publishes_first_and_signs_later() {
 
 #[test]
 fn a_new_key_waits_from_the_moment_it_is_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
+    let (dir, folder) = folder_with_a_key();
     let clock = KeyFileClock(dir.path().to_path_buf());
 
     let RotateOutcome::Rotated { activate_at, .. } =
@@ -102,9 +122,7 @@ fn a_new_key_waits_from_the_moment_it_is_on_disk() {
 
 #[test]
 fn rotate_if_older_than_leaves_young_keys_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
+    let (_dir, folder) = folder_with_a_key();
     let month = Duration::from_secs(30 * 86_400);
     assert!(matches!(
         folder
@@ -122,14 +140,8 @@ fn rotate_if_older_than_leaves_young_keys_alone() {
 
 #[test]
 fn revoking_the_active_key_promotes_another_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
-    let RotateOutcome::Rotated { kid: next, .. } =
-        folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
-    else {
-        panic!()
-    };
+    let (dir, folder) = folder_with_a_key();
+    let next = rotated(&folder, t(10));
     let first = signing_kid(&folder, t(10));
 
     let promoted = folder.revoke(&first, t(20)).unwrap();
@@ -147,19 +159,13 @@ fn revoking_the_active_key_promotes_another_at_once() {
 
 #[test]
 fn the_active_key_cannot_be_retired_and_a_next_key_is_withdrawn() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
+    let (_dir, folder) = folder_with_a_key();
     let first = signing_kid(&folder, t(0));
     assert!(matches!(
         folder.retire(&first, t(1), LIFETIME),
         Err(KeyError::Refused(_))
     ));
-    let RotateOutcome::Rotated { kid: next, .. } =
-        folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
-    else {
-        panic!()
-    };
+    let next = rotated(&folder, t(10));
     folder.retire(&next, t(20), LIFETIME).unwrap();
     let ring = folder.load(t(20)).unwrap();
     assert!(!ring.jwks_json(t(20)).contains(&next));
@@ -171,23 +177,15 @@ fn the_active_key_cannot_be_retired_and_a_next_key_is_withdrawn() {
 
 #[test]
 fn hand_placed_keys_are_adopted() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("signing.pem"),
-        SigningKey::generate_pem(2048).unwrap(),
-    )
-    .unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    let ring = folder.load(Utc::now()).unwrap();
+    let (_dir, folder, placed) = folder_with_a_hand_placed_key();
+    let ring = folder.load(placed).unwrap();
     assert_eq!(ring.len(), 1);
-    assert!(ring.signing_key(Utc::now()).is_some());
+    assert!(ring.signing_key(placed).is_some());
 }
 
 #[test]
 fn a_corrupt_key_file_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
+    let (dir, folder) = folder_with_a_key();
     let kid = signing_kid(&folder, t(0));
     let path = dir.path().join(format!("{kid}.pem"));
     let pem = fs::read(&path).unwrap();
@@ -200,14 +198,8 @@ fn a_corrupt_key_file_is_named() {
 
 #[test]
 fn key_files_outside_the_schedule_are_named_with_their_reason_and_never_used() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
-    let RotateOutcome::Rotated { kid: next, .. } =
-        folder.rotate(&At(t(10)), AHEAD, LIFETIME, None).unwrap()
-    else {
-        panic!()
-    };
+    let (dir, folder) = folder_with_a_key();
+    let next = rotated(&folder, t(10));
     let next_pem = fs::read(dir.path().join(format!("{next}.pem"))).unwrap();
     let revoked = signing_kid(&folder, t(10));
     folder.revoke(&revoked, t(20)).unwrap();
@@ -256,21 +248,13 @@ fn key_files_outside_the_schedule_are_named_with_their_reason_and_never_used() {
 
 #[test]
 fn without_a_schedule_nothing_is_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("signing.pem"),
-        SigningKey::generate_pem(2048).unwrap(),
-    )
-    .unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    assert!(folder.ignored_files(Utc::now()).unwrap().is_empty());
+    let (_dir, folder, placed) = folder_with_a_hand_placed_key();
+    assert!(folder.ignored_files(placed).unwrap().is_empty());
 }
 
 #[test]
 fn concurrent_rotations_make_one_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = KeyFolder::new(dir.path(), 2048);
-    folder.ensure_key(t(0)).unwrap();
+    let (_dir, folder) = folder_with_a_key();
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let folder = folder.clone();
