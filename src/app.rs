@@ -119,7 +119,7 @@ impl Core {
         let clients = ClientRegistry::new(Arc::new(db.clone()));
         let counters: Arc<dyn RateCounters> = match &redis_sessions {
             Some(redis) => Arc::new(redis.counters()),
-            None => Arc::new(LocalCounters::default()),
+            None => Arc::new(LocalCounters::new(clock.clone())),
         };
         let limiter = Limiter::new(counters, config.limits);
         let audit = Audit::new(Arc::new(db.clone()), clock.clone());

@@ -269,7 +269,7 @@ mod tests {
 
     fn limiter(enabled: bool) -> Limiter {
         Limiter::new(
-            Arc::new(LocalCounters::default()),
+            Arc::new(LocalCounters::new(Arc::new(crate::clock::SystemClock))),
             Limits {
                 enabled,
                 login_per_ip: Rate::parse("3/min").unwrap(),

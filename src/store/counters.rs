@@ -2,12 +2,16 @@
 //! [`crate::limits`] applies. Redis keeps them for every instance; [`LocalCounters`] for one.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::StoreError;
+use crate::clock::Clock;
+
+type Instant = DateTime<Utc>;
 
 /// Counters that expire: the storage side of the limits.
 #[async_trait]
@@ -26,16 +30,24 @@ pub trait RateCounters: Send + Sync {
     async fn clear(&self, keys: &[String]) -> Result<(), StoreError>;
 }
 
-/// Counters of one process, for deployments without Redis.
-#[derive(Default)]
+/// Counters of one process, for deployments without Redis. Their windows run on the
+/// server's clock, so a test that moves it sees a limit reset without waiting.
 pub struct LocalCounters {
     entries: Mutex<HashMap<String, (u64, Instant)>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl LocalCounters {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            entries: Mutex::default(),
+            clock,
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u64, Instant)>, Instant) -> T) -> T {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
+        let now = self.clock.now();
         if entries.len() > 100_000 {
             entries.retain(|_, (_, until)| *until > now);
         }
@@ -44,16 +56,24 @@ impl LocalCounters {
 }
 
 fn seconds_until(until: Instant, now: Instant) -> u64 {
-    until.saturating_duration_since(now).as_secs_f64().ceil() as u64
+    let millis = (until - now).num_milliseconds().max(0) as u64;
+    millis.div_ceil(1000)
+}
+
+/// `now` plus a window or lifetime.
+fn after(now: Instant, span: Duration) -> Instant {
+    now + chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX)
 }
 
 #[async_trait]
 impl RateCounters for LocalCounters {
     async fn hit(&self, key: &str, window: Duration) -> Result<(u64, u64), StoreError> {
         Ok(self.with(|entries, now| {
-            let entry = entries.entry(key.to_string()).or_insert((0, now + window));
+            let entry = entries
+                .entry(key.to_string())
+                .or_insert((0, after(now, window)));
             if entry.1 <= now {
-                *entry = (0, now + window);
+                *entry = (0, after(now, window));
             }
             entry.0 += 1;
             (entry.0, seconds_until(entry.1, now))
@@ -62,7 +82,7 @@ impl RateCounters for LocalCounters {
 
     async fn block(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
         self.with(|entries, now| {
-            let until = now + ttl;
+            let until = after(now, ttl);
             let entry = entries.entry(key.to_string()).or_insert((1, until));
             entry.1 = entry.1.max(until);
         });
@@ -73,7 +93,7 @@ impl RateCounters for LocalCounters {
         Ok(self.with(|entries, now| match entries.get(key) {
             Some((_, until)) if *until > now => false,
             _ => {
-                entries.insert(key.to_string(), (1, now + ttl));
+                entries.insert(key.to_string(), (1, after(now, ttl)));
                 true
             }
         }))

@@ -1,22 +1,26 @@
 //! Rate limits and the bounded password-hashing queue, over HTTP.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse::clock::ManualClock;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, redis_url, spawn_app_with};
+use crate::helpers::{Backend, redis_url, spawn_app_with, spawn_app_with_clock};
 
 const PASSWORD: &str = "analytical engine";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_address_limit_trips_at_its_count_and_resets_after_its_window() {
-    let app = spawn_app_with(
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
         Backend::Sqlite,
         &[
             ("GATEHOUSE_RATE_LIMITS", "on"),
             ("GATEHOUSE_RATE_LIMIT_LOGIN_PER_IP", "3/s"),
             ("GATEHOUSE_RATE_LIMIT_LOGIN_PER_ACCOUNT", "100/min"),
         ],
+        clock.clone(),
     )
     .await;
     app.register_user("ada@example.com", PASSWORD).await;
@@ -34,7 +38,7 @@ async fn the_per_address_limit_trips_at_its_count_and_resets_after_its_window() 
     assert_eq!(limited.status(), 429);
     assert_eq!(limited.headers()["retry-after"], "1");
     assert_eq!(limited.json::<Value>().await.unwrap()["error"], "slow_down");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     assert_eq!(
         app.password_grant("ada@example.com", PASSWORD)
             .await
@@ -78,12 +82,14 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_account_is_slowed_down_not_locked() {
-    let app = spawn_app_with(
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(
         Backend::Sqlite,
         &[
             ("GATEHOUSE_RATE_LIMITS", "on"),
             ("GATEHOUSE_RATE_LIMIT_LOGIN_PER_ACCOUNT", "2/min"),
         ],
+        clock.clone(),
     )
     .await;
     app.register_user("ada@example.com", PASSWORD).await;
@@ -120,7 +126,7 @@ async fn a_failing_account_is_slowed_down_not_locked() {
         429
     );
 
-    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    clock.advance(Duration::from_secs(wait));
     assert_eq!(
         app.password_grant("ada@example.com", PASSWORD)
             .await
