@@ -61,14 +61,14 @@ pub struct Sessions {
 #[derive(Clone)]
 struct Grant {
     user: UserId,
-    scope: Arc<str>,
+    scope: Arc<Scopes>,
 }
 
 impl Grant {
     fn of(session: &Session) -> Self {
         Self {
             user: session.user_id,
-            scope: session.scope.as_str().into(),
+            scope: Arc::new(session.scope.clone()),
         }
     }
 }
@@ -138,7 +138,7 @@ impl Sessions {
             id: SessionId::generate(),
             user_id: user,
             client_id: client_id.to_string(),
-            scope: scope.to_string(),
+            scope: Scopes::from_stored(scope),
             created_at: now,
             last_used_at: now,
             absolute_expires_at: after(now, self.settings.max_ttl),
@@ -170,7 +170,7 @@ impl Sessions {
     ) -> Result<Refresh, StoreError> {
         let widens_scope = match scope {
             Some(asked) => match self.grant(presented.session()).await? {
-                Some(grant) => asked.widens(&Scopes::parse(&grant.scope).unwrap_or_default()),
+                Some(grant) => asked.widens(&grant.scope),
                 // No live session: the store refuses the token, whatever was asked.
                 None => false,
             },

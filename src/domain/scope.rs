@@ -27,6 +27,11 @@ impl Scopes {
         Ok(Self(scopes))
     }
 
+    /// A scope as a store holds it (written by [`Scopes`]'s `Display`), trusted as it is.
+    pub fn from_stored(text: &str) -> Self {
+        Self::from_names(text.split(' ').filter(|t| !t.is_empty()))
+    }
+
     pub fn from_names<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
         let mut scopes = Self::default();
         for name in names {

@@ -49,8 +49,8 @@ pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
     pub client_id: String,
-    /// The scope granted at sign-in, space-separated; refreshes may narrow it per token.
-    pub scope: String,
+    /// The scope granted at sign-in; refreshes may narrow it per token.
+    pub scope: super::Scopes,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
     /// No refresh is possible after this, however active the session (`REFRESH_TOKEN_MAX_TTL`).

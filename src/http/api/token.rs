@@ -420,7 +420,7 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
             IntrospectionBody {
                 active: true,
                 token_type: Some("refresh_token".into()),
-                scope: Some(session.scope.clone()),
+                scope: Some(session.scope.to_string()),
                 client_id: Some(session.client_id.clone()),
                 sub: Some(user.id.to_string()),
                 username: Some(user.email.to_string()),

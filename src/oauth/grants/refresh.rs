@@ -83,7 +83,7 @@ pub async fn grant(
         }
         Refresh::Invalid => return Err(invalid()),
     };
-    let scope = asked.unwrap_or_else(|| Scopes::parse(&session.scope).unwrap_or_default());
+    let scope = asked.unwrap_or_else(|| session.scope.clone());
     let access = cx.issuer.for_user(&user, client, &session, &scope)?;
     Ok(TokenResponse::new(access, scope, Some(successor)))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::{Session, SessionId, UserId};
+use crate::domain::{Scopes, Session, SessionId, UserId};
 use crate::store::StoreError;
 use crate::token::{SealedSuccessor, TokenHash};
 
@@ -91,7 +91,7 @@ impl Stored {
         Self {
             user: session.user_id.as_uuid().as_bytes().to_vec(),
             client: session.client_id.clone(),
-            scope: session.scope.clone(),
+            scope: session.scope.to_string(),
             created: session.created_at.timestamp(),
             last_used: session.last_used_at.timestamp(),
             absolute_expiry: session.absolute_expires_at.timestamp(),
@@ -168,7 +168,7 @@ impl Stored {
             id: id.clone(),
             user_id: self.user_id()?,
             client_id: self.client.clone(),
-            scope: self.scope.clone(),
+            scope: Scopes::from_stored(&self.scope),
             created_at: at(self.created),
             last_used_at: at(self.last_used),
             absolute_expires_at: at(self.absolute_expiry),
@@ -201,7 +201,7 @@ mod tests {
             id: SessionId::generate(),
             user_id: UserId::generate(),
             client_id: "gatehouse".into(),
-            scope: "openid email".into(),
+            scope: Scopes::from_stored("openid email"),
             created_at: now,
             last_used_at: now,
             absolute_expires_at: at(1_900_000_000),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Database, execute, on_pool};
-use crate::domain::{Session, SessionId, UserId};
+use crate::domain::{Scopes, Session, SessionId, UserId};
 use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
 use crate::token::{SealedSuccessor, TokenHash};
 
@@ -41,7 +41,7 @@ impl SessionRow {
                 .map_err(|e| StoreError::Internal(format!("stored session id: {e}").into()))?,
             user_id: UserId::from_uuid(self.user_id),
             client_id: self.client_id.clone(),
-            scope: self.scope.clone(),
+            scope: Scopes::from_stored(&self.scope),
             created_at: self.created_at,
             last_used_at: self.last_used_at,
             absolute_expires_at: self.absolute_expires_at,
@@ -162,7 +162,7 @@ impl SessionStore for Database {
             session.id.as_str(),
             session.user_id.as_uuid(),
             &session.client_id,
-            &session.scope,
+            session.scope.to_string(),
             session.created_at,
             session.last_used_at,
             session.absolute_expires_at,

@@ -72,7 +72,7 @@ fn session(user: UserId, created: i64) -> Session {
         id: SessionId::generate(),
         user_id: user,
         client_id: "app".into(),
-        scope: "openid profile email".into(),
+        scope: gatehouse::domain::Scopes::from_stored("openid profile email"),
         created_at: t(created),
         last_used_at: t(created),
         absolute_expires_at: t(created + 86_400),

@@ -150,7 +150,8 @@ async fn a_token_of_another_client_or_a_wider_scope_changes_nothing(f: Fixture) 
         panic!("{outcome:?}")
     };
     assert_eq!(
-        rotated.scope, "openid profile email",
+        rotated.scope.to_string(),
+        "openid profile email",
         "the session keeps its scope"
     );
 }
