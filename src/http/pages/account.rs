@@ -105,7 +105,7 @@ async fn render_account(
 }
 
 /// The signed-in person, or where to send them to sign in.
-async fn require_sign_in(state: &AppState, req: &Request) -> Result<(Session, User), PageError> {
+async fn require_signed_in(state: &AppState, req: &Request) -> Result<(Session, User), PageError> {
     signed_in(state, req)
         .await
         .or_unavailable(&PageContext::new(state, req, None))?
@@ -128,7 +128,7 @@ struct AccountForm {
 impl<'a> FromRequest<'a> for AccountForm {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
         let state = app_state(req);
-        let (session, user) = require_sign_in(state, req).await?;
+        let (session, user) = require_signed_in(state, req).await?;
         let ctx = PageContext::new(state, req, Some(&user));
         let body = body.take().unwrap_or_else(|_| Body::empty());
         let fields = FormFields::read_checked(&ctx, body).await?;
@@ -164,7 +164,7 @@ impl AccountForm {
 /// `GET /account`
 #[handler]
 pub async fn account_page(state: Data<&AppState>, req: &Request) -> Result<Response, PageError> {
-    let (session, user) = require_sign_in(&state, req).await?;
+    let (session, user) = require_signed_in(&state, req).await?;
     let ctx = PageContext::new(&state, req, Some(&user));
     let notice = match query(req).get("done").map(String::as_str) {
         Some("saved") => Some(ctx.text.saved),
