@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use poem::http::{HeaderValue, Method, header};
+use poem::http::{Method, header};
 use poem::middleware::Cors;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
@@ -77,22 +77,11 @@ impl<E: Endpoint> Endpoint for AllowedOriginsEndpoint<E> {
             && req
                 .headers()
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let mut response = if listed || preflight {
-            self.cors.call(req).await?
+        // Every answer then varies on Origin: the pipeline says so, error answers included.
+        if listed || preflight {
+            self.cors.call(req).await
         } else {
-            self.inner.call(req).await?.into_response()
-        };
-        // The answer depends on Origin, so shared caches (the JWKS and discovery are
-        // cacheable) must not hand one origin's answer to another.
-        let varies = response.headers().get_all(header::VARY).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.to_ascii_lowercase().contains("origin"))
-        });
-        if !varies {
-            response
-                .headers_mut()
-                .append(header::VARY, HeaderValue::from_static("Origin"));
+            Ok(self.inner.call(req).await?.into_response())
         }
-        Ok(response)
     }
 }

@@ -31,6 +31,8 @@ pub struct Pipeline {
     timeout: Duration,
     trusted_proxies: Arc<[TrustedProxy]>,
     hsts: bool,
+    /// CORS is on (`GATEHOUSE_CORS_ORIGINS`): every answer varies on Origin.
+    vary_origin: bool,
     routes: RouteTable,
 }
 
@@ -41,6 +43,7 @@ impl Pipeline {
             timeout: config.http.request_timeout,
             trusted_proxies: config.http.trusted_proxies.clone().into(),
             hsts: config.issuer.starts_with("https://"),
+            vary_origin: !config.oauth.cors_origins.is_empty(),
             routes,
         }
     }
@@ -136,6 +139,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             response.headers_mut().insert(header::ALLOW, value);
         }
         add_security_headers(response.headers_mut(), self.settings.hsts);
+        if self.settings.vary_origin {
+            vary_on_origin(response.headers_mut());
+        }
         if let Ok(value) = HeaderValue::from_str(&request_id.0) {
             response.headers_mut().insert("x-request-id", value);
         }
@@ -359,6 +365,19 @@ async fn with_request_id(response: Response, request_id: &RequestId) -> Response
 
 /// Gives an error from poem or an extractor the body documented for the path. Errors
 /// built from our own responses already have one.
+/// With CORS on, an answer depends on the request's Origin, so shared caches (the JWKS
+/// and discovery are cacheable) must not hand one origin's answer to another — error
+/// answers included.
+fn vary_on_origin(headers: &mut poem::http::HeaderMap) {
+    let varies = headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("origin"))
+    });
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
 fn shape_error(err: poem::Error, surface: Surface, request_id: &RequestId) -> Response {
     let style = ErrorStyle::of(surface);
     if err.is_from_response() {

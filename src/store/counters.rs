@@ -56,8 +56,8 @@ impl LocalCounters {
 }
 
 fn seconds_until(until: Instant, now: Instant) -> u64 {
-    let millis = (until - now).num_milliseconds().max(0) as u64;
-    millis.div_ceil(1000)
+    let micros = (until - now).num_microseconds().unwrap_or(i64::MAX).max(0) as u64;
+    micros.div_ceil(1_000_000)
 }
 
 /// `now` plus a window or lifetime.

@@ -104,4 +104,20 @@ async fn cors_leaves_the_servers_own_forms_and_unlisted_origins_alone() {
         "https://app.example.com"
     );
     assert_eq!(listed.headers()["vary"], "Origin");
+
+    // Error answers vary too: a form without its CSRF field, an unknown API path.
+    for (method, path) in [
+        (reqwest::Method::POST, "/login"),
+        (reqwest::Method::GET, "/api/v1/nothing"),
+    ] {
+        let refused = app
+            .client
+            .request(method, app.url(path))
+            .header("origin", "https://evil.example.com")
+            .send()
+            .await
+            .unwrap();
+        assert!(refused.status().is_client_error(), "{path}");
+        assert_eq!(refused.headers()["vary"], "Origin", "{path}");
+    }
 }
