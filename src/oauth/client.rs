@@ -163,7 +163,7 @@ impl Client {
         self.post_logout_redirect_uris.iter().any(|r| r == uri)
     }
 
-    fn built_in() -> Self {
+    pub(crate) fn built_in() -> Self {
         Self {
             id: BUILT_IN_CLIENT_ID.into(),
             public: true,

@@ -8,6 +8,7 @@ mod error;
 mod grants;
 mod introspection;
 mod issuer;
+mod oxide;
 mod pkce;
 mod revocation;
 mod token_endpoint;

@@ -1,0 +1,448 @@
+//! The one place oxide-auth meets Gatehouse: its authorization code flow
+//! (`oxide_auth_async::code_grant::access_token`) orders the exchange — client check, code
+//! recovery, the client and redirect URI bound to the code, extensions (PKCE), issuing —
+//! and our primitives do each step against our stores.
+//!
+//! What the crate cannot carry is wrapped here once:
+//! - its primitives answer `Err(())` or `Ok(None)` without a cause, and it turns both into
+//!   `invalid_request`; each of our primitives records the answer it means (an outage is
+//!   `temporarily_unavailable`, an unknown or replayed code `invalid_grant`…) in a verdict
+//!   that is given after the flow, whatever the crate made of it;
+//! - it compares redirect URIs as parsed URLs and reads the system clock for a grant's
+//!   expiry; the exact comparison and expiry stay in our code store, and grants reach the
+//!   crate with an expiry it never meets;
+//! - its token response has no `id_token` and reads the system clock; the issuing step
+//!   builds our whole response, and the crate's is not used.
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oxide_auth::code_grant::accesstoken::{
+    Authorization, Error as FlowError, Request as TokenRequest,
+};
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
+use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
+use oxide_auth::primitives::registrar::{
+    BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError,
+};
+use oxide_auth::primitives::scope::Scope;
+use oxide_auth_async::code_grant::access_token::{self, Endpoint, Extension};
+use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
+
+use super::client::Client;
+use super::error::{ErrorCode, OAuthError};
+
+/// What a grant carries from the code to the token step: the PKCE challenge.
+const PKCE: &str = "gatehouse/pkce";
+
+/// Gatehouse's side of one code exchange: the steps the flow asks for.
+#[async_trait]
+pub trait CodeSteps: Send + Sync {
+    /// Redeems `code` (spending it): the grant it stands for, its PKCE challenge, or the
+    /// answer to give instead.
+    async fn redeem(&mut self, code: &str) -> Result<(Grant, String), OAuthError>;
+    /// Whether `verifier` answers the challenge the code was bound to.
+    fn verifier_matches(&self, verifier: &str, challenge: &str) -> bool;
+    /// Starts the session and signs the tokens of a redeemed code.
+    async fn issue(&mut self) -> Result<(), OAuthError>;
+}
+
+/// The exchange as the crate reads the request: our already-checked values.
+struct Form<'a> {
+    client_id: &'a str,
+    code: &'a str,
+    redirect_uri: &'a str,
+    code_verifier: &'a str,
+}
+
+impl TokenRequest for Form<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(self.code.into())
+    }
+    /// The client was authenticated before the flow (percent-decoded Basic, or a body
+    /// secret); the flow only binds the code to it.
+    fn authorization(&self) -> Authorization<'_> {
+        Authorization::None
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        Some(self.client_id.into())
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        Some(self.redirect_uri.into())
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some("authorization_code".into())
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        (key == "code_verifier").then(|| self.code_verifier.into())
+    }
+}
+
+/// One exchange: the crate's endpoint and primitives, over our steps.
+struct Exchange<'a> {
+    client: &'a Client,
+    steps: &'a mut dyn CodeSteps,
+    code_verifier: &'a str,
+    /// The answer our primitives decided; given whatever the crate answers.
+    verdict: Option<OAuthError>,
+}
+
+impl Exchange<'_> {
+    fn refuse(&mut self, error: OAuthError) {
+        self.verdict.get_or_insert(error);
+    }
+}
+
+/// The code of an exchange, as sent.
+pub struct CodeRequest<'a> {
+    pub code: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_verifier: &'a str,
+}
+
+/// Runs the authorization code exchange of an authenticated `client` through oxide-auth.
+/// `Ok` when `steps` issued the tokens.
+pub async fn exchange_code(
+    client: &Client,
+    request: CodeRequest<'_>,
+    steps: &mut dyn CodeSteps,
+) -> Result<(), OAuthError> {
+    let form = Form {
+        client_id: &client.id,
+        code: request.code,
+        redirect_uri: request.redirect_uri,
+        code_verifier: request.code_verifier,
+    };
+    let mut exchange = Exchange {
+        client,
+        steps,
+        code_verifier: request.code_verifier,
+        verdict: None,
+    };
+    let outcome = access_token::access_token(&mut exchange, &form).await;
+    if let Some(verdict) = exchange.verdict {
+        return Err(verdict);
+    }
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(e) => Err(flow_error(&e)),
+    }
+}
+
+/// A refusal of the crate's own, where no primitive decided the answer: a redirect URI
+/// that is not a URL (ours compares the code's exactly when it is redeemed).
+fn flow_error(e: &FlowError) -> OAuthError {
+    match e {
+        FlowError::Invalid(_) => OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "redirect_uri differs from the authorization request",
+        ),
+        FlowError::Unauthorized(..) => {
+            OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+        }
+        FlowError::Primitive(_) => OAuthError::server_error(),
+    }
+}
+
+/// The latest instant a grant can hold: the crate's own expiry check (on the system clock)
+/// never refuses; our code store has already applied the real one on our clock.
+pub fn never() -> DateTime<Utc> {
+    DateTime::<Utc>::MAX_UTC
+}
+
+/// A grant for a code issued to `client_id`, bound to `redirect_uri`.
+pub fn grant(
+    owner: String,
+    client_id: &str,
+    scope: &str,
+    redirect_uri: &str,
+) -> Result<Grant, OAuthError> {
+    let unreadable = |what: &str| {
+        tracing::error!(what, "a stored authorization code cannot be read");
+        OAuthError::server_error()
+    };
+    Ok(Grant {
+        owner_id: owner,
+        client_id: client_id.to_string(),
+        scope: scope.parse::<Scope>().map_err(|_| unreadable("scope"))?,
+        redirect_uri: redirect_uri
+            .parse()
+            .map_err(|_| unreadable("redirect_uri"))?,
+        until: never(),
+        extensions: Extensions::new(),
+    })
+}
+
+impl Endpoint for Exchange<'_> {
+    fn registrar(&self) -> &(dyn Registrar + Sync) {
+        self
+    }
+    fn authorizer(&mut self) -> &mut (dyn Authorizer + Send) {
+        self
+    }
+    fn issuer(&mut self) -> &mut (dyn Issuer + Send) {
+        self
+    }
+    fn extension(&mut self) -> &mut (dyn Extension + Send) {
+        self
+    }
+}
+
+/// The registrar of one exchange knows the one client that authenticated.
+#[async_trait]
+impl Registrar for Exchange<'_> {
+    async fn bound_redirect<'a>(
+        &self,
+        bound: ClientUrl<'a>,
+    ) -> Result<BoundClient<'a>, RegistrarError> {
+        if bound.client_id != self.client.id {
+            return Err(RegistrarError::Unspecified);
+        }
+        // Exact matching only (RFC 9700 §2.1).
+        let uri = match &bound.redirect_uri {
+            Some(asked)
+                if self
+                    .client
+                    .redirect_uris
+                    .iter()
+                    .any(|r| r == asked.as_str()) =>
+            {
+                asked.as_ref().clone()
+            }
+            Some(_) => return Err(RegistrarError::Unspecified),
+            None => match self.client.redirect_uris.as_slice() {
+                [only] => only
+                    .parse::<ExactUrl>()
+                    .map_err(|_| RegistrarError::Unspecified)?,
+                _ => return Err(RegistrarError::Unspecified),
+            },
+        };
+        Ok(BoundClient {
+            client_id: bound.client_id,
+            redirect_uri: Cow::Owned(RegisteredUrl::Exact(uri)),
+        })
+    }
+
+    async fn negotiate<'a>(
+        &self,
+        client: BoundClient<'a>,
+        scope: Option<Scope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let allowed: Scope = self
+            .client
+            .scopes
+            .to_string()
+            .parse()
+            .map_err(|_| RegistrarError::PrimitiveError)?;
+        let scope = match scope {
+            Some(asked) if asked <= allowed => asked,
+            Some(_) => return Err(RegistrarError::Unspecified),
+            None => allowed,
+        };
+        Ok(PreGrant {
+            client_id: client.client_id.into_owned(),
+            redirect_uri: client.redirect_uri.into_owned(),
+            scope,
+        })
+    }
+
+    async fn check(
+        &self,
+        client_id: &str,
+        _passphrase: Option<&[u8]>,
+    ) -> Result<(), RegistrarError> {
+        if client_id == self.client.id {
+            Ok(())
+        } else {
+            Err(RegistrarError::Unspecified)
+        }
+    }
+}
+
+#[async_trait]
+impl Authorizer for Exchange<'_> {
+    /// Codes are issued by our authorization endpoint, not through this exchange.
+    async fn authorize(&mut self, _: Grant) -> Result<String, ()> {
+        self.refuse(OAuthError::server_error());
+        Err(())
+    }
+
+    async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        match self.steps.redeem(code).await {
+            Ok((mut grant, challenge)) => {
+                grant
+                    .extensions
+                    .set_raw(PKCE.to_string(), Value::private(Some(challenge)));
+                Ok(Some(grant))
+            }
+            Err(refusal) => {
+                let outage = refusal.code == ErrorCode::TemporarilyUnavailable;
+                self.refuse(refusal);
+                if outage { Err(()) } else { Ok(None) }
+            }
+        }
+    }
+}
+
+/// PKCE (RFC 7636 §4.6), S256 only: the challenge travels in the grant's extensions.
+#[async_trait]
+impl Extension for Exchange<'_> {
+    async fn extend(
+        &mut self,
+        _: &(dyn TokenRequest + Sync),
+        data: Extensions,
+    ) -> Result<Extensions, ()> {
+        let challenge = data
+            .private()
+            .find(|(name, _)| *name == PKCE)
+            .and_then(|(_, value)| value.map(str::to_string));
+        let matches = challenge
+            .is_some_and(|challenge| self.steps.verifier_matches(self.code_verifier, &challenge));
+        if matches {
+            Ok(Extensions::new())
+        } else {
+            self.refuse(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the code_verifier does not match the code_challenge",
+            ));
+            Err(())
+        }
+    }
+}
+
+#[async_trait]
+impl Issuer for Exchange<'_> {
+    async fn issue(&mut self, _: Grant) -> Result<IssuedToken, ()> {
+        match self.steps.issue().await {
+            Ok(()) => Ok(IssuedToken {
+                // The response is ours (with its ID token); the crate's is not sent.
+                token: String::new(),
+                refresh: None,
+                until: never(),
+                token_type: TokenType::Bearer,
+            }),
+            Err(refusal) => {
+                self.refuse(refusal);
+                Err(())
+            }
+        }
+    }
+
+    /// The refresh grant runs its own flow; a code exchange never refreshes.
+    async fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
+        self.refuse(OAuthError::server_error());
+        Err(())
+    }
+
+    /// Access tokens are verified by signature elsewhere, never recovered here.
+    async fn recover_token(&mut self, _: &str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+
+    async fn recover_refresh(&mut self, _: &str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Steps whose every answer a test chooses.
+    struct Scripted {
+        redeemed: Result<(), OAuthError>,
+        verifier_ok: bool,
+        issued: Result<(), OAuthError>,
+        calls: Vec<&'static str>,
+    }
+
+    #[async_trait]
+    impl CodeSteps for Scripted {
+        async fn redeem(&mut self, _: &str) -> Result<(Grant, String), OAuthError> {
+            self.calls.push("redeem");
+            self.redeemed.clone()?;
+            let grant = grant(
+                "owner".into(),
+                &Client::built_in().id,
+                "openid",
+                "https://app.example.com/cb",
+            )?;
+            Ok((grant, "challenge".into()))
+        }
+        fn verifier_matches(&self, _: &str, challenge: &str) -> bool {
+            challenge == "challenge" && self.verifier_ok
+        }
+        async fn issue(&mut self) -> Result<(), OAuthError> {
+            self.calls.push("issue");
+            self.issued.clone()
+        }
+    }
+
+    fn scripted() -> Scripted {
+        Scripted {
+            redeemed: Ok(()),
+            verifier_ok: true,
+            issued: Ok(()),
+            calls: Vec::new(),
+        }
+    }
+
+    async fn run(steps: &mut Scripted, redirect_uri: &str) -> Result<(), OAuthError> {
+        let request = CodeRequest {
+            code: "code",
+            redirect_uri,
+            code_verifier: "verifier",
+        };
+        exchange_code(&Client::built_in(), request, steps).await
+    }
+
+    const CB: &str = "https://app.example.com/cb";
+
+    #[tokio::test]
+    async fn a_good_exchange_redeems_then_issues() {
+        let mut steps = scripted();
+        run(&mut steps, CB).await.unwrap();
+        assert_eq!(steps.calls, ["redeem", "issue"]);
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_stays_temporarily_unavailable() {
+        let mut steps = scripted();
+        steps.redeemed = Err(OAuthError::unavailable());
+        let e = run(&mut steps, CB).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+        let mut steps = scripted();
+        steps.issued = Err(OAuthError::unavailable());
+        let e = run(&mut steps, CB).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+    }
+
+    #[tokio::test]
+    async fn unknown_codes_and_wrong_verifiers_are_invalid_grant_not_invalid_request() {
+        let mut steps = scripted();
+        steps.redeemed = Err(OAuthError::new(ErrorCode::InvalidGrant, "unknown"));
+        let e = run(&mut steps, CB).await.unwrap_err();
+        assert_eq!(
+            (e.code, steps.calls.as_slice()),
+            (ErrorCode::InvalidGrant, &["redeem"][..])
+        );
+
+        let mut steps = scripted();
+        steps.verifier_ok = false;
+        let e = run(&mut steps, CB).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        assert_eq!(steps.calls, ["redeem"], "nothing is issued");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_uri_that_is_no_url_is_refused_before_the_code_is_spent() {
+        let mut steps = scripted();
+        let e = run(&mut steps, "not a url").await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        assert!(steps.calls.is_empty());
+    }
+}
