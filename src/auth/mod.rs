@@ -18,7 +18,7 @@ pub use email::EmailLinks;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{Login, LoginOutcome, LoginRequest, Refusal, SignedIn};
 pub use password::{HashError, PasswordHasher, Verification};
-pub use sessions::{Refresh, RequestContext, SessionSettings, Sessions};
+pub use sessions::{Refresh, RequestContext, SessionGrant, SessionSettings, Sessions};
 pub use signup::{SignUp, Via};
 
 /// An audit event of `kind` about something the person `user` did themselves.

@@ -54,20 +54,23 @@ pub struct Sessions {
     settings: SessionSettings,
     /// Whose each session is and what scope it was granted. Neither ever changes, so an
     /// entry is never stale; it spares the refresh grant a store read before rotating.
-    grants: moka::future::Cache<SessionId, Grant>,
+    grants: moka::future::Cache<SessionId, SessionGrant>,
 }
 
-/// What never changes about a session: whose it is, and the scope granted at sign-in.
+/// What never changes about a session: whose it is, the client it was started for, and
+/// the scope granted at sign-in.
 #[derive(Clone)]
-struct Grant {
-    user: UserId,
-    scope: Arc<Scopes>,
+pub struct SessionGrant {
+    pub user: UserId,
+    pub client_id: Arc<str>,
+    pub scope: Arc<Scopes>,
 }
 
-impl Grant {
+impl SessionGrant {
     fn of(session: &Session) -> Self {
         Self {
             user: session.user_id,
+            client_id: session.client_id.as_str().into(),
             scope: Arc::new(session.scope.clone()),
         }
     }
@@ -154,7 +157,7 @@ impl Sessions {
         let refresh = RefreshToken::generate(session.id.clone());
         self.store.create_session(&session, refresh.hash()).await?;
         self.grants
-            .insert(session.id.clone(), Grant::of(&session))
+            .insert(session.id.clone(), SessionGrant::of(&session))
             .await;
         Ok((session, refresh))
     }
@@ -169,7 +172,7 @@ impl Sessions {
         scope: Option<&Scopes>,
     ) -> Result<Refresh, StoreError> {
         let widens_scope = match scope {
-            Some(asked) => match self.grant(presented.session()).await? {
+            Some(asked) => match self.granted(presented.session()).await? {
                 Some(grant) => asked.widens(&grant.scope),
                 // No live session: the store refuses the token, whatever was asked.
                 None => false,
@@ -232,18 +235,19 @@ impl Sessions {
     /// Whose session `id` is, if it is live or was seen live; whether it still is, only
     /// the store can say.
     pub async fn owner(&self, id: &SessionId) -> Result<Option<UserId>, StoreError> {
-        Ok(self.grant(id).await?.map(|grant| grant.user))
+        Ok(self.granted(id).await?.map(|grant| grant.user))
     }
 
-    /// What session `id` was granted, remembered once it was seen live.
-    async fn grant(&self, id: &SessionId) -> Result<Option<Grant>, StoreError> {
+    /// What session `id` was granted, remembered once it was seen live; `None` when it
+    /// is not (or no longer) live.
+    pub async fn granted(&self, id: &SessionId) -> Result<Option<SessionGrant>, StoreError> {
         if let Some(grant) = self.grants.get(id).await {
             return Ok(Some(grant));
         }
         let Some(session) = self.find(id).await? else {
             return Ok(None);
         };
-        let grant = Grant::of(&session);
+        let grant = SessionGrant::of(&session);
         self.grants.insert(id.clone(), grant.clone()).await;
         Ok(Some(grant))
     }

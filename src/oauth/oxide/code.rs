@@ -1,23 +1,8 @@
-//! The one place oxide-auth meets Gatehouse: its authorization code flow
-//! (`oxide_auth_async::code_grant::access_token`) orders the exchange — client check, code
-//! recovery, the client and redirect URI bound to the code, extensions (PKCE), issuing —
-//! and our primitives do each step against our stores.
-//!
-//! What the crate cannot carry is wrapped here once:
-//! - its primitives answer `Err(())` or `Ok(None)` without a cause, and it turns both into
-//!   `invalid_request`; each of our primitives records the answer it means (an outage is
-//!   `temporarily_unavailable`, an unknown or replayed code `invalid_grant`…) in a verdict
-//!   that is given after the flow, whatever the crate made of it;
-//! - it compares redirect URIs as parsed URLs and reads the system clock for a grant's
-//!   expiry; the exact comparison and expiry stay in our code store, and grants reach the
-//!   crate with an expiry it never meets;
-//! - its token response has no `id_token` and reads the system clock; the issuing step
-//!   builds our whole response, and the crate's is not used.
+//! The authorization code exchange through `oxide_auth_async::code_grant::access_token`.
 
 use std::borrow::Cow;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use oxide_auth::code_grant::accesstoken::{
     Authorization, Error as FlowError, Request as TokenRequest,
 };
@@ -30,8 +15,9 @@ use oxide_auth::primitives::scope::Scope;
 use oxide_auth_async::code_grant::access_token::{self, Endpoint, Extension};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 
-use super::client::Client;
-use super::error::{ErrorCode, OAuthError};
+use super::never;
+use crate::oauth::client::Client;
+use crate::oauth::error::{ErrorCode, OAuthError};
 
 /// What a grant carries from the code to the token step: the PKCE challenge.
 const PKCE: &str = "gatehouse/pkce";
@@ -146,12 +132,6 @@ fn flow_error(e: &FlowError) -> OAuthError {
         }
         FlowError::Primitive(_) => OAuthError::server_error(),
     }
-}
-
-/// The latest instant a grant can hold: the crate's own expiry check (on the system clock)
-/// never refuses; our code store has already applied the real one on our clock.
-pub fn never() -> DateTime<Utc> {
-    DateTime::<Utc>::MAX_UTC
 }
 
 /// A grant for a code issued to `client_id`, bound to `redirect_uri`.
@@ -345,104 +325,5 @@ impl Issuer for Exchange<'_> {
 
     async fn recover_refresh(&mut self, _: &str) -> Result<Option<Grant>, ()> {
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Steps whose every answer a test chooses.
-    struct Scripted {
-        redeemed: Result<(), OAuthError>,
-        verifier_ok: bool,
-        issued: Result<(), OAuthError>,
-        calls: Vec<&'static str>,
-    }
-
-    #[async_trait]
-    impl CodeSteps for Scripted {
-        async fn redeem(&mut self, _: &str) -> Result<(Grant, String), OAuthError> {
-            self.calls.push("redeem");
-            self.redeemed.clone()?;
-            let grant = grant(
-                "owner".into(),
-                &Client::built_in().id,
-                "openid",
-                "https://app.example.com/cb",
-            )?;
-            Ok((grant, "challenge".into()))
-        }
-        fn verifier_matches(&self, _: &str, challenge: &str) -> bool {
-            challenge == "challenge" && self.verifier_ok
-        }
-        async fn issue(&mut self) -> Result<(), OAuthError> {
-            self.calls.push("issue");
-            self.issued.clone()
-        }
-    }
-
-    fn scripted() -> Scripted {
-        Scripted {
-            redeemed: Ok(()),
-            verifier_ok: true,
-            issued: Ok(()),
-            calls: Vec::new(),
-        }
-    }
-
-    async fn run(steps: &mut Scripted, redirect_uri: &str) -> Result<(), OAuthError> {
-        let request = CodeRequest {
-            code: "code",
-            redirect_uri,
-            code_verifier: "verifier",
-        };
-        exchange_code(&Client::built_in(), request, steps).await
-    }
-
-    const CB: &str = "https://app.example.com/cb";
-
-    #[tokio::test]
-    async fn a_good_exchange_redeems_then_issues() {
-        let mut steps = scripted();
-        run(&mut steps, CB).await.unwrap();
-        assert_eq!(steps.calls, ["redeem", "issue"]);
-    }
-
-    #[tokio::test]
-    async fn a_store_outage_stays_temporarily_unavailable() {
-        let mut steps = scripted();
-        steps.redeemed = Err(OAuthError::unavailable());
-        let e = run(&mut steps, CB).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
-        let mut steps = scripted();
-        steps.issued = Err(OAuthError::unavailable());
-        let e = run(&mut steps, CB).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
-    }
-
-    #[tokio::test]
-    async fn unknown_codes_and_wrong_verifiers_are_invalid_grant_not_invalid_request() {
-        let mut steps = scripted();
-        steps.redeemed = Err(OAuthError::new(ErrorCode::InvalidGrant, "unknown"));
-        let e = run(&mut steps, CB).await.unwrap_err();
-        assert_eq!(
-            (e.code, steps.calls.as_slice()),
-            (ErrorCode::InvalidGrant, &["redeem"][..])
-        );
-
-        let mut steps = scripted();
-        steps.verifier_ok = false;
-        let e = run(&mut steps, CB).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidGrant);
-        assert_eq!(steps.calls, ["redeem"], "nothing is issued");
-    }
-
-    #[tokio::test]
-    async fn a_redirect_uri_that_is_no_url_is_refused_before_the_code_is_spent() {
-        let mut steps = scripted();
-        let e = run(&mut steps, "not a url").await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidGrant);
-        assert!(steps.calls.is_empty());
     }
 }
