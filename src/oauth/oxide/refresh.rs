@@ -14,6 +14,11 @@ use crate::domain::Scopes;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 
+/// The redirect URI of a session's grant, which nothing reads.
+static NO_REDIRECT: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
+    url::Url::parse("urn:gatehouse:session").expect("a constant URN parses")
+});
+
 /// Gatehouse's side of one refresh: the steps the flow asks for.
 #[async_trait]
 pub trait RefreshSteps: Send + Sync {
@@ -133,9 +138,7 @@ pub fn session_grant(owner: String, client_id: &str, scope: &Scopes) -> Result<G
         owner_id: owner,
         client_id: client_id.to_string(),
         scope,
-        redirect_uri: "urn:gatehouse:session"
-            .parse()
-            .map_err(|_| OAuthError::server_error())?,
+        redirect_uri: NO_REDIRECT.clone(),
         until: never(),
         extensions: Extensions::new(),
     })
