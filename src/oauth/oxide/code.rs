@@ -15,7 +15,7 @@ use oxide_auth::primitives::scope::Scope;
 use oxide_auth_async::code_grant::access_token::{self, Endpoint, Extension};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 
-use super::never;
+use super::{Verdict, never, same_client};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 
@@ -73,14 +73,7 @@ struct Exchange<'a> {
     client: &'a Client,
     steps: &'a mut dyn CodeSteps,
     code_verifier: &'a str,
-    /// The answer our primitives decided; given whatever the crate answers.
-    verdict: Option<OAuthError>,
-}
-
-impl Exchange<'_> {
-    fn refuse(&mut self, error: OAuthError) {
-        self.verdict.get_or_insert(error);
-    }
+    verdict: Verdict,
 }
 
 /// The code of an exchange, as sent.
@@ -107,16 +100,10 @@ pub async fn exchange_code(
         client,
         steps,
         code_verifier: request.code_verifier,
-        verdict: None,
+        verdict: Verdict::default(),
     };
     let outcome = access_token::access_token(&mut exchange, &form).await;
-    if let Some(verdict) = exchange.verdict {
-        return Err(verdict);
-    }
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(e) => Err(flow_error(&e)),
-    }
+    exchange.verdict.answer(outcome, |e| flow_error(&e))
 }
 
 /// A refusal of the crate's own, where no primitive decided the answer: a redirect URI
@@ -230,16 +217,8 @@ impl Registrar for Exchange<'_> {
         })
     }
 
-    async fn check(
-        &self,
-        client_id: &str,
-        _passphrase: Option<&[u8]>,
-    ) -> Result<(), RegistrarError> {
-        if client_id == self.client.id {
-            Ok(())
-        } else {
-            Err(RegistrarError::Unspecified)
-        }
+    async fn check(&self, client_id: &str, _: Option<&[u8]>) -> Result<(), RegistrarError> {
+        same_client(self.client, client_id)
     }
 }
 
@@ -247,24 +226,18 @@ impl Registrar for Exchange<'_> {
 impl Authorizer for Exchange<'_> {
     /// Codes are issued by our authorization endpoint, not through this exchange.
     async fn authorize(&mut self, _: Grant) -> Result<String, ()> {
-        self.refuse(OAuthError::server_error());
+        self.verdict.refuse(OAuthError::server_error());
         Err(())
     }
 
     async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        match self.steps.redeem(code).await {
-            Ok((mut grant, challenge)) => {
-                grant
-                    .extensions
-                    .set_raw(PKCE.to_string(), Value::private(Some(challenge)));
-                Ok(Some(grant))
-            }
-            Err(refusal) => {
-                let outage = refusal.code == ErrorCode::TemporarilyUnavailable;
-                self.refuse(refusal);
-                if outage { Err(()) } else { Ok(None) }
-            }
-        }
+        let redeemed = self.steps.redeem(code).await.map(|(mut grant, challenge)| {
+            grant
+                .extensions
+                .set_raw(PKCE.to_string(), Value::private(Some(challenge)));
+            grant
+        });
+        self.verdict.recovered(redeemed)
     }
 }
 
@@ -285,7 +258,7 @@ impl Extension for Exchange<'_> {
         if matches {
             Ok(Extensions::new())
         } else {
-            self.refuse(OAuthError::new(
+            self.verdict.refuse(OAuthError::new(
                 ErrorCode::InvalidGrant,
                 "the code_verifier does not match the code_challenge",
             ));
@@ -297,24 +270,20 @@ impl Extension for Exchange<'_> {
 #[async_trait]
 impl Issuer for Exchange<'_> {
     async fn issue(&mut self, _: Grant) -> Result<IssuedToken, ()> {
-        match self.steps.issue().await {
-            Ok(()) => Ok(IssuedToken {
-                // The response is ours (with its ID token); the crate's is not sent.
-                token: String::new(),
-                refresh: None,
-                until: never(),
-                token_type: TokenType::Bearer,
-            }),
-            Err(refusal) => {
-                self.refuse(refusal);
-                Err(())
-            }
-        }
+        let issued = self.steps.issue().await;
+        self.verdict.done(issued)?;
+        Ok(IssuedToken {
+            // The response is ours (with its ID token); the crate's is not sent.
+            token: String::new(),
+            refresh: None,
+            until: never(),
+            token_type: TokenType::Bearer,
+        })
     }
 
     /// The refresh grant runs its own flow; a code exchange never refreshes.
     async fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
-        self.refuse(OAuthError::server_error());
+        self.verdict.refuse(OAuthError::server_error());
         Err(())
     }
 

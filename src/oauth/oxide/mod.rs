@@ -23,6 +23,63 @@ pub use code::{CodeRequest, CodeSteps, exchange_code, grant};
 pub use refresh::{RefreshRequest, RefreshSteps, refresh, refresh_refused, session_grant};
 
 use chrono::{DateTime, Utc};
+use oxide_auth::primitives::registrar::RegistrarError;
+
+use super::client::Client;
+use super::error::{ErrorCode, OAuthError};
+
+/// The answer our primitives decided, given after the flow whatever the crate made of
+/// their bare `Err(())` or `Ok(None)`. The first refusal wins.
+#[derive(Default)]
+struct Verdict(Option<OAuthError>);
+
+impl Verdict {
+    fn refuse(&mut self, error: OAuthError) {
+        self.0.get_or_insert(error);
+    }
+
+    /// A primitive that recovers something (a code's or a token's grant): an outage stops
+    /// the flow (`Err`), any other refusal is "nothing found" (`Ok(None)`).
+    fn recovered<T>(&mut self, outcome: Result<T, OAuthError>) -> Result<Option<T>, ()> {
+        match outcome {
+            Ok(found) => Ok(Some(found)),
+            Err(refusal) => {
+                let outage = refusal.code == ErrorCode::TemporarilyUnavailable;
+                self.refuse(refusal);
+                if outage { Err(()) } else { Ok(None) }
+            }
+        }
+    }
+
+    /// A primitive that acts (issues, rotates).
+    fn done<T>(&mut self, outcome: Result<T, OAuthError>) -> Result<T, ()> {
+        outcome.map_err(|refusal| self.refuse(refusal))
+    }
+
+    /// The flow's outcome: ours if a primitive decided it, else the crate's, mapped.
+    fn answer<T, E>(
+        self,
+        outcome: Result<T, E>,
+        map: impl FnOnce(E) -> OAuthError,
+    ) -> Result<(), OAuthError> {
+        match (self.0, outcome) {
+            (Some(verdict), _) => Err(verdict),
+            (None, Ok(_)) => Ok(()),
+            (None, Err(e)) => Err(map(e)),
+        }
+    }
+}
+
+/// The registrar's check in both flows: the client was authenticated before the flow
+/// (percent-decoded Basic, a body secret, or a public client's id), so the flow only
+/// binds the code or token to that client.
+fn same_client(client: &Client, client_id: &str) -> Result<(), RegistrarError> {
+    if client_id == client.id {
+        Ok(())
+    } else {
+        Err(RegistrarError::Unspecified)
+    }
+}
 
 /// The latest instant a grant can hold: the crate's own expiry check (on the system clock)
 /// never refuses; our code store has already applied the real one on our clock.

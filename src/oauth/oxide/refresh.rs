@@ -9,7 +9,7 @@ use oxide_auth::primitives::registrar::{BoundClient, ClientUrl, PreGrant, Regist
 use oxide_auth::primitives::scope::Scope;
 use oxide_auth_async::primitives::{Issuer, Registrar};
 
-use super::never;
+use super::{Verdict, never, same_client};
 use crate::domain::Scopes;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -63,7 +63,7 @@ impl oxide_auth::code_grant::refresh::Request for RefreshForm<'_> {
 struct Refreshing<'a> {
     client: &'a Client,
     steps: &'a mut dyn RefreshSteps,
-    verdict: Option<OAuthError>,
+    verdict: Verdict,
 }
 
 /// The refresh token of a request, and the scope asked for (`None`: the session's).
@@ -87,16 +87,10 @@ pub async fn refresh(
     let mut refreshing = Refreshing {
         client,
         steps,
-        verdict: None,
+        verdict: Verdict::default(),
     };
     let outcome = oxide_auth_async::code_grant::refresh::refresh(&mut refreshing, &form).await;
-    if let Some(verdict) = refreshing.verdict {
-        return Err(verdict);
-    }
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(e) => Err(refresh_error(e)),
-    }
+    refreshing.verdict.answer(outcome, refresh_error)
 }
 
 /// A refusal of the crate's own: the token's session belongs to another client, or the
@@ -170,16 +164,8 @@ impl Registrar for Refreshing<'_> {
     ) -> Result<PreGrant, RegistrarError> {
         Err(RegistrarError::Unspecified)
     }
-    async fn check(
-        &self,
-        client_id: &str,
-        _passphrase: Option<&[u8]>,
-    ) -> Result<(), RegistrarError> {
-        if client_id == self.client.id {
-            Ok(())
-        } else {
-            Err(RegistrarError::Unspecified)
-        }
+    async fn check(&self, client_id: &str, _: Option<&[u8]>) -> Result<(), RegistrarError> {
+        same_client(self.client, client_id)
     }
 }
 
@@ -187,24 +173,20 @@ impl Registrar for Refreshing<'_> {
 impl Issuer for Refreshing<'_> {
     /// A refresh issues no first token.
     async fn issue(&mut self, _: Grant) -> Result<IssuedToken, ()> {
-        self.verdict.get_or_insert(OAuthError::server_error());
+        self.verdict.refuse(OAuthError::server_error());
         Err(())
     }
 
     async fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
-        match self.steps.rotate().await {
-            Ok(()) => Ok(RefreshedToken {
-                // The response is ours; the crate's is not sent.
-                token: String::new(),
-                refresh: None,
-                until: never(),
-                token_type: TokenType::Bearer,
-            }),
-            Err(refusal) => {
-                self.verdict.get_or_insert(refusal);
-                Err(())
-            }
-        }
+        let rotated = self.steps.rotate().await;
+        self.verdict.done(rotated)?;
+        Ok(RefreshedToken {
+            // The response is ours; the crate's is not sent.
+            token: String::new(),
+            refresh: None,
+            until: never(),
+            token_type: TokenType::Bearer,
+        })
     }
 
     async fn recover_token(&mut self, _: &str) -> Result<Option<Grant>, ()> {
@@ -212,13 +194,7 @@ impl Issuer for Refreshing<'_> {
     }
 
     async fn recover_refresh(&mut self, _: &str) -> Result<Option<Grant>, ()> {
-        match self.steps.recover().await {
-            Ok(grant) => Ok(Some(grant)),
-            Err(refusal) => {
-                let outage = refusal.code == ErrorCode::TemporarilyUnavailable;
-                self.verdict.get_or_insert(refusal);
-                if outage { Err(()) } else { Ok(None) }
-            }
-        }
+        let recovered = self.steps.recover().await;
+        self.verdict.recovered(recovered)
     }
 }
