@@ -258,15 +258,8 @@ async fn failed_sign_ins_on_an_existing_account_are_attributed_to_it(backend: Ba
     };
     assert_eq!(csrf_free(&pages[0].1), csrf_free(&pages[1].1));
     let events: Value = app
-        .client
-        .get(app.url("/api/v1/admin/audit?type=login.failed&limit=10"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/audit?type=login.failed&limit=10", &admin)
+        .await;
     let by_name = |username: &str| -> Vec<Value> {
         events["items"]
             .as_array()
@@ -285,17 +278,11 @@ async fn failed_sign_ins_on_an_existing_account_are_attributed_to_it(backend: Ba
         vec![Value::Null, Value::Null]
     );
     let adas: Value = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/admin/audit?user={ada_id}&type=login.failed"
-        )))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            &format!("/api/v1/admin/audit?user={ada_id}&type=login.failed"),
+            &admin,
+        )
+        .await;
     assert_eq!(adas["items"].as_array().unwrap().len(), 2);
 }
 
@@ -326,15 +313,8 @@ async fn disabling_records_the_same_events_from_the_api_and_the_command_line(bac
     let mut recorded = Vec::new();
     for id in &ids {
         let events: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/admin/audit?user={id}&limit=50")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/admin/audit?user={id}&limit=50"), &admin)
+            .await;
         let mut administered: Vec<(String, String, Value)> = events["items"]
             .as_array()
             .unwrap()

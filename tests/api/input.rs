@@ -447,15 +447,8 @@ async fn accounts_stored_before_folding_get_their_keys(backend: Backend) {
         .await;
     assert_eq!(response.status(), 200);
     let found: Value = app
-        .client
-        .get(app.url("/api/v1/admin/users?q=TEST%20PERSON"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/users?q=TEST%20PERSON", &token)
+        .await;
     assert_eq!(found["items"].as_array().unwrap().len(), 2, "{found}");
 }
 

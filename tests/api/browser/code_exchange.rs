@@ -93,16 +93,7 @@ async fn concurrent_exchanges_of_one_code_end_the_session_it_started(backend: Ba
             "attempt {attempt}: {answers:?}"
         );
         assert_eq!(answers[1].1["error"], "invalid_grant", "attempt {attempt}");
-        let live: Value = app
-            .client
-            .get(app.url("/api/v1/auth/sessions"))
-            .bearer_auth(&own)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let live: Value = app.get_json("/api/v1/auth/sessions", &own).await;
         assert!(
             live["items"]
                 .as_array()

@@ -80,16 +80,7 @@ async fn people_register_sign_in_and_manage_their_account_through_the_pages() {
 
     // The browser session is a session like any other.
     let api = app.access_token("ada@example.com", PASSWORD).await;
-    let sessions: Value = app
-        .client
-        .get(app.url("/api/v1/auth/sessions"))
-        .bearer_auth(&api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.get_json("/api/v1/auth/sessions", &api).await;
     assert!(
         sessions["items"]
             .as_array()

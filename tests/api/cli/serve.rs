@@ -6,25 +6,12 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::gatehouse;
+use crate::helpers::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_request_in_flight_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = gatehouse()
-        .current_dir(dir.path())
-        .arg("serve")
-        .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
-        // A deliberately slow password check keeps the request in flight.
-        .env("GATEHOUSE_ARGON2_ITERATIONS", "60")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut server, port) = slow_server(&dir);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     // Generating the development key can take seconds on a busy machine.
@@ -52,11 +39,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         ))
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&server);
 
     let answer = connection
         .answer()
@@ -145,26 +128,36 @@ impl RawConnection {
     }
 }
 
-const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: gatehouse\r\n\r\n";
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_answers_requests_already_sent_on_keep_alive_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = gatehouse()
+/// `gatehouse serve` in `dir` on a free port, with a deliberately slow password check that
+/// keeps a request in flight.
+fn slow_server(dir: &tempfile::TempDir) -> (std::process::Child, u16) {
+    let port = free_port();
+    let server = gatehouse()
         .current_dir(dir.path())
         .arg("serve")
         .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
-        // A deliberately slow password check keeps a request in flight.
         .env("GATEHOUSE_ARGON2_ITERATIONS", "60")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    (server, port)
+}
+
+fn sigterm(server: &std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: gatehouse\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_requests_already_sent_on_keep_alive_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, port) = slow_server(&dir);
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -198,11 +191,7 @@ async fn sigterm_answers_requests_already_sent_on_keep_alive_connections() {
 
     // A request written the moment before the signal.
     just_before.send(HEALTH).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&server);
 
     // New connections are refused at once.
     let mut refused = false;

@@ -81,4 +81,17 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// `GET path` with a bearer token, its body read as JSON (whatever the status).
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }

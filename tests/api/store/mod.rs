@@ -26,6 +26,16 @@ struct Fixture {
     _db: TestDatabase,
 }
 
+impl Fixture {
+    /// A session of the fixture's user, made at second 0, with its first refresh token.
+    async fn started(&self) -> (Session, RefreshToken) {
+        let s = session(self.user, 0);
+        let first = RefreshToken::generate(s.id.clone());
+        self.store.create_session(&s, first.hash()).await.unwrap();
+        (s, first)
+    }
+}
+
 async fn user(db: &Database, email: &str) -> UserId {
     let user = NewUser {
         id: UserId::generate(),

@@ -16,9 +16,7 @@ on_every_store!(
 );
 
 async fn rotation_replaces_the_current_token(f: Fixture) {
-    let s = session(f.user, 0);
-    let first = RefreshToken::generate(s.id.clone());
-    f.store.create_session(&s, first.hash()).await.unwrap();
+    let (s, first) = f.started().await;
     let second = RefreshToken::generate(s.id.clone());
 
     let outcome = f
@@ -55,9 +53,7 @@ async fn rotation_replaces_the_current_token(f: Fixture) {
 }
 
 async fn a_retry_within_the_grace_window_gets_the_same_successor(f: Fixture) {
-    let s = session(f.user, 0);
-    let first = RefreshToken::generate(s.id.clone());
-    f.store.create_session(&s, first.hash()).await.unwrap();
+    let (s, first) = f.started().await;
     let second = RefreshToken::generate(s.id.clone());
     f.store
         .rotate_refresh_token(rotation(&s.id, &first, &second, 100))
@@ -85,9 +81,7 @@ async fn a_retry_within_the_grace_window_gets_the_same_successor(f: Fixture) {
 }
 
 async fn reuse_after_the_grace_window_ends_the_session(f: Fixture) {
-    let s = session(f.user, 0);
-    let first = RefreshToken::generate(s.id.clone());
-    f.store.create_session(&s, first.hash()).await.unwrap();
+    let (s, first) = f.started().await;
     let second = RefreshToken::generate(s.id.clone());
     f.store
         .rotate_refresh_token(rotation(&s.id, &first, &second, 100))
@@ -117,9 +111,7 @@ async fn reuse_after_the_grace_window_ends_the_session(f: Fixture) {
 }
 
 async fn a_token_of_another_client_or_a_wider_scope_changes_nothing(f: Fixture) {
-    let s = session(f.user, 0);
-    let first = RefreshToken::generate(s.id.clone());
-    f.store.create_session(&s, first.hash()).await.unwrap();
+    let (s, first) = f.started().await;
     let next = RefreshToken::generate(s.id.clone());
 
     let mut other_client = rotation(&s.id, &first, &next, 10);

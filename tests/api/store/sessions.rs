@@ -42,9 +42,7 @@ async fn a_session_is_stored_found_and_listed(f: Fixture) {
 }
 
 async fn an_idle_session_expires(f: Fixture) {
-    let s = session(f.user, 0);
-    let first = RefreshToken::generate(s.id.clone());
-    f.store.create_session(&s, first.hash()).await.unwrap();
+    let (s, first) = f.started().await;
     let idle_end = IDLE.as_secs() as i64;
 
     assert!(
