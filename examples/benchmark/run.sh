@@ -91,7 +91,25 @@ sign_in() {
   done
 }
 
-# client_credentials and refresh grants: "<cc/s> <cc µs> <refresh/s> <refresh µs>".
+# The authorization code flow, code asked for and exchanged, by a signed-in browser with
+# the first-party public client bench-app; sets RATE (flows/s) and CPU_US (per flow).
+code_flow() {
+  local verifier=bench-verifier-0123456789-0123456789-0123456789
+  local challenge cb=https%3A%2F%2Fapp.example.com%2Fcb
+  challenge=$(python3 -c 'import base64, hashlib, sys
+print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b"=").decode())' "$verifier")
+  load env BENCH_COOKIE="$(python3 $here/browser.py "$BASE" bench0@example.com bench-password-123)" \
+    BENCH_AUTHORIZE_PATH="/oauth2/authorize?response_type=code&client_id=bench-app&redirect_uri=$cb&scope=openid&state=s&code_challenge=$challenge&code_challenge_method=S256" \
+    BENCH_EXCHANGE_BODY="grant_type=authorization_code&client_id=bench-app&redirect_uri=$cb&code_verifier=$verifier" \
+    wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s $here/code_flow.lua "$BASE"
+  if [ "$(at failures)" != 0 ]; then
+    echo "ERROR: $(at failures) failed steps in the code flow" >&2
+    RATE=0
+  fi
+}
+
+# client_credentials, refresh grants and code flows:
+# "<cc/s> <cc µs> <refresh/s> <refresh µs> <flows/s> <flow µs>".
 grants() {
   load env BENCH_BASIC="$(printf 'bench:%s' "$secret" | base64 -w0)" \
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s $here/client_credentials.lua "$BASE/oauth2/token"
@@ -99,15 +117,20 @@ grants() {
   sign_in
   load env BENCH_TOKENS_FILE="$dir/tokens" \
     wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s $here/refresh.lua "$BASE"
-  echo "$cc $cc_us $RATE $CPU_US"
+  local refresh=$RATE refresh_us=$CPU_US
+  code_flow
+  echo "$cc $cc_us $refresh $refresh_us $RATE $CPU_US"
 }
 
 # A row for grants/s against a signature ceiling: rate, % of the ceiling, CPU per grant and
-# what share of it one signature is (the ceiling for the cores Gatehouse got).
+# what share of it its signatures are (the ceiling for the cores Gatehouse got); a code
+# flow signs two tokens (access and ID token).
 grant_row() {
-  local label=$1 rate=$2 us=$3 ceiling=$4
+  local label=$1 rate=$2 us=$3 ceiling=$4 signatures=${5:-1}
   local signature_us; signature_us=$(py "round($CORES*1e6/$ceiling)")
-  echo "| $label | $rate | $(py "f'{$rate/$ceiling:.0%}'") | $us µs | $(py "f'{$signature_us/max($us,1):.0%}'") (one signature: $signature_us µs) |"
+  local share="one signature: $signature_us µs"
+  [ "$signatures" = 1 ] || share="$signatures signatures: $((signatures * signature_us)) µs"
+  echo "| $label | $rate | $(py "f'{$rate*$signatures/$ceiling:.0%}'") | $us µs | $(py "f'{$signatures*$signature_us/max($us,1):.0%}'") ($share) |"
 }
 
 # p50 / p99 / max of `loadgen rate` at a rate, with the p99 of the latency floor (a server
@@ -141,6 +164,8 @@ run_setup() {
        GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
   (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
   secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials --scope bench:read 2>/dev/null)
+  (cd "$dir" && "${env[@]}" "$BIN" client create --id bench-app --public --first-party \
+    --redirect-uri https://app.example.com/cb >/dev/null 2>&1)
   # The first start generates the signing key; the second is an ordinary restart.
   start; local first_ms=$READY_MS; stop "$pid"
   start; local ready_ms=$READY_MS
@@ -175,17 +200,20 @@ run_setup() {
   local es256; es256=$(grants)
   stop "$pid"
 
-  local cc cc_us refresh refresh_us
+  local cc cc_us refresh refresh_us flows flow_us
+  local flow="code flows (authorize + exchange, $CONNECTIONS browsers)"
   echo "## $name"
   echo
-  echo "| grants | per second | of the $CORES-core ceiling | Gatehouse CPU per grant | one signature's share of it (target ≥ 85 %) |"
+  echo "| grants | per second | of the $CORES-core ceiling | Gatehouse CPU per grant | its signatures' share of it (target ≥ 85 %) |"
   echo "| --- | --- | --- | --- | --- |"
-  read -r cc cc_us refresh refresh_us <<<"$rs256"
+  read -r cc cc_us refresh refresh_us flows flow_us <<<"$rs256"
   grant_row "client_credentials, RS256" "$cc" "$cc_us" "$rsa"
   grant_row "refresh ($CONNECTIONS token chains), RS256" "$refresh" "$refresh_us" "$rsa"
-  read -r cc cc_us refresh refresh_us <<<"$es256"
+  grant_row "$flow, RS256" "$flows" "$flow_us" "$rsa" 2
+  read -r cc cc_us refresh refresh_us flows flow_us <<<"$es256"
   grant_row "client_credentials, ES256" "$cc" "$cc_us" "$p256"
   grant_row "refresh ($CONNECTIONS token chains), ES256" "$refresh" "$refresh_us" "$p256"
+  grant_row "$flow, ES256" "$flows" "$flow_us" "$p256" 2
   echo
   echo "| password grants | per second | of the argon2id ceiling (target ≥ 90 %) | Gatehouse CPU per grant | one hash's share of it |"
   echo "| --- | --- | --- | --- | --- |"

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use super::client::{Client, ClientRegistry, GrantType};
 use super::error::{ErrorCode, OAuthError};
+use super::oxide::{self, PendingGrant};
 use super::pkce;
 use crate::clock::Clock;
 use crate::domain::Scopes;
-use crate::domain::{Session, User};
+use crate::domain::{Session, User, UserId};
 use crate::store::{AuthCode, AuthorizationStore, StoreError};
 
 /// The client id of sessions started by signing in on Gatehouse's own pages. It cannot
@@ -80,31 +81,15 @@ pub struct Prompt {
     pub consent: bool,
 }
 
-/// A request that passed every check.
+/// Where a request's answer goes once its client and redirect URI are known good: the
+/// redirect URI, and the `state` to echo.
 #[derive(Clone, Debug)]
-pub struct ValidAuthorization {
-    pub client: Client,
+pub struct Reply {
     pub redirect_uri: String,
-    pub scope: Scopes,
     pub state: Option<String>,
-    pub code_challenge: String,
-    pub nonce: Option<String>,
-    pub prompt: Prompt,
-    pub max_age: Option<i64>,
 }
 
-/// What to do next.
-#[derive(Debug)]
-pub enum Authorized {
-    /// Send the browser to the client with a code.
-    Redirect(String),
-    /// Ask the person to consent first.
-    NeedsConsent,
-}
-
-const MAX_STATE: usize = 1024;
-
-impl ValidAuthorization {
+impl Reply {
     /// The client's redirect URI with `params`, `state` and `iss` (RFC 9207) added.
     pub fn redirect_with(&self, issuer: &str, params: &[(&str, &str)]) -> String {
         let mut url = url::Url::parse(&self.redirect_uri).expect("validated redirect URI");
@@ -121,11 +106,206 @@ impl ValidAuthorization {
         url.to_string()
     }
 
-    pub fn error(&self, issuer: &str, error: &str, description: &str) -> AuthorizeError {
+    pub fn error(&self, issuer: &str, refusal: &Refusal) -> AuthorizeError {
         AuthorizeError::Redirect(self.redirect_with(
             issuer,
-            &[("error", error), ("error_description", description)],
+            &[
+                ("error", refusal.error),
+                ("error_description", &refusal.description),
+            ],
         ))
+    }
+}
+
+/// An error sent back to the client (RFC 6749 §4.1.2.1).
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            description: description.into(),
+        }
+    }
+}
+
+fn invalid(description: impl Into<String>) -> Refusal {
+    Refusal::new("invalid_request", description)
+}
+
+/// What the checks beyond OAuth's own found: PKCE (an extension of OAuth) and OpenID
+/// Connect's parameters.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+}
+
+/// A request that passed every check.
+#[derive(Clone, Debug)]
+pub struct ValidAuthorization {
+    pub client: Client,
+    pub reply: Reply,
+    pub scope: Scopes,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    /// The request as oxide-auth holds it until the person agrees: it carries the PKCE
+    /// challenge and nonce to the code.
+    pub(super) pending: PendingGrant,
+}
+
+/// What to do next.
+#[derive(Debug)]
+pub enum Authorized {
+    /// Send the browser to the client with a code.
+    Redirect(String),
+    /// Ask the person to consent first.
+    NeedsConsent,
+}
+
+const MAX_STATE: usize = 1024;
+
+impl AuthorizeRequest {
+    pub(super) fn is_repeated(&self, name: &str) -> bool {
+        self.repeated.iter().any(|r| r == name)
+    }
+
+    /// The `state` echoed to the client: not one too long, nor one sent twice.
+    pub(super) fn echoed_state(&self) -> Option<&str> {
+        self.state
+            .as_deref()
+            .filter(|s| s.len() <= MAX_STATE && !self.is_repeated("state"))
+    }
+
+    /// Why a request cannot be answered to any client, when oxide-auth ignores it before
+    /// asking for its client: a repeated `client_id` or `redirect_uri` (RFC 6749 §3.1), no
+    /// `client_id`, or a `redirect_uri` that is not a URL (it cannot be registered).
+    pub(super) fn untrusted(&self) -> Untrusted {
+        if let Some(name) = ["client_id", "redirect_uri"]
+            .into_iter()
+            .find(|name| self.is_repeated(name))
+        {
+            Untrusted::Repeated(name)
+        } else if self.client_id.is_none() {
+            Untrusted::NoClient
+        } else {
+            Untrusted::UnregisteredRedirectUri
+        }
+    }
+
+    /// The answer to a `response_type` oxide-auth refused.
+    pub(super) fn response_type_refusal(&self) -> Refusal {
+        match self.response_type {
+            None => invalid("response_type is required"),
+            Some(_) => Refusal::new(
+                "unsupported_response_type",
+                "only the authorization code flow (response_type=code) is supported",
+            ),
+        }
+    }
+
+    /// The checks oxide-auth leaves to extensions, once the client is known: every
+    /// parameter once, request objects and response modes we do not support, the client's
+    /// right to the flow, PKCE (S256 only, RFC 9700 §2.1.1), `prompt`, `max_age`, `nonce`.
+    pub(super) fn check(&self, client: &Client) -> Result<Checked, Refusal> {
+        if let Some(name) = self.repeated.first() {
+            return Err(invalid(format!(
+                "{name} appears more than once; each parameter may appear once"
+            )));
+        }
+        if self.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+            return Err(invalid("state is too long"));
+        }
+        if self.request.is_some() {
+            return Err(Refusal::new(
+                "request_not_supported",
+                "request objects are not supported",
+            ));
+        }
+        if self.request_uri.is_some() {
+            return Err(Refusal::new(
+                "request_uri_not_supported",
+                "request_uri is not supported",
+            ));
+        }
+        if self.response_mode.as_deref().is_some_and(|m| m != "query") {
+            return Err(invalid("only response_mode=query is supported"));
+        }
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(Refusal::new(
+                "unauthorized_client",
+                "this client may not use the authorization code flow",
+            ));
+        }
+        let code_challenge = pkce::check_challenge(
+            self.code_challenge.as_deref(),
+            self.code_challenge_method.as_deref(),
+        )
+        .map_err(invalid)?;
+        let prompt = self.prompt()?;
+        let max_age = match self.max_age.as_deref() {
+            None => None,
+            Some(v) => Some(
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| invalid("max_age must be a number of seconds"))?,
+            ),
+        };
+        if self.nonce.as_ref().is_some_and(|n| n.len() > 512) {
+            return Err(invalid("nonce is too long"));
+        }
+        Ok(Checked {
+            code_challenge,
+            nonce: self.nonce.clone(),
+            prompt,
+            max_age,
+        })
+    }
+
+    fn prompt(&self) -> Result<Prompt, Refusal> {
+        let mut prompt = Prompt::default();
+        let values = self.prompt.as_deref().unwrap_or("").split(' ');
+        for value in values.filter(|v| !v.is_empty()) {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                _ => return Err(invalid("unknown prompt value")),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(invalid("prompt=none cannot be combined with other values"));
+        }
+        Ok(prompt)
+    }
+
+    /// The scope asked for (`openid` when none is), if the client may have all of it.
+    pub(super) fn scope_for(&self, client: &Client) -> Result<Scopes, Refusal> {
+        let scope = match self.scope.as_deref() {
+            None => Scopes::from_names(["openid"]),
+            Some(text) => Scopes::parse(text).map_err(|e| Refusal::new("invalid_scope", e))?,
+        };
+        if let Some(refused) = scope.not_in(&client.scopes).next() {
+            return Err(Refusal::new(
+                "invalid_scope",
+                format!("this client may not ask for the scope `{refused}`"),
+            ));
+        }
+        Ok(scope)
+    }
+}
+
+impl ValidAuthorization {
+    pub fn error(&self, issuer: &str, error: &'static str, description: &str) -> AuthorizeError {
+        self.reply.error(issuer, &Refusal::new(error, description))
     }
 
     /// Whether the person must (again) sign in before this request can go on.
@@ -157,7 +337,7 @@ pub struct AuthorizationEndpoint {
     authorizations: Arc<dyn AuthorizationStore>,
     clock: Arc<dyn Clock>,
     /// This server's `iss`, added to every redirect (RFC 9207).
-    issuer: Arc<str>,
+    pub(super) issuer: Arc<str>,
     code_ttl: Duration,
 }
 
@@ -178,147 +358,34 @@ impl AuthorizationEndpoint {
         }
     }
 
-    /// Checks a request. Until client and redirect URI are known good, failures are
-    /// shown as a page; after that they go back to the client.
+    /// Checks a request through oxide-auth. Until client and redirect URI are known good,
+    /// failures are shown as a page; after that they go back to the client.
     pub async fn validate(
         &self,
         req: &AuthorizeRequest,
     ) -> Result<ValidAuthorization, AuthorizeError> {
+        oxide::authorization_request(self, req).await
+    }
+
+    /// The client of `client_id`, if `redirect_uri` is one of its own: exact matching
+    /// (RFC 9700 §4.1.3), any port on a loopback address (RFC 8252 §7.3).
+    pub(super) async fn bind(
+        &self,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<Client, AuthorizeError> {
         let page = AuthorizeError::Page;
-        let repeated = |name: &str| req.repeated.iter().any(|r| r == name);
-        // RFC 6749 §3.1: with two client ids or redirect URIs, neither can be trusted.
-        for name in ["client_id", "redirect_uri"] {
-            if repeated(name) {
-                return Err(page(Untrusted::Repeated(name)));
-            }
-        }
-        let client_id = req.client_id.as_deref().ok_or(page(Untrusted::NoClient))?;
         let client = self
             .clients
             .find(client_id)
             .await
             .map_err(store_error)?
             .ok_or(page(Untrusted::UnknownClient))?;
-        let redirect_uri = req
-            .redirect_uri
-            .clone()
-            .ok_or(page(Untrusted::NoRedirectUri))?;
-        if !client.accepts_redirect_uri(&redirect_uri) {
+        let redirect_uri = redirect_uri.ok_or(page(Untrusted::NoRedirectUri))?;
+        if !client.accepts_redirect_uri(redirect_uri) {
             return Err(page(Untrusted::UnregisteredRedirectUri));
         }
-        let partial = ValidAuthorization {
-            client: client.clone(),
-            redirect_uri,
-            scope: Scopes::default(),
-            state: req
-                .state
-                .clone()
-                .filter(|s| s.len() <= MAX_STATE && !repeated("state")),
-            code_challenge: String::new(),
-            nonce: None,
-            prompt: Prompt::default(),
-            max_age: None,
-        };
-        let issuer = &*self.issuer;
-        let fail = |error: &str, description: &str| partial.error(issuer, error, description);
-        if let Some(name) = req.repeated.first() {
-            return Err(fail(
-                "invalid_request",
-                &format!("{name} appears more than once; each parameter may appear once"),
-            ));
-        }
-        if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-            return Err(fail("invalid_request", "state is too long"));
-        }
-        if req.request.is_some() {
-            return Err(fail(
-                "request_not_supported",
-                "request objects are not supported",
-            ));
-        }
-        if req.request_uri.is_some() {
-            return Err(fail(
-                "request_uri_not_supported",
-                "request_uri is not supported",
-            ));
-        }
-        if req.response_mode.as_deref().is_some_and(|m| m != "query") {
-            return Err(fail(
-                "invalid_request",
-                "only response_mode=query is supported",
-            ));
-        }
-        match req.response_type.as_deref() {
-            Some("code") => {}
-            None => return Err(fail("invalid_request", "response_type is required")),
-            Some(_) => {
-                return Err(fail(
-                    "unsupported_response_type",
-                    "only the authorization code flow (response_type=code) is supported",
-                ));
-            }
-        }
-        if !client.allows(GrantType::AuthorizationCode) {
-            return Err(fail(
-                "unauthorized_client",
-                "this client may not use the authorization code flow",
-            ));
-        }
-        let challenge = pkce::check_challenge(
-            req.code_challenge.as_deref(),
-            req.code_challenge_method.as_deref(),
-        )
-        .map_err(|why| fail("invalid_request", why))?;
-        let scope = match req.scope.as_deref() {
-            None => Scopes::from_names(["openid"]),
-            Some(text) => Scopes::parse(text).map_err(|e| fail("invalid_scope", e))?,
-        };
-        if let Some(refused) = scope.not_in(&client.scopes).next() {
-            return Err(fail(
-                "invalid_scope",
-                &format!("this client may not ask for the scope `{refused}`"),
-            ));
-        }
-        let mut prompt = Prompt::default();
-        for value in req
-            .prompt
-            .as_deref()
-            .unwrap_or("")
-            .split(' ')
-            .filter(|v| !v.is_empty())
-        {
-            match value {
-                "none" => prompt.none = true,
-                "login" => prompt.login = true,
-                "consent" => prompt.consent = true,
-                "select_account" => {}
-                _ => return Err(fail("invalid_request", "unknown prompt value")),
-            }
-        }
-        if prompt.none && (prompt.login || prompt.consent) {
-            return Err(fail(
-                "invalid_request",
-                "prompt=none cannot be combined with other values",
-            ));
-        }
-        let max_age =
-            match req.max_age.as_deref() {
-                None => None,
-                Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    fail("invalid_request", "max_age must be a number of seconds")
-                })?),
-            };
-        if req.nonce.as_ref().is_some_and(|n| n.len() > 512) {
-            return Err(fail("invalid_request", "nonce is too long"));
-        }
-        Ok(ValidAuthorization {
-            scope,
-            code_challenge: challenge,
-            nonce: req.nonce.clone(),
-            prompt,
-            max_age,
-            ..partial
-        })
+        Ok(client)
     }
 
     /// With a signed-in person: asks for consent when needed, else issues a code.
@@ -330,7 +397,6 @@ impl AuthorizationEndpoint {
         consent_given: bool,
     ) -> Result<Authorized, AuthorizeError> {
         let now = self.clock.now();
-        let issuer = &*self.issuer;
         if consent_given {
             self.authorizations
                 .save_consent(user.id, &request.client.id, &request.scope.to_string(), now)
@@ -349,7 +415,7 @@ impl AuthorizationEndpoint {
             if !covered || request.prompt.consent {
                 if request.prompt.none {
                     return Err(request.error(
-                        issuer,
+                        &self.issuer,
                         "consent_required",
                         "the person has not consented yet",
                     ));
@@ -357,28 +423,44 @@ impl AuthorizationEndpoint {
                 return Ok(Authorized::NeedsConsent);
             }
         }
+        oxide::issue_code(self, request, user.id, browser.auth_time)
+            .await
+            .map(Authorized::Redirect)
+    }
+
+    /// Stores a new code for `grant` and gives it out.
+    pub(super) async fn create_code(&self, grant: NewCode<'_>) -> Result<String, AuthorizeError> {
         let mut code = [0u8; 32];
         rand::rng().fill_bytes(&mut code);
         let code = URL_SAFE_NO_PAD.encode(code);
+        let now = self.clock.now();
         let stored = AuthCode {
-            client_id: request.client.id.clone(),
-            redirect_uri: request.redirect_uri.clone(),
-            user_id: user.id,
-            scope: request.scope.to_string(),
-            nonce: request.nonce.clone(),
-            code_challenge: request.code_challenge.clone(),
-            auth_time: browser.auth_time,
+            client_id: grant.request.client.id.clone(),
+            redirect_uri: grant.request.reply.redirect_uri.clone(),
+            user_id: grant.user_id,
+            scope: grant.request.scope.to_string(),
+            nonce: grant.nonce,
+            code_challenge: grant.code_challenge,
+            auth_time: grant.auth_time,
             expires_at: now + chrono::Duration::from_std(self.code_ttl).unwrap_or_default(),
         };
         self.authorizations
             .create_code(&code_hash(&code), &stored)
             .await
             .map_err(store_error)?;
-        tracing::info!(user_id = %user.id, client_id = %request.client.id, "authorization code issued");
-        Ok(Authorized::Redirect(
-            request.redirect_with(issuer, &[("code", &code)]),
-        ))
+        tracing::info!(user_id = %grant.user_id, client_id = %stored.client_id, "authorization code issued");
+        Ok(code)
     }
+}
+
+/// A code about to be issued: the request the person agreed to, and what oxide-auth
+/// carried from it.
+pub(super) struct NewCode<'a> {
+    pub request: &'a ValidAuthorization,
+    pub user_id: UserId,
+    pub auth_time: DateTime<Utc>,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
 }
 
 /// Codes are stored as SHA-256 hashes: the authorization code grant finds them by it.

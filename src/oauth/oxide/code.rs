@@ -8,14 +8,11 @@ use oxide_auth::code_grant::accesstoken::{
 };
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
-use oxide_auth::primitives::registrar::{
-    BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError,
-};
 use oxide_auth::primitives::scope::Scope;
 use oxide_auth_async::code_grant::access_token::{self, Endpoint, Extension};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 
-use super::{Verdict, never, same_client};
+use super::{KnownClient, Verdict, never};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 
@@ -70,7 +67,7 @@ impl TokenRequest for Form<'_> {
 
 /// One exchange: the crate's endpoint and primitives, over our steps.
 struct Exchange<'a> {
-    client: &'a Client,
+    client: KnownClient<'a>,
     steps: &'a mut dyn CodeSteps,
     code_verifier: &'a str,
     verdict: Verdict,
@@ -97,7 +94,7 @@ pub async fn exchange_code(
         code_verifier: request.code_verifier,
     };
     let mut exchange = Exchange {
-        client,
+        client: KnownClient(client),
         steps,
         code_verifier: request.code_verifier,
         verdict: Verdict::default(),
@@ -146,7 +143,7 @@ pub fn grant(
 
 impl Endpoint for Exchange<'_> {
     fn registrar(&self) -> &(dyn Registrar + Sync) {
-        self
+        &self.client
     }
     fn authorizer(&mut self) -> &mut (dyn Authorizer + Send) {
         self
@@ -156,69 +153,6 @@ impl Endpoint for Exchange<'_> {
     }
     fn extension(&mut self) -> &mut (dyn Extension + Send) {
         self
-    }
-}
-
-/// The registrar of one exchange knows the one client that authenticated.
-#[async_trait]
-impl Registrar for Exchange<'_> {
-    async fn bound_redirect<'a>(
-        &self,
-        bound: ClientUrl<'a>,
-    ) -> Result<BoundClient<'a>, RegistrarError> {
-        if bound.client_id != self.client.id {
-            return Err(RegistrarError::Unspecified);
-        }
-        // Exact matching only (RFC 9700 §2.1).
-        let uri = match &bound.redirect_uri {
-            Some(asked)
-                if self
-                    .client
-                    .redirect_uris
-                    .iter()
-                    .any(|r| r == asked.as_str()) =>
-            {
-                asked.as_ref().clone()
-            }
-            Some(_) => return Err(RegistrarError::Unspecified),
-            None => match self.client.redirect_uris.as_slice() {
-                [only] => only
-                    .parse::<ExactUrl>()
-                    .map_err(|_| RegistrarError::Unspecified)?,
-                _ => return Err(RegistrarError::Unspecified),
-            },
-        };
-        Ok(BoundClient {
-            client_id: bound.client_id,
-            redirect_uri: Cow::Owned(RegisteredUrl::Exact(uri)),
-        })
-    }
-
-    async fn negotiate<'a>(
-        &self,
-        client: BoundClient<'a>,
-        scope: Option<Scope>,
-    ) -> Result<PreGrant, RegistrarError> {
-        let allowed: Scope = self
-            .client
-            .scopes
-            .to_string()
-            .parse()
-            .map_err(|_| RegistrarError::PrimitiveError)?;
-        let scope = match scope {
-            Some(asked) if asked <= allowed => asked,
-            Some(_) => return Err(RegistrarError::Unspecified),
-            None => allowed,
-        };
-        Ok(PreGrant {
-            client_id: client.client_id.into_owned(),
-            redirect_uri: client.redirect_uri.into_owned(),
-            scope,
-        })
-    }
-
-    async fn check(&self, client_id: &str, _: Option<&[u8]>) -> Result<(), RegistrarError> {
-        same_client(self.client, client_id)
     }
 }
 

@@ -5,11 +5,10 @@ use std::borrow::Cow;
 use async_trait::async_trait;
 use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
-use oxide_auth::primitives::registrar::{BoundClient, ClientUrl, PreGrant, RegistrarError};
 use oxide_auth::primitives::scope::Scope;
 use oxide_auth_async::primitives::{Issuer, Registrar};
 
-use super::{Verdict, never, same_client};
+use super::{KnownClient, Verdict, never};
 use crate::domain::Scopes;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -61,7 +60,7 @@ impl oxide_auth::code_grant::refresh::Request for RefreshForm<'_> {
 
 /// One refresh: the crate's endpoint and issuer, over our steps.
 struct Refreshing<'a> {
-    client: &'a Client,
+    client: KnownClient<'a>,
     steps: &'a mut dyn RefreshSteps,
     verdict: Verdict,
 }
@@ -85,7 +84,7 @@ pub async fn refresh(
         scope: request.scope.map(Scopes::to_string),
     };
     let mut refreshing = Refreshing {
-        client,
+        client: KnownClient(client),
         steps,
         verdict: Verdict::default(),
     };
@@ -140,32 +139,10 @@ pub fn session_grant(owner: String, client_id: &str, scope: &Scopes) -> Result<G
 
 impl oxide_auth_async::code_grant::refresh::Endpoint for Refreshing<'_> {
     fn registrar(&self) -> &(dyn Registrar + Sync) {
-        self
+        &self.client
     }
     fn issuer(&mut self) -> &mut (dyn Issuer + Send) {
         self
-    }
-}
-
-/// The registrar of one refresh knows the one client that authenticated; a refresh binds
-/// no redirect URI and negotiates no scope.
-#[async_trait]
-impl Registrar for Refreshing<'_> {
-    async fn bound_redirect<'a>(
-        &self,
-        _: ClientUrl<'a>,
-    ) -> Result<BoundClient<'a>, RegistrarError> {
-        Err(RegistrarError::Unspecified)
-    }
-    async fn negotiate<'a>(
-        &self,
-        _: BoundClient<'a>,
-        _: Option<Scope>,
-    ) -> Result<PreGrant, RegistrarError> {
-        Err(RegistrarError::Unspecified)
-    }
-    async fn check(&self, client_id: &str, _: Option<&[u8]>) -> Result<(), RegistrarError> {
-        same_client(self.client, client_id)
     }
 }
 
