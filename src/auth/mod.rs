@@ -7,6 +7,7 @@ mod email;
 pub mod import;
 mod links;
 mod login;
+pub mod mfa;
 mod password;
 mod sessions;
 mod signup;

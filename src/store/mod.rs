@@ -4,6 +4,7 @@ mod audit;
 mod counters;
 mod error;
 pub mod redis;
+mod second_factor;
 pub mod sql;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 pub use audit::{AuditEvent, AuditQuery, AuditStore};
 pub use counters::{LocalCounters, RateCounters};
 pub use error::StoreError;
+pub use second_factor::{SecondFactorStore, StoredTotp};
 pub use sql::Database;
 
 use crate::domain::{
