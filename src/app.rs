@@ -11,9 +11,10 @@ use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
+use crate::auth::mfa::sealed::SealingKey;
 use crate::auth::{
-    Accounts, Administration, EmailLinks, Login, MailedLinks, PasswordHasher, SelfService,
-    SessionSettings, Sessions, SignUp,
+    Accounts, Administration, EmailLinks, Login, MailedLinks, PasswordHasher, SecondFactors,
+    SelfService, SessionSettings, Sessions, SignUp,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -235,7 +236,22 @@ impl Application {
             core.limiter.clone(),
             core.audit.clone(),
         );
+        let sealing_key = match &config.accounts.mfa_encryption_key {
+            Some(key) => key.clone(),
+            None => SealingKey::from_dir(&config.keys.dir)
+                .context("cannot read or create mfa.key (GATEHOUSE_KEYS_DIR)")?,
+        };
+        let second_factors = SecondFactors::new(
+            Arc::new(core.db.clone()),
+            sealing_key,
+            core.accounts.clone(),
+            core.limiter.clone(),
+            core.audit.clone(),
+            core.clock.clone(),
+            &config.issuer,
+        );
         let state = AppState {
+            second_factors,
             signup,
             admin: core.admin,
             links,

@@ -222,6 +222,27 @@ impl Accounts {
         Ok((user, stored))
     }
 
+    /// Checks `password` against an active account's (`InvalidCredentials` when wrong).
+    pub async fn confirm_password(&self, id: UserId, password: &str) -> Result<(), AuthError> {
+        self.checked_password(id, password).await.map(|_| ())
+    }
+
+    async fn checked_password(
+        &self,
+        id: UserId,
+        password: &str,
+    ) -> Result<(User, Secret<String>), AuthError> {
+        let (user, stored) = self.active_with_hash(id).await?;
+        let verification = self
+            .hasher
+            .verify(&Password::for_verification(password), Some(&stored))
+            .await?;
+        if verification == Verification::Mismatch {
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok((user, stored))
+    }
+
     pub async fn update_profile(
         &self,
         id: UserId,
@@ -253,14 +274,7 @@ impl Accounts {
         new: &Password,
         keep: Option<&SessionId>,
     ) -> Result<(), AuthError> {
-        let (user, stored) = self.active_with_hash(id).await?;
-        let verification = self
-            .hasher
-            .verify(&Password::for_verification(current), Some(&stored))
-            .await?;
-        if verification == Verification::Mismatch {
-            return Err(AuthError::InvalidCredentials);
-        }
+        let (user, stored) = self.checked_password(id, current).await?;
         self.replace_password(sessions, id, &stored, new, keep)
             .await?;
         tracing::info!(user_id = %user.id, "password changed");

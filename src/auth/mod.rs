@@ -18,6 +18,7 @@ pub use admin::{Acting, Administration};
 pub use email::EmailLinks;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{Login, LoginOutcome, LoginRequest, Refusal, SignedIn};
+pub use mfa::{Enrollment, FactorUsed, MfaError, MfaStatus, SecondFactors};
 pub use password::{HashError, PasswordHasher, Verification};
 pub use sessions::{Refresh, RequestContext, SessionGrant, SessionSettings, Sessions};
 pub use signup::{SignUp, Via};

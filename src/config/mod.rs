@@ -193,6 +193,14 @@ impl Config {
             parser::Bounds::AtLeast("1d"),
         );
         if production {
+            if accounts.mfa_encryption_key.is_none() {
+                p.problem(
+                    "MFA_ENCRYPTION_KEY",
+                    "production requires the key second-factor secrets are sealed with: \
+                     32 random bytes in base64url, e.g. \
+                     `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`",
+                );
+            }
             if issuer.starts_with("http://") {
                 p.problem(
                     "ISSUER",

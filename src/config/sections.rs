@@ -212,6 +212,9 @@ pub struct AccountSettings {
     pub require_verified_email: bool,
     /// How long a password-reset link works.
     pub password_reset_ttl: Duration,
+    /// The key second-factor secrets are sealed with; unset in development, where
+    /// `mfa.key` in the keys folder is made and used.
+    pub mfa_encryption_key: Option<crate::auth::mfa::sealed::SealingKey>,
 }
 
 impl AccountSettings {
@@ -227,6 +230,15 @@ impl AccountSettings {
                 "PASSWORD_RESET_TTL",
                 Duration::from_secs(1800),
                 Bounds::Between("1s", "24h"),
+            ),
+            mfa_encryption_key: p.value_shown(
+                "MFA_ENCRYPTION_KEY",
+                None,
+                |v| crate::auth::mfa::sealed::SealingKey::parse(v).map(Some),
+                |key| match key {
+                    Some(_) => "<hidden>".into(),
+                    None => "(unset: mfa.key in the keys folder)".into(),
+                },
             ),
         }
     }

@@ -1,69 +1,53 @@
 //! The kinds of security event the audit log records.
 
-/// The kinds of event (DESIGN: audit event types).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    UserRegistered,
-    LoginSucceeded,
-    LoginFailed,
-    RefreshReused,
-    SessionEnded,
-    PasswordChanged,
-    UserDisabled,
-    UserEnabled,
-    UserRolesChanged,
-    ClientCreated,
-    ClientUpdated,
-    ClientDeleted,
-    KeyRotated,
-    KeyRevoked,
-    EmailVerified,
-    PasswordReset,
+/// Declares the event kinds, each once with the name the log stores and shows.
+macro_rules! event_types {
+    ($($variant:ident => $name:literal,)*) => {
+        /// The kinds of event (DESIGN: audit event types).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum EventType {
+            $($variant,)*
+        }
+
+        impl EventType {
+            pub const ALL: &[EventType] = &[$(Self::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    UserRegistered => "user.registered",
+    LoginSucceeded => "login.succeeded",
+    LoginFailed => "login.failed",
+    RefreshReused => "refresh.reused",
+    SessionEnded => "session.ended",
+    PasswordChanged => "password.changed",
+    UserDisabled => "user.disabled",
+    UserEnabled => "user.enabled",
+    UserRolesChanged => "user.roles_changed",
+    ClientCreated => "client.created",
+    ClientUpdated => "client.updated",
+    ClientDeleted => "client.deleted",
+    KeyRotated => "key.rotated",
+    KeyRevoked => "key.revoked",
+    EmailVerified => "email.verified",
+    PasswordReset => "password.reset",
+    MfaEnabled => "mfa.enabled",
+    MfaRemoved => "mfa.removed",
+    MfaReset => "mfa.reset",
+    MfaFailed => "mfa.failed",
+    RecoveryCodeUsed => "recovery_code.used",
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
-        Self::UserRegistered,
-        Self::LoginSucceeded,
-        Self::LoginFailed,
-        Self::RefreshReused,
-        Self::SessionEnded,
-        Self::PasswordChanged,
-        Self::UserDisabled,
-        Self::UserEnabled,
-        Self::UserRolesChanged,
-        Self::ClientCreated,
-        Self::ClientUpdated,
-        Self::ClientDeleted,
-        Self::KeyRotated,
-        Self::KeyRevoked,
-        Self::EmailVerified,
-        Self::PasswordReset,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UserRegistered => "user.registered",
-            Self::LoginSucceeded => "login.succeeded",
-            Self::LoginFailed => "login.failed",
-            Self::RefreshReused => "refresh.reused",
-            Self::SessionEnded => "session.ended",
-            Self::PasswordChanged => "password.changed",
-            Self::UserDisabled => "user.disabled",
-            Self::UserEnabled => "user.enabled",
-            Self::UserRolesChanged => "user.roles_changed",
-            Self::ClientCreated => "client.created",
-            Self::ClientUpdated => "client.updated",
-            Self::ClientDeleted => "client.deleted",
-            Self::KeyRotated => "key.rotated",
-            Self::KeyRevoked => "key.revoked",
-            Self::EmailVerified => "email.verified",
-            Self::PasswordReset => "password.reset",
-        }
-    }
-
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == text)
+        Self::ALL.iter().copied().find(|t| t.as_str() == text)
     }
 }
 

@@ -56,6 +56,8 @@ pub struct AppState {
     pub signup: crate::auth::SignUp,
     /// What administrators do to accounts and sessions.
     pub admin: crate::auth::Administration,
+    /// Second factors: enrolling, removing, checking codes.
+    pub second_factors: crate::auth::SecondFactors,
 }
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.

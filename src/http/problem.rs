@@ -241,6 +241,28 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<crate::auth::MfaError> for ApiError {
+    fn from(e: crate::auth::MfaError) -> Self {
+        use crate::auth::MfaError;
+        let field = |field: &str, message: &str| {
+            Self::validation(vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }])
+        };
+        match e {
+            MfaError::WrongPassword => field("password", "is not the current password"),
+            MfaError::WrongCode => field("code", "is not right, or has been used already"),
+            MfaError::AlreadyEnrolled | MfaError::NotEnrolling | MfaError::NotEnrolled => {
+                Self::conflict(e.to_string())
+            }
+            MfaError::Limited(limited) => Self::too_many(limited),
+            MfaError::Unreadable => Self::internal(&e),
+            MfaError::Auth(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::oauth::AccessError> for ApiError {
     fn from(e: crate::oauth::AccessError) -> Self {
         match e {

@@ -260,6 +260,15 @@ async fn failed_sign_ins_on_an_existing_account_are_attributed_to_it(backend: Ba
     let events: Value = app
         .get_json("/api/v1/admin/audit?type=login.failed&limit=10", &admin)
         .await;
+    let unknown_type = app
+        .get_json("/api/v1/admin/audit?type=login.nope", &admin)
+        .await;
+    assert_eq!(unknown_type["status"], 400);
+    let detail = unknown_type["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("mfa.enabled") && detail.contains("client.updated"),
+        "{detail}"
+    );
     let by_name = |username: &str| -> Vec<Value> {
         events["items"]
             .as_array()

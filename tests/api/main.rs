@@ -19,6 +19,7 @@ mod keys;
 mod limits;
 mod mail;
 mod me;
+mod mfa;
 mod passwords;
 mod redis_outage;
 mod registration;

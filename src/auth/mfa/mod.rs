@@ -1,5 +1,302 @@
-//! Second factors: TOTP with recovery codes.
+//! Second factors: TOTP with recovery codes — enrolling, removing, and checking a code
+//! when someone signs in. Wrong codes count against the account's sign-in limit (keyed
+//! by its address, as passwords are) and are audited.
 
 pub mod recovery;
 pub mod sealed;
 pub mod totp;
+
+use std::sync::Arc;
+
+use super::{Accounts, AuthError, RequestContext, by_the_person};
+use crate::audit::{Audit, EventType};
+use crate::clock::Clock;
+use crate::domain::{Secret, User};
+use crate::limits::{Limited, Limiter};
+use crate::store::{SecondFactorStore, StoredTotp};
+use sealed::SealingKey;
+use totp::TotpSecret;
+
+/// A TOTP enrollment to show: the secret typed in, or the URI in a QR code.
+#[derive(Debug)]
+pub struct Enrollment {
+    pub secret: Secret<String>,
+    pub otpauth_uri: Secret<String>,
+}
+
+/// Which second factors a person has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MfaStatus {
+    pub totp: bool,
+    pub recovery_codes_left: u32,
+}
+
+/// The factor a right code belonged to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactorUsed {
+    Totp,
+    RecoveryCode,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    #[error("the password is not right")]
+    WrongPassword,
+    #[error("a second factor is already on; remove it first")]
+    AlreadyEnrolled,
+    #[error("no TOTP enrollment has been started")]
+    NotEnrolling,
+    #[error("no second factor is on")]
+    NotEnrolled,
+    #[error("the code is not right, or has been used already")]
+    WrongCode,
+    #[error("too many attempts")]
+    Limited(Limited),
+    /// A stored secret does not open with this server's key (another key configured?).
+    #[error("the second factor cannot be read")]
+    Unreadable,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<crate::store::StoreError> for MfaError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Auth(e.into())
+    }
+}
+
+/// The second-factor use cases.
+#[derive(Clone)]
+pub struct SecondFactors {
+    store: Arc<dyn SecondFactorStore>,
+    key: SealingKey,
+    accounts: Accounts,
+    limiter: Limiter,
+    audit: Audit,
+    clock: Arc<dyn Clock>,
+    /// The issuer shown in authenticator apps: this server's host.
+    label: String,
+}
+
+impl SecondFactors {
+    pub fn new(
+        store: Arc<dyn SecondFactorStore>,
+        key: SealingKey,
+        accounts: Accounts,
+        limiter: Limiter,
+        audit: Audit,
+        clock: Arc<dyn Clock>,
+        issuer: &str,
+    ) -> Self {
+        Self {
+            store,
+            key,
+            accounts,
+            limiter,
+            audit,
+            clock,
+            label: url::Url::parse(issuer)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_string))
+                .unwrap_or_else(|| "gatehouse".into()),
+        }
+    }
+
+    pub async fn status(&self, user: &User) -> Result<MfaStatus, MfaError> {
+        let totp = self.confirmed(user).await?.is_some();
+        let recovery_codes_left = if totp {
+            self.store.recovery_codes_left(user.id).await?
+        } else {
+            0
+        };
+        Ok(MfaStatus {
+            totp,
+            recovery_codes_left,
+        })
+    }
+
+    /// Starts a TOTP enrollment after the current password; not in force until
+    /// [`Self::confirm_totp`]. Starting again replaces an unconfirmed secret.
+    pub async fn start_totp(
+        &self,
+        user: &User,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<Enrollment, MfaError> {
+        self.wait_turn(user).await?;
+        match self.accounts.confirm_password(user.id, password).await {
+            Ok(()) => {}
+            Err(AuthError::InvalidCredentials) => {
+                self.failed(user, "password", context).await?;
+                return Err(MfaError::WrongPassword);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let secret = TotpSecret::generate();
+        let sealed = self.key.seal(user.id, secret.as_bytes());
+        if !self
+            .store
+            .start_totp(user.id, &sealed, self.clock.now())
+            .await?
+        {
+            return Err(MfaError::AlreadyEnrolled);
+        }
+        Ok(Enrollment {
+            secret: Secret::new(secret.base32()),
+            otpauth_uri: Secret::new(secret.otpauth_uri(user.email.as_str(), &self.label)),
+        })
+    }
+
+    /// Puts the enrolled TOTP in force with its first code; the new recovery codes, to be
+    /// shown once.
+    pub async fn confirm_totp(
+        &self,
+        user: &User,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<Vec<String>, MfaError> {
+        self.wait_turn(user).await?;
+        let stored = match self.store.totp(user.id).await? {
+            None => return Err(MfaError::NotEnrolling),
+            Some(stored) if stored.confirmed_at.is_some() => {
+                return Err(MfaError::AlreadyEnrolled);
+            }
+            Some(stored) => stored,
+        };
+        let secret = self.open(user, &stored)?;
+        let Some(step) = secret.check(code, self.clock.now(), None) else {
+            self.failed(user, "totp", context).await?;
+            return Err(MfaError::WrongCode);
+        };
+        let (codes, hashes) = recovery::generate();
+        if !self
+            .store
+            .confirm_totp(user.id, step, &hashes, self.clock.now())
+            .await?
+        {
+            return Err(MfaError::NotEnrolling);
+        }
+        self.limiter.succeeded_sign_in(user.email.as_str()).await?;
+        self.audit
+            .record(
+                by_the_person(EventType::MfaEnabled, user.id, context)
+                    .detail(serde_json::json!({"factor": "totp"})),
+            )
+            .await;
+        Ok(codes)
+    }
+
+    /// Checks a TOTP or recovery code of a person with a second factor: each TOTP step
+    /// and each recovery code is accepted once.
+    pub async fn verify(
+        &self,
+        user: &User,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<FactorUsed, MfaError> {
+        self.wait_turn(user).await?;
+        let stored = self.confirmed(user).await?.ok_or(MfaError::NotEnrolled)?;
+        let used = if recovery::looks_like_one(code) {
+            let hash = recovery::hash(code);
+            let now = self.clock.now();
+            (self.store.use_recovery_code(user.id, &hash, now).await?)
+                .then_some(FactorUsed::RecoveryCode)
+        } else {
+            let secret = self.open(user, &stored)?;
+            match secret.check(code, self.clock.now(), stored.last_step) {
+                Some(step) => {
+                    (self.store.accept_step(user.id, step).await?).then_some(FactorUsed::Totp)
+                }
+                None => None,
+            }
+        };
+        let Some(used) = used else {
+            self.failed(user, "code", context).await?;
+            return Err(MfaError::WrongCode);
+        };
+        self.limiter.succeeded_sign_in(user.email.as_str()).await?;
+        if used == FactorUsed::RecoveryCode {
+            let left = self.store.recovery_codes_left(user.id).await?;
+            self.audit
+                .record(
+                    by_the_person(EventType::RecoveryCodeUsed, user.id, context)
+                        .detail(serde_json::json!({"left": left})),
+                )
+                .await;
+        }
+        Ok(used)
+    }
+
+    /// Removes the person's TOTP and recovery codes, after a current code.
+    pub async fn remove_totp(
+        &self,
+        user: &User,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<(), MfaError> {
+        self.verify(user, code, context).await?;
+        self.store.remove_second_factors(user.id).await?;
+        self.audit
+            .record(
+                by_the_person(EventType::MfaRemoved, user.id, context)
+                    .detail(serde_json::json!({"factor": "totp"})),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// A new set of recovery codes after a current code; the old set stops working.
+    pub async fn new_recovery_codes(
+        &self,
+        user: &User,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<Vec<String>, MfaError> {
+        self.verify(user, code, context).await?;
+        let (codes, hashes) = recovery::generate();
+        self.store.replace_recovery_codes(user.id, &hashes).await?;
+        Ok(codes)
+    }
+
+    async fn confirmed(&self, user: &User) -> Result<Option<StoredTotp>, MfaError> {
+        Ok(self
+            .store
+            .totp(user.id)
+            .await?
+            .filter(|stored| stored.confirmed_at.is_some()))
+    }
+
+    fn open(&self, user: &User, stored: &StoredTotp) -> Result<TotpSecret, MfaError> {
+        self.key
+            .open(user.id, &stored.sealed_secret)
+            .map(TotpSecret::from_bytes)
+            .map_err(|e| {
+                tracing::error!(user_id = %user.id, "{e}");
+                MfaError::Unreadable
+            })
+    }
+
+    /// The account's sign-in limit: wrong codes make it wait as wrong passwords do.
+    async fn wait_turn(&self, user: &User) -> Result<(), MfaError> {
+        self.limiter
+            .account_waiting(user.email.as_str())
+            .await?
+            .map_err(MfaError::Limited)
+    }
+
+    async fn failed(
+        &self,
+        user: &User,
+        what: &str,
+        context: &RequestContext,
+    ) -> Result<(), MfaError> {
+        self.audit
+            .record(
+                by_the_person(EventType::MfaFailed, user.id, context)
+                    .detail(serde_json::json!({"wrong": what})),
+            )
+            .await;
+        self.limiter.failed_sign_in(user.email.as_str()).await?;
+        Ok(())
+    }
+}

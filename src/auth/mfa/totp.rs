@@ -25,6 +25,13 @@ impl TotpSecret {
         Self(bytes)
     }
 
+    /// A secret as shown at enrollment (base32); `None` if it is not one.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        totp_rs::Secret::try_from_base32(text)
+            .ok()
+            .map(|secret| Self(secret.as_bytes().to_vec()))
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -159,5 +166,7 @@ mod tests {
         );
         assert!(uri.contains("issuer=id.example.com"), "{uri}");
         assert_eq!(secret.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        let parsed = TotpSecret::from_base32(&secret.base32()).unwrap();
+        assert_eq!(parsed.as_bytes(), secret.as_bytes());
     }
 }

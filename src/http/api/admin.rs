@@ -297,13 +297,9 @@ impl AdminApi {
         auth: BearerAuth,
         /// The id of the user the events are about.
         user: Query<Option<uuid::Uuid>>,
-        /// One event type.
-        #[oai(
-            name = "type",
-            validator(
-                pattern = r"^(user\.(registered|disabled|enabled|roles_changed)|login\.(succeeded|failed)|refresh\.reused|session\.ended|password\.(changed|reset)|client\.(created|deleted)|key\.(rotated|revoked)|email\.verified)$"
-            )
-        )]
+        /// One event type (`login.failed`, `mfa.enabled` … the README lists them); an
+        /// unknown one is 400.
+        #[oai(name = "type", validator(max_length = 64))]
         kind: Query<Option<String>>,
         since: Query<Option<chrono::DateTime<chrono::Utc>>>,
         until: Query<Option<chrono::DateTime<chrono::Utc>>>,
@@ -322,9 +318,13 @@ impl AdminApi {
         }
         let user = user.0.map(UserId::from_uuid);
         let kind = match kind.0.as_deref() {
-            Some(k) => Some(
-                EventKind::parse(k).ok_or_else(|| ApiError::bad_request("unknown event type"))?,
-            ),
+            Some(k) => Some(EventKind::parse(k).ok_or_else(|| {
+                let known: Vec<&str> = EventKind::ALL.iter().map(|t| t.as_str()).collect();
+                ApiError::bad_request(format!(
+                    "unknown event type; the types are {}",
+                    known.join(", ")
+                ))
+            })?),
             None => None,
         };
         let before = cursor.0;

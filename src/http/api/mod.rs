@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod body;
+mod mfa;
 mod oidc;
 mod revocations;
 mod security;
@@ -33,6 +34,7 @@ pub enum ApiTags {
 pub type Api = (
     auth::AuthApi,
     sessions::SessionsApi,
+    mfa::MfaApi,
     token::TokenApi,
     revocations::RevocationsApi,
     oidc::OidcApi,
