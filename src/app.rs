@@ -26,7 +26,8 @@ use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, OAuth, OAuthParts};
 use crate::store::redis::RedisSessions;
 use crate::store::{
-    AuthorizationStore, Database, EmailTokenStore, LocalCounters, RateCounters, SessionStore,
+    AuthorizationStore, Database, EmailTokenStore, LocalCounters, RateCounters, SecondFactorStore,
+    SessionStore,
 };
 use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
 
@@ -53,6 +54,8 @@ pub struct Core {
     pub login: Login,
     /// What administrators do to accounts and sessions (admin API and command line).
     pub admin: Administration,
+    /// Second factors: enrolling, removing, checking codes.
+    pub second_factors: SecondFactors,
     pub clock: Arc<dyn Clock>,
     /// Whether sessions live in Redis (else in the database).
     pub redis: bool,
@@ -124,11 +127,26 @@ impl Core {
         };
         let limiter = Limiter::new(counters, config.limits);
         let audit = Audit::new(Arc::new(db.clone()), clock.clone());
+        let sealing_key = match &config.accounts.mfa_encryption_key {
+            Some(key) => key.clone(),
+            None => SealingKey::from_dir(&config.keys.dir)
+                .context("cannot read or create mfa.key (GATEHOUSE_KEYS_DIR)")?,
+        };
+        let second_factors = SecondFactors::new(
+            Arc::new(db.clone()),
+            sealing_key,
+            accounts.clone(),
+            limiter.clone(),
+            audit.clone(),
+            clock.clone(),
+            &config.issuer,
+        );
         let login = Login::new(
             accounts.clone(),
             sessions.clone(),
             limiter.clone(),
             audit.clone(),
+            second_factors.clone(),
         );
         let admin = Administration::new(
             accounts.clone(),
@@ -140,6 +158,7 @@ impl Core {
         Ok(Self {
             redis: config.store.redis_url.is_some(),
             admin,
+            second_factors,
             config: Arc::new(config),
             db,
             accounts,
@@ -236,22 +255,8 @@ impl Application {
             core.limiter.clone(),
             core.audit.clone(),
         );
-        let sealing_key = match &config.accounts.mfa_encryption_key {
-            Some(key) => key.clone(),
-            None => SealingKey::from_dir(&config.keys.dir)
-                .context("cannot read or create mfa.key (GATEHOUSE_KEYS_DIR)")?,
-        };
-        let second_factors = SecondFactors::new(
-            Arc::new(core.db.clone()),
-            sealing_key,
-            core.accounts.clone(),
-            core.limiter.clone(),
-            core.audit.clone(),
-            core.clock.clone(),
-            &config.issuer,
-        );
         let state = AppState {
-            second_factors,
+            second_factors: core.second_factors,
             signup,
             admin: core.admin,
             links,
@@ -331,6 +336,7 @@ impl Application {
                             sessions.purge_expired().await?
                                 + db.purge_codes(now).await?
                                 + db.purge_email_tokens(now).await?
+                                + db.purge_challenges(now).await?
                                 + audit.purge(retention).await?,
                         )
                     };

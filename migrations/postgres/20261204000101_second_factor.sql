@@ -14,3 +14,14 @@ CREATE TABLE recovery_codes (
     used_at   TIMESTAMPTZ,
     PRIMARY KEY (user_id, code_hash)
 );
+
+-- Sign-ins waiting for their second factor: the password was right; the session starts
+-- when a code is, for the client that asked, within minutes. Only the token's hash.
+CREATE TABLE mfa_challenges (
+    token_hash BYTEA PRIMARY KEY,
+    user_id    UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);

@@ -14,3 +14,14 @@ CREATE TABLE recovery_codes (
     used_at   TEXT,
     PRIMARY KEY (user_id, code_hash)
 );
+
+-- Sign-ins waiting for their second factor: the password was right; the session starts
+-- when a code is, for the client that asked, within minutes. Only the token's hash.
+CREATE TABLE mfa_challenges (
+    token_hash BLOB PRIMARY KEY NOT NULL,
+    user_id    BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);

@@ -1,10 +1,12 @@
 //! The one sign-in sequence — per-address limit, account wait, password check, the outcome
 //! told to the limiter, the audit record, a new session — for every way of signing in.
 
+use super::mfa::{FactorUsed, MfaError, SecondFactors};
 use super::{Accounts, AuthError, RequestContext, Sessions, by_the_person};
 use crate::audit::{Audit, Event, EventType};
 use crate::domain::{Secret, Session, User};
 use crate::limits::{LimitKind, Limited, Limiter};
+use crate::store::StoreError;
 use crate::token::RefreshToken;
 
 /// A sign-in attempt: who, with what, into which client's session.
@@ -26,8 +28,7 @@ pub enum LoginOutcome {
     /// The person is signed in, with a new session and its first refresh token.
     SignedIn(Box<SignedIn>),
     /// The password was right and the account asks for a second factor; no session yet.
-    /// Produced once second factors exist.
-    NeedsSecondFactor(Box<User>),
+    NeedsSecondFactor(Box<SecondStep>),
     Refused(Refusal),
     /// A rate limit was reached; nothing was checked.
     Limited(Limited),
@@ -40,6 +41,23 @@ pub struct SignedIn {
     pub refresh_token: RefreshToken,
 }
 
+/// A sign-in waiting for its second factor: the token that stands for it (single-use,
+/// for the client that signed in, a few minutes).
+#[derive(Debug)]
+pub struct SecondStep {
+    pub user: User,
+    pub mfa_token: Secret<String>,
+}
+
+/// The answer to a [`SecondStep`].
+pub struct SecondStepRequest<'a> {
+    pub mfa_token: &'a str,
+    /// A TOTP code or a recovery code.
+    pub code: &'a str,
+    pub client_id: &'a str,
+    pub context: &'a RequestContext,
+}
+
 /// Why a sign-in was refused. An unknown address and a wrong password are one case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -48,6 +66,10 @@ pub enum Refusal {
     AccountDisabled,
     /// Only with `GATEHOUSE_REQUIRE_VERIFIED_EMAIL`, and only after the right password.
     EmailNotVerified,
+    /// The second step's token is unknown, expired, spent or another client's.
+    UnknownMfaToken,
+    /// The second factor's code is wrong or was used already; the token stays good.
+    WrongCode,
 }
 
 /// The sign-in use case over accounts, sessions, the limiter and the audit log.
@@ -57,15 +79,23 @@ pub struct Login {
     sessions: Sessions,
     limiter: Limiter,
     audit: Audit,
+    second_factors: SecondFactors,
 }
 
 impl Login {
-    pub fn new(accounts: Accounts, sessions: Sessions, limiter: Limiter, audit: Audit) -> Self {
+    pub fn new(
+        accounts: Accounts,
+        sessions: Sessions,
+        limiter: Limiter,
+        audit: Audit,
+        second_factors: SecondFactors,
+    ) -> Self {
         Self {
             accounts,
             sessions,
             limiter,
             audit,
+            second_factors,
         }
     }
 
@@ -92,8 +122,24 @@ impl Login {
         let refusal = match attempt.result {
             Ok(user) => {
                 self.limiter.succeeded_sign_in(email).await?;
+                if self
+                    .second_factors
+                    .required(&user)
+                    .await
+                    .map_err(auth_error)?
+                {
+                    let mfa_token = self
+                        .second_factors
+                        .challenge(&user, client_id, scope, method)
+                        .await
+                        .map_err(auth_error)?;
+                    return Ok(LoginOutcome::NeedsSecondFactor(Box::new(SecondStep {
+                        user,
+                        mfa_token,
+                    })));
+                }
                 return self
-                    .start_session(user, client_id, scope, method, context)
+                    .start_session(user, client_id, scope, method, None, context)
                     .await;
             }
             Err(AuthError::InvalidCredentials | AuthError::UnknownUser) => {
@@ -119,12 +165,68 @@ impl Login {
         Ok(LoginOutcome::Refused(refusal))
     }
 
+    /// The second step of a sign-in: the session starts when the code is right. A wrong
+    /// code leaves the token good (the account's sign-in limit bounds the guesses).
+    pub async fn second_step(
+        &self,
+        request: SecondStepRequest<'_>,
+    ) -> Result<LoginOutcome, AuthError> {
+        let SecondStepRequest {
+            mfa_token,
+            code,
+            client_id,
+            context,
+        } = request;
+        let refused = |refusal| Ok(LoginOutcome::Refused(refusal));
+        let pending = self.second_factors.pending(mfa_token, client_id).await;
+        let Some(pending) = pending.map_err(auth_error)? else {
+            return refused(Refusal::UnknownMfaToken);
+        };
+        let user = match self.accounts.active_user(pending.challenge.user_id).await {
+            Ok(user) => user,
+            Err(AuthError::AccountDisabled) => return refused(Refusal::AccountDisabled),
+            Err(AuthError::UnknownUser) => return refused(Refusal::UnknownMfaToken),
+            Err(e) => return Err(e),
+        };
+        let used = match self.second_factors.verify(&user, code, context).await {
+            Ok(used) => used,
+            Err(MfaError::WrongCode) => return refused(Refusal::WrongCode),
+            Err(MfaError::Limited(limited)) => return Ok(LoginOutcome::Limited(limited)),
+            // The factor was removed meanwhile: this sign-in cannot finish.
+            Err(MfaError::NotEnrolled) => return refused(Refusal::UnknownMfaToken),
+            Err(e) => return Err(auth_error(e)),
+        };
+        if !self
+            .second_factors
+            .spend(&pending)
+            .await
+            .map_err(auth_error)?
+        {
+            return refused(Refusal::UnknownMfaToken);
+        }
+        let challenge = pending.challenge;
+        let method: &'static str = match challenge.method.as_str() {
+            "login_page" => "login_page",
+            _ => "password_grant",
+        };
+        self.start_session(
+            user,
+            &challenge.client_id,
+            &challenge.scope,
+            method,
+            Some(used),
+            context,
+        )
+        .await
+    }
+
     async fn start_session(
         &self,
         user: User,
         client_id: &str,
         scope: &str,
         method: &'static str,
+        second_factor: Option<FactorUsed>,
         context: &RequestContext,
     ) -> Result<LoginOutcome, AuthError> {
         let (session, refresh_token) = self
@@ -136,7 +238,10 @@ impl Login {
                 by_the_person(EventType::LoginSucceeded, user.id, context)
                     .client(client_id)
                     .session(&session.id)
-                    .detail(serde_json::json!({"method": method})),
+                    .detail(serde_json::json!({
+                        "method": method,
+                        "second_factor": second_factor.map(FactorUsed::as_str),
+                    })),
             )
             .await;
         Ok(LoginOutcome::SignedIn(Box::new(SignedIn {
@@ -154,6 +259,16 @@ impl Refusal {
             Self::InvalidCredentials => "invalid_credentials",
             Self::AccountDisabled => "disabled",
             Self::EmailNotVerified => "unverified",
+            Self::UnknownMfaToken => "unknown_mfa_token",
+            Self::WrongCode => "wrong_code",
         }
+    }
+}
+
+/// A second-factor failure that is no refusal: storage, or a secret that does not open.
+fn auth_error(e: MfaError) -> AuthError {
+    match e {
+        MfaError::Auth(e) => e,
+        other => AuthError::Store(StoreError::Internal(Box::new(other))),
     }
 }

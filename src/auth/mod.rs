@@ -17,7 +17,9 @@ pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
 pub use admin::{Acting, Administration};
 pub use email::EmailLinks;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
-pub use login::{Login, LoginOutcome, LoginRequest, Refusal, SignedIn};
+pub use login::{
+    Login, LoginOutcome, LoginRequest, Refusal, SecondStep, SecondStepRequest, SignedIn,
+};
 pub use mfa::{Enrollment, FactorUsed, MfaError, MfaStatus, SecondFactors};
 pub use password::{HashError, PasswordHasher, Verification};
 pub use sessions::{Refresh, RequestContext, SessionGrant, SessionSettings, Sessions};

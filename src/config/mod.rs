@@ -373,7 +373,10 @@ mod tests {
             ("GATEHOUSE_ISSUER", "http://id.example.com"),
         ]);
         let err = Config::from_raw(&raw).unwrap_err();
-        assert_eq!(err.0[0].variable, "GATEHOUSE_ISSUER");
+        let named: Vec<&str> = err.0.iter().map(|p| p.variable.as_str()).collect();
+        assert!(named.contains(&"GATEHOUSE_ISSUER"), "{named:?}");
+        // Nor does production start without the key that seals second factors.
+        assert!(named.contains(&"GATEHOUSE_MFA_ENCRYPTION_KEY"), "{named:?}");
     }
 
     #[test]

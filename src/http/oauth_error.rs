@@ -27,6 +27,10 @@ pub struct OAuthErrorBody {
     /// Human-readable; for developers, not for end users.
     #[oai(skip_serializing_if_is_none)]
     pub error_description: Option<String>,
+    /// With `mfa_required` (403): the single-use token to send with the second factor's
+    /// code (`grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp`), good for 5 minutes.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa_token: Option<String>,
 }
 
 /// How an [`OAuthError`] is answered: the status, with the header that goes with it,
@@ -36,6 +40,8 @@ pub enum OAuthFailure {
     BadRequest(Json<OAuthErrorBody>),
     /// 401, with a Basic challenge when the client tried HTTP Basic.
     InvalidClient(Json<OAuthErrorBody>, Option<String>),
+    /// 403 `mfa_required`: the password was right, a second factor is needed.
+    Forbidden(Json<OAuthErrorBody>),
     /// 429 with `Retry-After`.
     TooManyRequests(Json<OAuthErrorBody>, u64),
     /// 500; the description says nothing about the cause.
@@ -49,8 +55,10 @@ impl OAuthFailure {
     pub fn new(error: OAuthError, basic_attempted: bool) -> Self {
         let retry_after = error.retry_after;
         let code = error.code;
-        let body = Json(OAuthErrorBody::new(code, error.description.into_owned()));
+        let mut body = Json(OAuthErrorBody::new(code, error.description.into_owned()));
+        body.0.mfa_token = error.mfa_token.map(|t| t.into_inner());
         match code {
+            ErrorCode::MfaRequired => Self::Forbidden(body),
             ErrorCode::InvalidClient => {
                 Self::InvalidClient(body, basic_attempted.then(|| BASIC_CHALLENGE.to_string()))
             }
@@ -71,6 +79,7 @@ impl OAuthErrorBody {
         Self {
             error: code.as_str().to_string(),
             error_description: Some(description),
+            mfa_token: None,
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum ErrorCode {
     /// A dependency is down (RFC 6749 §4.1.2.1); clients keep their tokens and retry.
     TemporarilyUnavailable,
     ServerError,
+    /// The password was right; the account asks for a second factor (403, with an
+    /// `mfa_token` for the `mfa-otp` grant).
+    MfaRequired,
 }
 
 impl ErrorCode {
@@ -33,6 +36,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
+            Self::MfaRequired => "mfa_required",
         }
     }
 }
@@ -45,6 +49,8 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// Seconds to wait, for `slow_down`.
     pub retry_after: Option<u64>,
+    /// For `mfa_required`: the token the `mfa-otp` grant answers with.
+    pub mfa_token: Option<crate::domain::Secret<String>>,
 }
 
 impl OAuthError {
@@ -53,6 +59,19 @@ impl OAuthError {
             code,
             description: description.into(),
             retry_after: None,
+            mfa_token: None,
+        }
+    }
+
+    /// The password was right; the second step is the `mfa-otp` grant with `mfa_token`.
+    pub fn mfa_required(mfa_token: crate::domain::Secret<String>) -> Self {
+        Self {
+            mfa_token: Some(mfa_token),
+            ..Self::new(
+                ErrorCode::MfaRequired,
+                "this account has a second factor: send a code with the mfa-otp grant \
+                 (grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp) and this mfa_token",
+            )
         }
     }
 

@@ -37,6 +37,16 @@ impl TokenEndpoint {
             .grant_type
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        // A password grant's second step belongs to the clients that may use the first.
+        if grant_type == grants::password::MFA_OTP {
+            if !client.allows(GrantType::Password) {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "this client may not use the password grant",
+                ));
+            }
+            return grants::password::second_step(&self.grants, &client, &params, context).await;
+        }
         let grant = GrantType::parse(grant_type).ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::UnsupportedGrantType,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 pub use audit::{AuditEvent, AuditQuery, AuditStore};
 pub use counters::{LocalCounters, RateCounters};
 pub use error::StoreError;
-pub use second_factor::{SecondFactorStore, StoredTotp};
+pub use second_factor::{MfaChallenge, SecondFactorStore, StoredTotp};
 pub use sql::Database;
 
 use crate::domain::{

@@ -12,7 +12,10 @@ use crate::helpers::{Backend, TestApp, spawn_app_with_clock};
 
 const PASSWORD: &str = "correct horse battery";
 
-crate::on_every_backend!(a_person_enrolls_uses_and_removes_totp);
+crate::on_every_backend!(
+    a_person_enrolls_uses_and_removes_totp,
+    the_password_grant_asks_for_the_second_factor
+);
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
     app.client
@@ -147,7 +150,7 @@ async fn wrong_codes_are_limited_like_passwords_and_audited() {
 
     app.make_admin("ada@example.com").await;
     clock.advance(Duration::from_secs(3600));
-    let admin = app.access_token("ada@example.com", PASSWORD).await;
+    let admin = with_code(&app, &secret, &clock, "ada@example.com").await;
     let events = |kind: &'static str| {
         let app = &app;
         let admin = &admin;
@@ -204,4 +207,215 @@ async fn the_secret_is_sealed_at_rest_and_bodies_are_checked() {
         .await
         .unwrap();
     assert_eq!(no_token.status(), 401);
+}
+
+/// Enrolls `email` (signed in with `PASSWORD`) in TOTP at the clock's time; its secret.
+async fn enrolled(app: &TestApp, clock: &ManualClock, email: &str) -> TotpSecret {
+    let token = app.access_token(email, PASSWORD).await;
+    let enrollment: Value = post(app, &token, "/totp", json!({"password": PASSWORD}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = TotpSecret::from_base32(enrollment["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at(clock.now());
+    let confirmed = post(app, &token, "/totp/confirm", json!({"code": code})).await;
+    assert_eq!(confirmed.status(), 200);
+    clock.advance(Duration::from_secs(30));
+    secret
+}
+
+const MFA_OTP: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";
+
+/// An access token for `email` through both steps of the password grant.
+async fn with_code(app: &TestApp, secret: &TotpSecret, clock: &ManualClock, email: &str) -> String {
+    let first: Value = app
+        .password_grant(email, PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mfa_token = first["mfa_token"]
+        .as_str()
+        .expect("mfa_required")
+        .to_string();
+    let code = secret.code_at(clock.now());
+    let tokens: Value = app
+        .token(&[
+            ("grant_type", MFA_OTP),
+            ("mfa_token", &mfa_token),
+            ("otp", &code),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"].as_str().expect("tokens").to_string()
+}
+
+async fn the_password_grant_asks_for_the_second_factor(backend: Backend) {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(backend, &[], clock.clone()).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let secret = enrolled(&app, &clock, "ada@example.com").await;
+
+    let first = app.password_grant("ada@example.com", PASSWORD).await;
+    assert_eq!(first.status(), 403);
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_required");
+    assert!(body.get("access_token").is_none());
+    let mfa_token = body["mfa_token"].as_str().unwrap().to_string();
+
+    // A wrong code is invalid_grant and does not spend the token.
+    let wrong = not_the_code(&secret, &clock);
+    let answer = |otp: String| {
+        let app = &app;
+        let mfa_token = mfa_token.clone();
+        async move {
+            app.token(&[
+                ("grant_type", MFA_OTP),
+                ("mfa_token", &mfa_token),
+                ("otp", &otp),
+            ])
+            .await
+        }
+    };
+    let refused = answer(wrong.to_string()).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let issued = answer(secret.code_at(clock.now())).await;
+    assert_eq!(issued.status(), 200);
+    let tokens: Value = issued.json().await.unwrap();
+    assert_eq!(
+        app.me(tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+    // Single-use: neither the token nor the step again.
+    clock.advance(Duration::from_secs(30));
+    let again = answer(secret.code_at(clock.now())).await;
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+
+    // Bound to the client that asked, and to five minutes.
+    let body: Value = app
+        .password_grant("ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other_client_token = body["mfa_token"].as_str().unwrap().to_string();
+    app.register_public_app("webapp", "https://app.example.com/cb", &[], true)
+        .await;
+    let elsewhere = app
+        .token(&[
+            ("grant_type", MFA_OTP),
+            ("client_id", "webapp"),
+            ("mfa_token", &other_client_token),
+            ("otp", &secret.code_at(clock.now())),
+        ])
+        .await;
+    let status = elsewhere.status();
+    let error = elsewhere.json::<Value>().await.unwrap()["error"].clone();
+    assert!(
+        (status == 400 && error == "invalid_grant") || error == "unauthorized_client",
+        "{status} {error}"
+    );
+    clock.advance(Duration::from_secs(301));
+    let expired = app
+        .token(&[
+            ("grant_type", MFA_OTP),
+            ("mfa_token", &other_client_token),
+            ("recovery_code", "aaaa-bbbb-cccc"),
+        ])
+        .await;
+    assert_eq!(
+        expired.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let missing = app.token(&[("grant_type", MFA_OTP)]).await;
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_asks_for_the_code_before_the_session_starts() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(Backend::Sqlite, &[], clock.clone()).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let secret = enrolled(&app, &clock, "ada@example.com").await;
+    let browser = crate::browser::Browser::new(&app);
+    let form = browser.get("/login").await;
+    let csrf = form.csrf();
+    let after_password = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/account"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(after_password.status, reqwest::StatusCode::OK);
+    assert!(
+        after_password.body.contains("name=\"code\""),
+        "{}",
+        after_password.body
+    );
+    // No session yet.
+    let account = browser.get("/account").await;
+    assert!(account.location.unwrap_or_default().starts_with("/login"));
+
+    let wrong = not_the_code(&secret, &clock);
+    let refused = send_code(&browser, &csrf, wrong).await;
+    assert_eq!(refused.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let code = secret.code_at(clock.now());
+    let signed_in = send_code(&browser, &csrf, &code).await;
+    assert_eq!(signed_in.location.as_deref(), Some("/account"));
+    assert_eq!(
+        browser.get("/account").await.status,
+        reqwest::StatusCode::OK
+    );
+
+    // Another browser, without the cookie of this sign-in, cannot finish it.
+    let stranger = crate::browser::Browser::new(&app);
+    let csrf = stranger.get("/login").await.csrf();
+    clock.advance(Duration::from_secs(30));
+    let code = secret.code_at(clock.now());
+    let no_sign_in = send_code(&stranger, &csrf, &code).await;
+    assert_eq!(no_sign_in.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(stranger.get("/account").await.location.is_some());
+}
+
+/// The login page's second form, answered with `code`.
+async fn send_code(
+    browser: &crate::browser::Browser<'_>,
+    csrf: &str,
+    code: &str,
+) -> crate::browser::Page {
+    browser
+        .post(
+            "/login",
+            &[("csrf", csrf), ("return_to", "/account"), ("code", code)],
+        )
+        .await
+}
+
+/// Six digits that are not the code at the clock's time.
+fn not_the_code(secret: &TotpSecret, clock: &ManualClock) -> &'static str {
+    if secret.code_at(clock.now()) == "123456" {
+        "654321"
+    } else {
+        "123456"
+    }
 }

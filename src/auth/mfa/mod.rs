@@ -7,13 +7,19 @@ pub mod sealed;
 pub mod totp;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use super::{Accounts, AuthError, RequestContext, by_the_person};
 use crate::audit::{Audit, EventType};
 use crate::clock::Clock;
 use crate::domain::{Secret, User};
 use crate::limits::{Limited, Limiter};
-use crate::store::{SecondFactorStore, StoredTotp};
+use crate::store::{MfaChallenge, SecondFactorStore, StoreError, StoredTotp};
 use sealed::SealingKey;
 use totp::TotpSecret;
 
@@ -38,6 +44,15 @@ pub enum FactorUsed {
     RecoveryCode,
 }
 
+impl FactorUsed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MfaError {
     #[error("the password is not right")]
@@ -59,10 +74,20 @@ pub enum MfaError {
     Auth(#[from] AuthError),
 }
 
-impl From<crate::store::StoreError> for MfaError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for MfaError {
+    fn from(e: StoreError) -> Self {
         Self::Auth(e.into())
     }
+}
+
+/// How long a sign-in whose password was right waits for its second factor.
+pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
+
+/// A sign-in waiting for its second factor, found by its token.
+#[derive(Debug)]
+pub struct Pending {
+    pub challenge: MfaChallenge,
+    hash: [u8; 32],
 }
 
 /// The second-factor use cases.
@@ -258,6 +283,52 @@ impl SecondFactors {
         Ok(codes)
     }
 
+    /// Whether signing in as `user` asks for a second factor.
+    pub async fn required(&self, user: &User) -> Result<bool, MfaError> {
+        Ok(self.confirmed(user).await?.is_some())
+    }
+
+    /// Holds a sign-in whose password was right until its second factor: the token the
+    /// client (or browser) answers with, single-use, for `CHALLENGE_TTL`.
+    pub async fn challenge(
+        &self,
+        user: &User,
+        client_id: &str,
+        scope: &str,
+        method: &str,
+    ) -> Result<Secret<String>, MfaError> {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let expires_at =
+            self.clock.now() + chrono::Duration::from_std(CHALLENGE_TTL).unwrap_or_default();
+        let challenge = MfaChallenge {
+            user_id: user.id,
+            client_id: client_id.to_string(),
+            scope: scope.to_string(),
+            method: method.to_string(),
+            expires_at,
+        };
+        self.store
+            .create_challenge(&challenge_hash(&token), &challenge)
+            .await?;
+        Ok(Secret::new(token))
+    }
+
+    /// The sign-in `token` holds, if it is `client_id`'s, unexpired and unspent.
+    pub async fn pending(&self, token: &str, client_id: &str) -> Result<Option<Pending>, MfaError> {
+        let hash = challenge_hash(token);
+        let found = self.store.find_challenge(&hash, self.clock.now()).await?;
+        Ok(found
+            .filter(|challenge| challenge.client_id == client_id)
+            .map(|challenge| Pending { challenge, hash }))
+    }
+
+    /// Spends a pending sign-in once its code was right; `false` if another answer did.
+    pub async fn spend(&self, pending: &Pending) -> Result<bool, MfaError> {
+        Ok(self.store.spend_challenge(&pending.hash).await?)
+    }
+
     async fn confirmed(&self, user: &User) -> Result<Option<StoredTotp>, MfaError> {
         Ok(self
             .store
@@ -299,4 +370,8 @@ impl SecondFactors {
         self.limiter.failed_sign_in(user.email.as_str()).await?;
         Ok(())
     }
+}
+
+fn challenge_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }

@@ -28,7 +28,8 @@ pub struct TokenApi;
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token`, `client_credentials` or `password`. At
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, or
+    /// `urn:gatehouse:params:oauth:grant-type:mfa-otp` (a password grant's second step). At
     /// `/api/v1/auth/token` it may be omitted and then means `password`, as for the old
     /// service's clients (FastAPI's `OAuth2PasswordRequestForm`); `/oauth2/token`
     /// requires it (RFC 6749 §4.3.2).
@@ -52,6 +53,16 @@ pub struct TokenForm {
     /// For the authorization_code grant: the PKCE verifier (RFC 7636).
     #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     code_verifier: Option<String>,
+    /// For the `urn:gatehouse:params:oauth:grant-type:mfa-otp` grant: the `mfa_token` of
+    /// the password grant's `mfa_required` answer.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    mfa_token: Option<String>,
+    /// For the mfa-otp grant: the six digits of the authenticator app.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    otp: Option<String>,
+    /// For the mfa-otp grant, in place of `otp`: a recovery code.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    recovery_code: Option<String>,
     /// Space-separated scopes; defaults to every scope the client may have.
     #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     scope: Option<String>,
@@ -98,6 +109,10 @@ pub enum TokenResult {
         Json<OAuthErrorBody>,
         #[oai(header = "WWW-Authenticate")] Option<String>,
     ),
+    /// `mfa_required`: the password was right and the account has a second factor. No
+    /// tokens yet: send the code with the mfa-otp grant and the `mfa_token` given here.
+    #[oai(status = 403)]
+    MfaRequired(Json<OAuthErrorBody>),
     /// The body is larger than `GATEHOUSE_MAX_BODY` (answered before the handler runs).
     #[oai(status = 413)]
     PayloadTooLarge(Json<OAuthErrorBody>),
@@ -117,6 +132,7 @@ impl From<OAuthFailure> for TokenResult {
         match failure {
             OAuthFailure::BadRequest(body) => Self::BadRequest(body),
             OAuthFailure::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
+            OAuthFailure::Forbidden(body) => Self::MfaRequired(body),
             OAuthFailure::TooManyRequests(body, after) => Self::TooManyRequests(body, after),
             OAuthFailure::ServerError(body) => Self::ServerError(body),
             OAuthFailure::Unavailable(body, after) => Self::Unavailable(body, after),
@@ -317,10 +333,11 @@ impl From<OAuthFailure> for LookupError {
             OAuthFailure::InvalidClient(body, challenge) => Self::InvalidClient(body, challenge),
             OAuthFailure::ServerError(body) => Self::ServerError(body),
             OAuthFailure::Unavailable(body, after) => Self::Unavailable(body, after),
-            // Nothing here is rate-limited; were it, the body would still say `slow_down`.
-            OAuthFailure::BadRequest(body) | OAuthFailure::TooManyRequests(body, _) => {
-                Self::BadRequest(body)
-            }
+            // Nothing here is rate-limited nor signs anyone in; were it, the body would
+            // still say what it is.
+            OAuthFailure::BadRequest(body)
+            | OAuthFailure::TooManyRequests(body, _)
+            | OAuthFailure::Forbidden(body) => Self::BadRequest(body),
         }
     }
 }
@@ -381,6 +398,9 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
         code: form.code.map(Secret::new),
         redirect_uri: form.redirect_uri,
         code_verifier: form.code_verifier.map(Secret::new),
+        mfa_token: form.mfa_token.map(Secret::new),
+        otp: form.otp.map(Secret::new),
+        recovery_code: form.recovery_code.map(Secret::new),
         scope: form.scope,
         client_id: form.client_id,
         client_secret: form.client_secret.map(Secret::new),

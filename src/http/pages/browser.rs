@@ -18,6 +18,8 @@ use crate::token::RefreshToken;
 
 const SESSION_COOKIE: &str = "gatehouse_session";
 const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// A sign-in waiting for its second factor, in this browser only.
+const MFA_COOKIE: &str = "gatehouse_mfa";
 
 /// Cookie names get the `__Host-` prefix (bound to this host, Secure, path /) whenever
 /// the issuer is https.
@@ -64,6 +66,24 @@ pub fn session_cookie(state: &AppState, token: &RefreshToken) -> HeaderValue {
         None,
         secure,
     )
+}
+
+/// The cookie that holds a sign-in waiting for its second factor: this browser's only,
+/// for as long as the wait lasts.
+pub fn mfa_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let secure = secure(state);
+    let age = crate::auth::mfa::CHALLENGE_TTL.as_secs() as i64;
+    set_cookie(&cookie_name(MFA_COOKIE, secure), token, Some(age), secure)
+}
+
+pub fn clear_mfa_cookie(state: &AppState) -> HeaderValue {
+    let secure = secure(state);
+    set_cookie(&cookie_name(MFA_COOKIE, secure), "", Some(0), secure)
+}
+
+/// The token of the sign-in this browser is finishing, if any.
+pub fn mfa_token(state: &AppState, req: &Request) -> Option<String> {
+    read_cookie(req, &cookie_name(MFA_COOKIE, secure(state)))
 }
 
 pub fn clear_session_cookie(state: &AppState) -> HeaderValue {

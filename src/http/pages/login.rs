@@ -10,7 +10,7 @@ use super::browser::{self, PageContext, safe_return_to, signed_in};
 use super::form::CsrfForm;
 use super::render::{OrUnavailable, PageError, Stop, encode, page, query, redirect};
 use super::text::Text;
-use crate::auth::{LoginOutcome, LoginRequest, Refusal};
+use crate::auth::{LoginOutcome, LoginRequest, Refusal, SecondStepRequest};
 use crate::domain::{EndCause, Secret, User};
 use crate::http::{AppState, request_context};
 use crate::oauth::BROWSER_CLIENT_ID;
@@ -51,6 +51,31 @@ fn login_page(
     page(ctx, status, html)
 }
 
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct CodePage<'a> {
+    t: &'static Text,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    return_to: &'a str,
+}
+
+fn code_page(
+    ctx: &PageContext,
+    status: StatusCode,
+    error: Option<&str>,
+    return_to: &str,
+) -> Response {
+    let html = CodePage {
+        t: ctx.text,
+        csrf: &ctx.csrf,
+        error,
+        return_to,
+    }
+    .render();
+    page(ctx, status, html)
+}
+
 /// Where to go after signing in: a path on this server, else the account page.
 pub fn return_to(value: Option<&str>) -> String {
     safe_return_to(value).unwrap_or_else(|| "/account".into())
@@ -64,7 +89,8 @@ pub async fn login_form(state: Data<&AppState>, req: &Request) -> Response {
     login_page(&ctx, StatusCode::OK, "", None, &return_to)
 }
 
-/// `POST /login`
+/// `POST /login`: the password, or — when the account has a second factor — its code,
+/// answering the sign-in this browser holds in its `gatehouse_mfa` cookie.
 #[handler]
 pub async fn login_submit(
     state: Data<&AppState>,
@@ -73,9 +99,33 @@ pub async fn login_submit(
 ) -> Result<Response, PageError> {
     let CsrfForm { ctx, fields: form } = form;
     let return_to = return_to(form.get("return_to"));
+    let context = request_context(req);
+    if form.get("code").is_some() {
+        let Some(mfa_token) = browser::mfa_token(&state, req) else {
+            let message = ctx.text.second_factor_expired;
+            return Ok(login_page(
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "",
+                Some(message),
+                &return_to,
+            ));
+        };
+        let code = form.text("code");
+        let outcome = state
+            .login
+            .second_step(SecondStepRequest {
+                mfa_token: &mfa_token,
+                code: &code,
+                client_id: BROWSER_CLIENT_ID,
+                context: &context,
+            })
+            .await
+            .or_unavailable(&ctx)?;
+        return answer(&state, req, &ctx, outcome, "", &return_to).await;
+    }
     let email = form.text("email");
     let password = Secret::new(form.text("password"));
-    let context = request_context(req);
     let outcome = state
         .login
         .login(LoginRequest {
@@ -88,22 +138,59 @@ pub async fn login_submit(
         })
         .await
         .or_unavailable(&ctx)?;
+    answer(&state, req, &ctx, outcome, &email, &return_to).await
+}
+
+/// The page that answers a sign-in's outcome (a step of it).
+async fn answer(
+    state: &AppState,
+    req: &Request,
+    ctx: &PageContext,
+    outcome: LoginOutcome,
+    email: &str,
+    return_to: &str,
+) -> Result<Response, PageError> {
     let (status, message) = match outcome {
         LoginOutcome::SignedIn(signed_in) => {
-            return Ok(hand_over_session(&state, req, &signed_in.refresh_token, &return_to).await);
+            let mut response =
+                hand_over_session(state, req, &signed_in.refresh_token, return_to).await;
+            response
+                .headers_mut()
+                .append(SET_COOKIE, browser::clear_mfa_cookie(state));
+            return Ok(response);
         }
-        LoginOutcome::Limited(limited) => return Err(PageError::new(&ctx, Stop::TooMany(limited))),
+        LoginOutcome::NeedsSecondFactor(step) => {
+            let mut response = code_page(ctx, StatusCode::OK, None, return_to);
+            response.headers_mut().append(
+                SET_COOKIE,
+                browser::mfa_cookie(state, step.mfa_token.expose()),
+            );
+            return Ok(response);
+        }
+        LoginOutcome::Limited(limited) => return Err(PageError::new(ctx, Stop::TooMany(limited))),
+        LoginOutcome::Refused(Refusal::WrongCode) => {
+            return Ok(code_page(
+                ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(ctx.text.wrong_code),
+                return_to,
+            ));
+        }
+        LoginOutcome::Refused(Refusal::UnknownMfaToken) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.text.second_factor_expired,
+        ),
         LoginOutcome::Refused(Refusal::AccountDisabled) => {
             (StatusCode::FORBIDDEN, ctx.text.account_disabled)
         }
         LoginOutcome::Refused(Refusal::EmailNotVerified) => {
             (StatusCode::FORBIDDEN, ctx.text.email_unverified)
         }
-        LoginOutcome::Refused(Refusal::InvalidCredentials) | LoginOutcome::NeedsSecondFactor(_) => {
+        LoginOutcome::Refused(Refusal::InvalidCredentials) => {
             (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials)
         }
     };
-    Ok(login_page(&ctx, status, &email, Some(message), &return_to))
+    Ok(login_page(ctx, status, email, Some(message), return_to))
 }
 
 /// Starts a browser session for `user` (a new account): a new session id at every sign-in.

@@ -1,7 +1,9 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3), for first-party apps.
 
 use super::{GrantContext, TokenParams, TokenResponse};
-use crate::auth::{LoginOutcome, LoginRequest, Refusal, RequestContext, SignedIn};
+use crate::auth::{
+    LoginOutcome, LoginRequest, Refusal, RequestContext, SecondStepRequest, SignedIn,
+};
 use crate::domain::Scopes;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -40,15 +42,67 @@ pub async fn grant(
             context,
         })
         .await?;
+    tokens(cx, client, outcome, scope)
+}
+
+/// The grant type of a password grant's second step.
+pub const MFA_OTP: &str = "urn:gatehouse:params:oauth:grant-type:mfa-otp";
+
+/// The second step of a password grant (`mfa-otp`): the `mfa_token` of the `mfa_required`
+/// answer and a TOTP code (`otp`) or a recovery code. A wrong code is `invalid_grant` and
+/// leaves the token good.
+pub async fn second_step(
+    cx: &GrantContext,
+    client: &Client,
+    params: &TokenParams,
+    context: &RequestContext,
+) -> Result<TokenResponse, OAuthError> {
+    let mfa_token = params
+        .mfa_token
+        .as_ref()
+        .ok_or_else(|| OAuthError::invalid_request("mfa_token is required"))?;
+    let code = match (&params.otp, &params.recovery_code) {
+        (Some(code), None) | (None, Some(code)) => code,
+        (None, None) => {
+            return Err(OAuthError::invalid_request(
+                "otp or recovery_code is required",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "send otp or recovery_code, not both",
+            ));
+        }
+    };
+    let outcome = cx
+        .login
+        .second_step(SecondStepRequest {
+            mfa_token: mfa_token.expose(),
+            code: code.expose(),
+            client_id: &client.id,
+            context,
+        })
+        .await?;
+    let scope = match &outcome {
+        LoginOutcome::SignedIn(signed_in) => signed_in.session.scope.clone(),
+        _ => Scopes::default(),
+    };
+    tokens(cx, client, outcome, scope)
+}
+
+/// The answer to a sign-in's outcome: tokens, or why not.
+fn tokens(
+    cx: &GrantContext,
+    client: &Client,
+    outcome: LoginOutcome,
+    scope: Scopes,
+) -> Result<TokenResponse, OAuthError> {
     let signed_in = match outcome {
         LoginOutcome::SignedIn(signed_in) => signed_in,
         LoginOutcome::Limited(limited) => return Err(OAuthError::slow_down(limited)),
         LoginOutcome::Refused(refusal) => return Err(refused(refusal)),
-        LoginOutcome::NeedsSecondFactor(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidGrant,
-                "this account needs a second factor",
-            ));
+        LoginOutcome::NeedsSecondFactor(step) => {
+            return Err(OAuthError::mfa_required(step.mfa_token));
         }
     };
     let SignedIn {
@@ -72,6 +126,10 @@ fn refused(refusal: Refusal) -> OAuthError {
             "the email address is not verified: open the link mailed to it, or ask for a \
              new one (POST /api/v1/auth/verify-email or the page /verify-email)"
         }
+        Refusal::UnknownMfaToken => {
+            "the mfa_token is unknown, expired or used: sign in with the password again"
+        }
+        Refusal::WrongCode => "the code is not right, or has been used already",
     };
     OAuthError::new(ErrorCode::InvalidGrant, description)
 }

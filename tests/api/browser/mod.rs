@@ -26,7 +26,7 @@ pub(crate) struct Browser<'a> {
 
 pub(crate) struct Page {
     pub(crate) status: StatusCode,
-    location: Option<String>,
+    pub(crate) location: Option<String>,
     pub(crate) body: String,
 }
 

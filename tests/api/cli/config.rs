@@ -105,6 +105,10 @@ fn production_refusals_each_name_their_setting_and_fix() {
             .current_dir(dir.path())
             .arg("check-config")
             .env("GATEHOUSE_ENV", "production")
+            .env(
+                "GATEHOUSE_MFA_ENCRYPTION_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            )
             .envs(pairs.iter().copied())
             .output()
             .unwrap();
@@ -118,6 +122,7 @@ fn production_refusals_each_name_their_setting_and_fix() {
         "GATEHOUSE_DATABASE_URL",
         "postgres://gatehouse@db/gatehouse",
     );
+    let no_sealing_key = ("GATEHOUSE_MFA_ENCRYPTION_KEY", "");
 
     let (ok, stderr) = check(&[("GATEHOUSE_ISSUER", "http://id.example.com"), postgres]);
     assert!(
@@ -160,8 +165,15 @@ fn production_refusals_each_name_their_setting_and_fix() {
         assert!(!ok && stderr.contains("chmod 600"), "{stderr}");
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    let (ok, stderr) = check(&[https, postgres, no_sealing_key]);
+    assert!(
+        !ok && stderr.contains("GATEHOUSE_MFA_ENCRYPTION_KEY") && stderr.contains("openssl rand"),
+        "{stderr}"
+    );
     let (ok, stderr) = check(&[https, postgres]);
     assert!(ok, "{stderr}");
     let (ok, stderr) = check(&[https, ("GATEHOUSE_ALLOW_SQLITE", "true")]);
     assert!(ok, "{stderr}");
+    let (ok, stderr) = check(&[https, postgres, ("GATEHOUSE_MFA_ENCRYPTION_KEY", "short")]);
+    assert!(!ok && stderr.contains("base64url"), "{stderr}");
 }
