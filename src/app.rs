@@ -154,6 +154,7 @@ impl Core {
             clients.clone(),
             audit.clone(),
             clock.clone(),
+            second_factors.clone(),
         );
         Ok(Self {
             redis: config.store.redis_url.is_some(),

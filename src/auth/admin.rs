@@ -1,7 +1,7 @@
 //! What an administrator does to other people's accounts and sessions, from the admin API
 //! or the command line: both call these, so each change is made and recorded one way.
 
-use super::{Accounts, AuthError, Registration, RequestContext, Sessions};
+use super::{Accounts, AuthError, Registration, RequestContext, SecondFactors, Sessions};
 use crate::audit::{Actor, Audit, Event, EventType};
 use crate::clock::Clock;
 use crate::domain::{EndCause, Role, Secret, SessionId, User, UserId};
@@ -39,6 +39,7 @@ pub struct Administration {
     clients: ClientRegistry,
     audit: Audit,
     clock: std::sync::Arc<dyn Clock>,
+    second_factors: SecondFactors,
 }
 
 impl Administration {
@@ -48,6 +49,7 @@ impl Administration {
         clients: ClientRegistry,
         audit: Audit,
         clock: std::sync::Arc<dyn Clock>,
+        second_factors: SecondFactors,
     ) -> Self {
         Self {
             accounts,
@@ -55,6 +57,7 @@ impl Administration {
             clients,
             audit,
             clock,
+            second_factors,
         }
     }
 
@@ -134,6 +137,26 @@ impl Administration {
             )
             .await;
         Ok(ended)
+    }
+
+    /// Removes the account's second factors (a lost phone) and ends its sessions, so that
+    /// whoever holds them signs in again, with the password only until a new factor is
+    /// enrolled. Whether there was a second factor.
+    pub async fn reset_second_factors(
+        &self,
+        id: UserId,
+        by: &Acting<'_>,
+    ) -> Result<bool, StoreError> {
+        let removed = self.second_factors.reset(id).await?;
+        let ended = self.sessions.end_all(id, None, EndCause::Admin).await?;
+        self.audit
+            .record(
+                by.event(EventType::MfaReset)
+                    .user(id)
+                    .detail(serde_json::json!({"removed": removed, "sessions_ended": ended})),
+            )
+            .await;
+        Ok(removed)
     }
 
     /// Ends one session, whoever's it is; `false` when there is no such live session.

@@ -1,4 +1,4 @@
-//! `gatehouse user`: create, disable, enable and import accounts.
+//! `gatehouse user`: create, disable, enable and import accounts, and reset second factors.
 
 use std::io::BufRead;
 
@@ -20,6 +20,8 @@ pub enum UserCommand {
     Disable { email: String },
     /// Enable a disabled account.
     Enable { email: String },
+    /// Remove an account's second factors (a lost phone) and end all its sessions.
+    MfaReset { email: String },
     /// Import accounts from JSON Lines exported from the old service (see README);
     /// existing emails are left alone, bad lines are reported by number.
     Import { file: std::path::PathBuf },
@@ -45,6 +47,7 @@ pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create(args) => create_user(config, args).await,
         UserCommand::Disable { email } => set_disabled(config, &email, true).await,
         UserCommand::Enable { email } => set_disabled(config, &email, false).await,
+        UserCommand::MfaReset { email } => reset_second_factors(config, &email).await,
         UserCommand::Import { file } => import_users(config, &file).await,
     }
 }
@@ -165,6 +168,22 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
         Err(AuthError::EmailTaken) => anyhow::bail!("an account with this email already exists"),
         Err(e) => Err(e.into()),
     }
+}
+
+async fn reset_second_factors(config: Config, email: &str) -> anyhow::Result<()> {
+    let core = Core::open(config).await?;
+    let user = user_by_email(&core, email).await?;
+    let removed = core
+        .admin
+        .reset_second_factors(user.id, &Acting::cli())
+        .await?;
+    let what = if removed {
+        "second factors removed"
+    } else {
+        "had no second factor"
+    };
+    eprintln!("{} {what}; its sessions ended", user.email);
+    Ok(())
 }
 
 async fn set_disabled(config: Config, email: &str, disabled: bool) -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ on_both_databases!(
 
 const PASSWORD: &str = "analytical engine";
 
-fn cli(app: &TestApp, args: &[&str]) {
+pub(crate) fn cli(app: &TestApp, args: &[&str]) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
         command.env_remove(key);

@@ -283,6 +283,12 @@ impl SecondFactors {
         Ok(codes)
     }
 
+    /// Removes every second factor of `id` (an administrator's reset after a lost
+    /// phone); whether there was one.
+    pub async fn reset(&self, id: crate::domain::UserId) -> Result<bool, StoreError> {
+        self.store.remove_second_factors(id).await
+    }
+
     /// Whether signing in as `user` asks for a second factor.
     pub async fn required(&self, user: &User) -> Result<bool, MfaError> {
         Ok(self.confirmed(user).await?.is_some())

@@ -285,6 +285,31 @@ impl AdminApi {
         Ok(Done::NoContent)
     }
 
+    /// Remove a person's second factors (a lost phone) and end their sessions; they sign
+    /// in with the password until they enroll again. Audited as `mfa.reset`.
+    #[oai(
+        path = "/users/:id/mfa",
+        method = "delete",
+        operation_id = "resetUserSecondFactors"
+    )]
+    async fn reset_second_factors(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &poem::Request,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Done, ApiError> {
+        let admin = require_admin(&state, &auth).await?;
+        let id = user_id(&id)?;
+        existing_user(&state, id).await?;
+        let context = crate::http::request_context(req);
+        state
+            .admin
+            .reset_second_factors(id, &as_admin(&admin, &context))
+            .await?;
+        Ok(Done::NoContent)
+    }
+
     /// Security events, newest first.
     ///
     /// Filter by `user` (id), `type`, and a time range (`since` inclusive, `until`
