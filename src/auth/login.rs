@@ -231,7 +231,13 @@ impl Login {
     ) -> Result<LoginOutcome, AuthError> {
         let (session, refresh_token) = self
             .sessions
-            .start(user.id, client_id, scope, context)
+            .start(
+                user.id,
+                client_id,
+                scope,
+                super::mfa::amr(second_factor),
+                context,
+            )
             .await?;
         self.audit
             .record(

@@ -120,10 +120,12 @@ impl Sessions {
         user: UserId,
         client_id: &str,
         scope: &str,
+        amr: Vec<String>,
         context: &RequestContext,
     ) -> Result<(Session, RefreshToken), StoreError> {
         let now = self.now();
-        self.start_at(user, client_id, scope, context, now).await
+        self.start_at(user, client_id, scope, context, now, amr)
+            .await
     }
 
     /// Starts a session for a person who signed in at `auth_time` (the code flow: the
@@ -135,6 +137,7 @@ impl Sessions {
         scope: &str,
         context: &RequestContext,
         auth_time: DateTime<Utc>,
+        amr: Vec<String>,
     ) -> Result<(Session, RefreshToken), StoreError> {
         let now = self.now();
         let session = Session {
@@ -148,6 +151,7 @@ impl Sessions {
             idle_expires_at: after(now, self.settings.idle_ttl)
                 .min(after(now, self.settings.max_ttl)),
             auth_time: auth_time.trunc_subsecs(0),
+            amr,
             ip: context.ip.map(|ip| ip.to_string()),
             user_agent: context
                 .user_agent

@@ -14,7 +14,7 @@ pub use email::Email;
 pub use password::Password;
 pub use scope::Scopes;
 pub use secret::Secret;
-pub use session::{EndCause, Session, SessionId};
+pub use session::{EndCause, Session, SessionId, stored_amr};
 pub use user::{NewUser, Profile, ProfilePatch, Role, User, UserId, UserName};
 
 /// Why a value was refused, in words fit to show the person who typed it.

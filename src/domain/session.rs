@@ -58,8 +58,26 @@ pub struct Session {
     /// The session ends if unused until this (`REFRESH_TOKEN_IDLE_TTL` after last use).
     pub idle_expires_at: DateTime<Utc>,
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in (RFC 8176): `["pwd"]`, or `["pwd", "otp", "mfa"]` with a
+    /// second factor. Refreshes keep it.
+    pub amr: Vec<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// `amr` as stored: space-separated; a session stored before `amr` existed signed in with
+/// its password.
+pub fn stored_amr(text: &str) -> Vec<String> {
+    let amr: Vec<String> = text
+        .split(' ')
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+        .collect();
+    if amr.is_empty() {
+        vec!["pwd".into()]
+    } else {
+        amr
+    }
 }
 
 impl Session {

@@ -423,7 +423,7 @@ impl AuthorizationEndpoint {
                 return Ok(Authorized::NeedsConsent);
             }
         }
-        oxide::issue_code(self, request, user.id, browser.auth_time)
+        oxide::issue_code(self, request, user.id, browser)
             .await
             .map(Authorized::Redirect)
     }
@@ -442,6 +442,7 @@ impl AuthorizationEndpoint {
             nonce: grant.nonce,
             code_challenge: grant.code_challenge,
             auth_time: grant.auth_time,
+            amr: grant.amr,
             expires_at: now + chrono::Duration::from_std(self.code_ttl).unwrap_or_default(),
         };
         self.authorizations
@@ -459,6 +460,7 @@ pub(super) struct NewCode<'a> {
     pub request: &'a ValidAuthorization,
     pub user_id: UserId,
     pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
     pub code_challenge: String,
     pub nonce: Option<String>,
 }

@@ -54,7 +54,7 @@ impl TokenIssuer {
         client: &Client,
         scope: &Scopes,
     ) -> Result<SignedAccessToken, OAuthError> {
-        self.sign(client.id.clone(), client, None, Vec::new(), None, scope)
+        self.sign(client.id.clone(), client, None, Vec::new(), scope)
     }
 
     /// An access token for `user` in `session` with the granted scopes.
@@ -68,9 +68,8 @@ impl TokenIssuer {
         self.sign(
             user.id.to_string(),
             client,
-            Some(session.id.to_string()),
+            Some(session),
             Role::names(&user.roles),
-            Some(session.auth_time.timestamp()),
             scope,
         )
     }
@@ -97,6 +96,7 @@ impl TokenIssuer {
             nonce: code.nonce.clone(),
             at_hash: at_hash(access_token),
             sid: session.id.to_string(),
+            amr: session.amr.clone(),
             name: scope.contains("profile").then(|| user.name.to_string()),
             email: scope.contains("email").then(|| user.email.to_string()),
             email_verified: scope.contains("email").then_some(user.email_verified),
@@ -111,9 +111,8 @@ impl TokenIssuer {
         &self,
         sub: String,
         client: &Client,
-        sid: Option<String>,
+        session: Option<&Session>,
         roles: Vec<String>,
-        auth_time: Option<i64>,
         scope: &Scopes,
     ) -> Result<SignedAccessToken, OAuthError> {
         let at = self.clock.now();
@@ -129,9 +128,10 @@ impl TokenIssuer {
             jti: Uuid::new_v4().to_string(),
             client_id: client.id.clone(),
             scope: scope.to_string(),
-            sid,
+            sid: session.map(|s| s.id.to_string()),
             roles,
-            auth_time,
+            auth_time: session.map(|s| s.auth_time.timestamp()),
+            amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
         };
         let token = self.signer.sign(&claims, at).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");

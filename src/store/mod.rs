@@ -247,6 +247,8 @@ pub struct AuthCode {
     pub code_challenge: String,
     /// When the person signed in.
     pub auth_time: DateTime<Utc>,
+    /// How they signed in (RFC 8176), as the browser session holds it.
+    pub amr: Vec<String>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -33,6 +33,9 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// How the person signed in (RFC 8176); absent for client_credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// `aud` is one string when Gatehouse issues it; an array is accepted when verifying.
@@ -148,6 +151,9 @@ pub struct IdClaims {
     /// The left half of SHA-256 of the access token, base64url (§3.1.3.6).
     pub at_hash: String,
     pub sid: String,
+    /// How the person signed in (RFC 8176).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -318,6 +324,7 @@ mod tests {
             sid: None,
             roles: vec![],
             auth_time: Some(now),
+            amr: vec!["pwd".into()],
         }
     }
 

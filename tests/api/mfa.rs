@@ -46,6 +46,7 @@ async fn a_person_enrolls_uses_and_removes_totp(backend: Backend) {
     let app = spawn_app_with_clock(backend, &[], clock.clone()).await;
     app.register_user("ada@example.com", PASSWORD).await;
     let token = app.access_token("ada@example.com", PASSWORD).await;
+    assert_eq!(crate::helpers::claims(&token)["amr"], json!(["pwd"]));
     assert_eq!(
         status(&app, &token).await,
         json!({"totp": false, "recovery_codes_left": 0, "passkeys": []})
@@ -295,6 +296,25 @@ async fn the_password_grant_asks_for_the_second_factor(backend: Backend) {
             .await
             .status(),
         200
+    );
+    // The tokens say how the person signed in (RFC 8176), and refreshing keeps it.
+    let amr = json!(["pwd", "otp", "mfa"]);
+    assert_eq!(
+        crate::helpers::claims(tokens["access_token"].as_str().unwrap())["amr"],
+        amr
+    );
+    let refreshed: Value = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::helpers::claims(refreshed["access_token"].as_str().unwrap())["amr"],
+        amr
     );
     // Single-use: neither the token nor the step again.
     clock.advance(Duration::from_secs(30));

@@ -44,6 +44,17 @@ pub enum FactorUsed {
     RecoveryCode,
 }
 
+/// The `amr` values (RFC 8176) of a sign-in with the password and `second_factor`:
+/// `pwd`, and `otp` + `mfa` with a TOTP or recovery code (a recovery code is a
+/// one-time password too).
+pub fn amr(second_factor: Option<FactorUsed>) -> Vec<String> {
+    let methods: &[&str] = match second_factor {
+        None => &["pwd"],
+        Some(_) => &["pwd", "otp", "mfa"],
+    };
+    methods.iter().map(|m| m.to_string()).collect()
+}
+
 impl FactorUsed {
     pub fn as_str(self) -> &'static str {
         match self {

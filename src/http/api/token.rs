@@ -287,6 +287,9 @@ pub struct IntrospectionBody {
     roles: Option<Vec<String>>,
     #[oai(skip_serializing_if_is_none)]
     auth_time: Option<i64>,
+    /// How the person signed in (RFC 8176): `["pwd"]`, `["pwd", "otp", "mfa"]`.
+    #[oai(skip_serializing_if_is_none)]
+    amr: Option<Vec<String>>,
 }
 
 #[derive(ApiResponse)]
@@ -433,6 +436,7 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
             sid: claims.sid,
             roles: Some(claims.roles),
             auth_time: claims.auth_time,
+            amr: (!claims.amr.is_empty()).then_some(claims.amr),
             ..Default::default()
         },
         Introspection::Refresh(found) => {
@@ -449,6 +453,7 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
                 sid: Some(session.id.to_string()),
                 roles: Some(Role::names(&user.roles)),
                 auth_time: Some(session.auth_time.timestamp()),
+                amr: Some(session.amr.clone()),
                 ..Default::default()
             }
         }

@@ -206,6 +206,7 @@ pub async fn start_browser_session(
             user.id,
             BROWSER_CLIENT_ID,
             BROWSER_SCOPE,
+            crate::auth::mfa::amr(None),
             &request_context(req),
         )
         .await

@@ -124,7 +124,14 @@ impl CodeSteps for Steps<'_> {
         };
         let (session, refresh_token) = match cx
             .sessions
-            .start_at(user.id, &client.id, &code.scope, context, code.auth_time)
+            .start_at(
+                user.id,
+                &client.id,
+                &code.scope,
+                context,
+                code.auth_time,
+                code.amr.clone(),
+            )
             .await
         {
             Ok(started) => started,

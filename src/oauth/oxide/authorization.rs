@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use oxide_auth::code_grant::authorization::{Error as FlowError, Request as AuthorizeParams};
 use oxide_auth::code_grant::error::AuthorizationErrorType;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
@@ -20,7 +19,7 @@ use oxide_auth_async::code_grant::authorization::{self, Endpoint, Extension, Pen
 use oxide_auth_async::primitives::{Authorizer, Registrar};
 
 use super::KnownClient;
-use crate::domain::{Scopes, UserId};
+use crate::domain::{Scopes, Session, UserId};
 use crate::oauth::authorize::{
     AuthorizationEndpoint, AuthorizeError, AuthorizeRequest, Checked, NewCode, Refusal, Reply,
     ValidAuthorization,
@@ -276,24 +275,25 @@ struct Issue<'a> {
     client: KnownClient<'a>,
     request: &'a ValidAuthorization,
     user_id: UserId,
-    auth_time: DateTime<Utc>,
+    /// The browser session the person agreed in: when and how they signed in.
+    signed_in: &'a Session,
     verdict: Option<AuthorizeError>,
 }
 
-/// Issues a code for `request` to `user_id` (signed in at `auth_time`) through the crate's
+/// Issues a code for `request` to `user_id` (signed in as `signed_in` says) through the crate's
 /// pending request: the redirect to the client, carrying the code, `state` and `iss`.
 pub async fn issue_code(
     endpoint: &AuthorizationEndpoint,
     request: &ValidAuthorization,
     user_id: UserId,
-    auth_time: DateTime<Utc>,
+    signed_in: &Session,
 ) -> Result<String, AuthorizeError> {
     let mut issue = Issue {
         endpoint,
         client: KnownClient(&request.client),
         request,
         user_id,
-        auth_time,
+        signed_in,
         verdict: None,
     };
     let owner = Cow::Owned(user_id.to_string());
@@ -341,7 +341,8 @@ impl Authorizer for Issue<'_> {
         let code = NewCode {
             request: self.request,
             user_id: self.user_id,
-            auth_time: self.auth_time,
+            auth_time: self.signed_in.auth_time,
+            amr: self.signed_in.amr.clone(),
             code_challenge,
             nonce: carried(NONCE),
         };

@@ -27,9 +27,11 @@ pub(super) struct Stored {
     hash: Vec<u8>,
     previous_hash: Vec<u8>,
     sealed: Vec<u8>,
+    amr: String,
 }
 
-const FIELDS: u32 = 12;
+/// Fields of a session stored now; one stored before `amr` existed has one fewer.
+const FIELDS: u32 = 13;
 
 fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     // Writing to a Vec cannot fail.
@@ -101,6 +103,7 @@ impl Stored {
             hash: refresh.0.to_vec(),
             previous_hash: Vec::new(),
             sealed: Vec::new(),
+            amr: session.amr.join(" "),
         }
     }
 
@@ -123,12 +126,14 @@ impl Stored {
         write_bytes(&mut out, &self.hash);
         write_bytes(&mut out, &self.previous_hash);
         write_bytes(&mut out, &self.sealed);
+        write_bytes(&mut out, self.amr.as_bytes());
         Ok(out)
     }
 
     pub(super) fn decode(raw: &[u8]) -> Result<Self, StoreError> {
         let rd = &mut &raw[..];
-        if rmp::decode::read_array_len(rd).map_err(|_| corrupt("array"))? != FIELDS {
+        let fields = rmp::decode::read_array_len(rd).map_err(|_| corrupt("array"))?;
+        if fields != FIELDS && fields != FIELDS - 1 {
             return Err(corrupt("field count"));
         }
         Ok(Self {
@@ -144,6 +149,11 @@ impl Stored {
             hash: read_bytes(rd)?,
             previous_hash: read_bytes(rd)?,
             sealed: read_bytes(rd)?,
+            amr: if fields == FIELDS {
+                read_text(rd)?
+            } else {
+                String::new()
+            },
         })
     }
 
@@ -174,6 +184,7 @@ impl Stored {
             absolute_expires_at: at(self.absolute_expiry),
             idle_expires_at: at(self.last_used.saturating_add(idle.as_secs() as i64)),
             auth_time: at(self.auth_time),
+            amr: crate::domain::stored_amr(&self.amr),
             ip,
             user_agent: (!self.user_agent.is_empty()).then(|| self.user_agent.clone()),
         })
@@ -207,6 +218,7 @@ mod tests {
             absolute_expires_at: at(1_900_000_000),
             idle_expires_at: at(1_800_000_060),
             auth_time: now,
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
             ip: Some("2001:db8::1".into()),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         };

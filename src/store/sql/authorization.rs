@@ -18,6 +18,7 @@ struct CodeRow {
     code_challenge: String,
     auth_time: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    amr: String,
 }
 
 #[async_trait]
@@ -26,7 +27,8 @@ impl AuthorizationStore for Database {
         execute!(
             self,
             "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, user_id, scope, nonce, \
-             code_challenge, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             code_challenge, auth_time, expires_at, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &hash[..],
             &code.client_id,
             &code.redirect_uri,
@@ -35,7 +37,8 @@ impl AuthorizationStore for Database {
             &code.nonce,
             &code.code_challenge,
             code.auth_time,
-            code.expires_at
+            code.expires_at,
+            code.amr.join(" ")
         )?;
         Ok(())
     }
@@ -51,7 +54,7 @@ impl AuthorizationStore for Database {
             sqlx::query_as(
                 "UPDATE auth_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
                  RETURNING client_id, redirect_uri, user_id, scope, nonce, code_challenge, auth_time, \
-                 expires_at",
+                 expires_at, amr",
             )
             .bind(&hash[..])
             .bind(now)
@@ -70,6 +73,7 @@ impl AuthorizationStore for Database {
                 nonce: row.nonce,
                 code_challenge: row.code_challenge,
                 auth_time: row.auth_time,
+                amr: crate::domain::stored_amr(&row.amr),
                 expires_at: row.expires_at,
             }));
         }

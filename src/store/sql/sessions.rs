@@ -26,6 +26,7 @@ struct SessionRow {
     previous_hash: Option<Vec<u8>>,
     rotated_at: Option<DateTime<Utc>>,
     sealed_successor: Option<Vec<u8>>,
+    amr: String,
 }
 
 /// The session a row holds, unless it has expired.
@@ -47,6 +48,7 @@ impl SessionRow {
             absolute_expires_at: self.absolute_expires_at,
             idle_expires_at: self.idle_expires_at,
             auth_time: self.auth_time,
+            amr: crate::domain::stored_amr(&self.amr),
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
         })
@@ -116,7 +118,7 @@ macro_rules! session_columns {
     () => {
         "id, user_id, client_id, scope, created_at, last_used_at, absolute_expires_at, \
          idle_expires_at, auth_time, ip, user_agent, refresh_hash, previous_hash, rotated_at, \
-         sealed_successor"
+         sealed_successor, amr"
     };
 }
 
@@ -157,8 +159,8 @@ impl SessionStore for Database {
         execute!(
             self,
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, \
-             absolute_expires_at, idle_expires_at, auth_time, ip, user_agent, refresh_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             absolute_expires_at, idle_expires_at, auth_time, ip, user_agent, refresh_hash, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             session.id.as_str(),
             session.user_id.as_uuid(),
             &session.client_id,
@@ -170,7 +172,8 @@ impl SessionStore for Database {
             session.auth_time,
             &session.ip,
             &session.user_agent,
-            &refresh.0[..]
+            &refresh.0[..],
+            session.amr.join(" ")
         )?;
         Ok(())
     }

@@ -88,6 +88,8 @@ fn session(user: UserId, created: i64) -> Session {
         absolute_expires_at: t(created + 86_400),
         idle_expires_at: t(created + IDLE.as_secs() as i64),
         auth_time: t(created),
+        // Kept as given by every store (a sign-in with a second factor).
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
         ip: Some("192.0.2.7".into()),
         user_agent: Some("Mozilla/5.0 (conformance)".into()),
     }

@@ -77,6 +77,30 @@ fn request(scope: &str) -> AuthorizeRequest {
     }
 }
 
+/// The browser session the person agreed in: signed in an hour ago with a second factor.
+fn browser(f: &Fixture) -> crate::domain::Session {
+    let now = f.clock.now();
+    let signed_in = chrono::DurationRound::duration_trunc(
+        now - chrono::Duration::hours(1),
+        chrono::Duration::seconds(1),
+    )
+    .unwrap();
+    crate::domain::Session {
+        id: crate::domain::SessionId::generate(),
+        user_id: f.user_id,
+        client_id: crate::oauth::BROWSER_CLIENT_ID.into(),
+        scope: Scopes::from_stored("openid"),
+        created_at: signed_in,
+        last_used_at: now,
+        absolute_expires_at: now + chrono::Duration::days(1),
+        idle_expires_at: now + chrono::Duration::days(1),
+        auth_time: signed_in,
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        ip: None,
+        user_agent: None,
+    }
+}
+
 /// The request `request("openid")` as `change` leaves it.
 fn with(change: fn(&mut AuthorizeRequest)) -> AuthorizeRequest {
     let mut req = request("openid");
@@ -101,7 +125,7 @@ async fn a_code_carries_the_request_in_its_order_with_its_challenge_and_nonce() 
         .await
         .unwrap();
     assert_eq!(valid.scope.to_string(), "email openid profile");
-    let url = issue_code(&f.endpoint, &valid, f.user_id, f.clock.now())
+    let url = issue_code(&f.endpoint, &valid, f.user_id, &browser(&f))
         .await
         .unwrap();
     assert!(url.starts_with(CB), "{url}");
@@ -117,6 +141,8 @@ async fn a_code_carries_the_request_in_its_order_with_its_challenge_and_nonce() 
     assert_eq!(code.code_challenge, CHALLENGE);
     assert_eq!(code.nonce.as_deref(), Some("n-0S6"));
     assert_eq!(code.user_id, f.user_id);
+    assert_eq!(code.amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(code.auth_time, browser(&f).auth_time);
 }
 
 #[tokio::test]
@@ -192,7 +218,7 @@ async fn an_outage_is_unavailable_never_a_refusal() {
     // The client is cached by the first request; the code store then fails.
     let valid = f.endpoint.validate(&request("openid")).await.unwrap();
     f.db.close().await;
-    let issued = issue_code(&f.endpoint, &valid, f.user_id, f.clock.now()).await;
+    let issued = issue_code(&f.endpoint, &valid, f.user_id, &browser(&f)).await;
     assert!(
         matches!(issued, Err(AuthorizeError::Unavailable)),
         "{issued:?}"
