@@ -121,7 +121,9 @@ impl Login {
         let attempt = self.accounts.sign_in(email, password.expose()).await;
         let refusal = match attempt.result {
             Ok(user) => {
-                self.limiter.succeeded_sign_in(email).await?;
+                // With a second factor the account's failures are forgiven only once the
+                // code is right too: the password alone must not reset the count of
+                // wrong codes.
                 if self
                     .second_factors
                     .required(&user)
@@ -138,6 +140,7 @@ impl Login {
                         mfa_token,
                     })));
                 }
+                self.limiter.succeeded_sign_in(email).await?;
                 return self
                     .start_session(user, client_id, scope, method, None, context)
                     .await;

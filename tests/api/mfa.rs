@@ -526,3 +526,48 @@ async fn the_command_line_resets_second_factors() {
         200
     );
 }
+
+/// Knowing the password does not buy more guesses at the code: a right password does not
+/// forgive the wrong codes before it, only a right code does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_does_not_reset_the_count_of_wrong_codes() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let limits = [
+        ("GATEHOUSE_RATE_LIMITS", "on"),
+        // Every attempt counts, password or code; a complete sign-in forgets them.
+        ("GATEHOUSE_RATE_LIMIT_LOGIN_PER_ACCOUNT", "4/min"),
+    ];
+    let app = spawn_app_with_clock(Backend::Sqlite, &limits, clock.clone()).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let secret = enrolled(&app, &clock, "ada@example.com").await;
+    let wrong = not_the_code(&secret, &clock);
+    let mut last = 0;
+    for _ in 0..2 {
+        let first: Value = app
+            .password_grant("ada@example.com", PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let answer = app
+            .token(&[
+                ("grant_type", MFA_OTP),
+                (
+                    "mfa_token",
+                    first["mfa_token"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{first}")),
+                ),
+                ("otp", wrong),
+            ])
+            .await;
+        last = answer.status().as_u16();
+    }
+    assert_eq!(last, 400);
+    let after = app.password_grant("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        after.status(),
+        429,
+        "the right password forgave the wrong codes"
+    );
+}
