@@ -180,6 +180,10 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
         OtherRoute::at("/account/profile").post(pages::account_profile),
         OtherRoute::at("/account/password").post(pages::account_password),
         OtherRoute::at("/account/sessions/end").post(pages::account_end_session),
+        OtherRoute::at("/account/mfa/totp").post(pages::account_totp_start),
+        OtherRoute::at("/account/mfa/totp/confirm").post(pages::account_totp_confirm),
+        OtherRoute::at("/account/mfa/totp/remove").post(pages::account_totp_remove),
+        OtherRoute::at("/account/mfa/recovery-codes").post(pages::account_recovery_codes),
         OtherRoute::at("/account/sessions/end-others").post(pages::account_end_others),
         OtherRoute::at("/oauth2/authorize")
             .get(oauth::authorization_endpoint)

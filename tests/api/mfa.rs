@@ -571,3 +571,75 @@ async fn the_password_does_not_reset_the_count_of_wrong_codes() {
         "the right password forgave the wrong codes"
     );
 }
+
+/// The account page turns TOTP on with a QR code drawn on the server, shows the recovery
+/// codes once, and turns it off with a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_page_turns_the_second_factor_on_and_off() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(Backend::Sqlite, &[], clock.clone()).await;
+    let browser = crate::browser::Browser::new(&app);
+    browser.register("ada@example.com").await;
+    let account = browser.get("/account").await;
+    assert!(
+        account.body.contains("action=\"/account/mfa/totp\""),
+        "{}",
+        account.body
+    );
+    let csrf = account.csrf();
+
+    let wrong = browser
+        .post(
+            "/account/mfa/totp",
+            &[("csrf", &csrf), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(wrong.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let started = browser
+        .post(
+            "/account/mfa/totp",
+            &[("csrf", &csrf), ("password", crate::browser::PASSWORD)],
+        )
+        .await;
+    assert_eq!(started.status, reqwest::StatusCode::OK);
+    assert!(started.body.contains("<svg"), "a QR code: {}", started.body);
+    let key = started
+        .body
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap();
+    let secret = TotpSecret::from_base32(key).unwrap();
+
+    let not_yet = browser
+        .post(
+            "/account/mfa/totp/confirm",
+            &[("csrf", &csrf), ("code", not_the_code(&secret, &clock))],
+        )
+        .await;
+    assert_eq!(not_yet.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(not_yet.body.contains(key), "the same key is shown again");
+    let code = secret.code_at(clock.now());
+    let on = browser
+        .post(
+            "/account/mfa/totp/confirm",
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(on.status, reqwest::StatusCode::OK);
+    assert_eq!(on.body.matches("<li><code>").count(), 10, "{}", on.body);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("/account/mfa/totp/remove"));
+
+    clock.advance(Duration::from_secs(30));
+    let code = secret.code_at(clock.now());
+    let off = browser
+        .post(
+            "/account/mfa/totp/remove",
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(off.location.as_deref(), Some("/account?done=mfa_removed"));
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("action=\"/account/mfa/totp\""));
+}

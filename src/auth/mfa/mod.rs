@@ -177,10 +177,25 @@ impl SecondFactors {
         {
             return Err(MfaError::AlreadyEnrolled);
         }
-        Ok(Enrollment {
+        Ok(self.enrollment(user, &secret))
+    }
+
+    /// The enrollment started and not confirmed yet, to show again (the account page
+    /// after a wrong first code).
+    pub async fn pending_enrollment(&self, user: &User) -> Result<Option<Enrollment>, MfaError> {
+        let stored = match self.store.totp(user.id).await? {
+            Some(stored) if stored.confirmed_at.is_none() => stored,
+            _ => return Ok(None),
+        };
+        let secret = self.open(user, &stored)?;
+        Ok(Some(self.enrollment(user, &secret)))
+    }
+
+    fn enrollment(&self, user: &User, secret: &TotpSecret) -> Enrollment {
+        Enrollment {
             secret: Secret::new(secret.base32()),
             otpauth_uri: Secret::new(secret.otpauth_uri(user.email.as_str(), &self.label)),
-        })
+        }
     }
 
     /// Puts the enrolled TOTP in force with its first code; the new recovery codes, to be

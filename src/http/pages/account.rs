@@ -25,7 +25,7 @@ struct SessionRow {
 
 #[derive(Template)]
 #[template(path = "account.html")]
-struct AccountPage<'a> {
+pub(super) struct AccountPage<'a> {
     t: &'static Text,
     csrf: &'a str,
     email: String,
@@ -41,6 +41,9 @@ struct AccountPage<'a> {
     password_error: Option<String>,
     confirm_error: Option<&'a str>,
     sessions: Vec<SessionRow>,
+    mfa_on: bool,
+    recovery_codes_left: u32,
+    pub(super) mfa_error: Option<&'a str>,
 }
 
 impl<'a> AccountPage<'a> {
@@ -68,6 +71,11 @@ impl<'a> AccountPage<'a> {
                 last_used: s.last_used_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             })
             .collect();
+        let mfa = state
+            .second_factors
+            .status(user)
+            .await
+            .map_err(|e| crate::store::StoreError::Internal(Box::new(e)))?;
         Ok(Self {
             t: ctx.text,
             csrf: &ctx.csrf,
@@ -84,6 +92,9 @@ impl<'a> AccountPage<'a> {
             password_error: None,
             confirm_error: None,
             sessions,
+            mfa_on: mfa.totp,
+            recovery_codes_left: mfa.recovery_codes_left,
+            mfa_error: None,
         })
     }
 }
@@ -118,11 +129,11 @@ async fn require_signed_in(state: &AppState, req: &Request) -> Result<(Session, 
 /// A form posted from the account page: the signed-in person and the form. Before the
 /// handler runs, someone not signed in is sent to sign in, and a form without this
 /// browser's CSRF token is refused.
-struct AccountForm {
+pub(super) struct AccountForm {
     session: Session,
-    user: User,
-    ctx: PageContext,
-    fields: FormFields,
+    pub(super) user: User,
+    pub(super) ctx: PageContext,
+    pub(super) fields: FormFields,
 }
 
 impl<'a> FromRequest<'a> for AccountForm {
@@ -143,7 +154,7 @@ impl<'a> FromRequest<'a> for AccountForm {
 
 impl AccountForm {
     /// The account page again, with what `adjust` says was wrong in the form (422).
-    async fn refused(
+    pub(super) async fn refused(
         &self,
         state: &AppState,
         adjust: impl FnOnce(&mut AccountPage<'_>),
@@ -170,6 +181,7 @@ pub async fn account_page(state: Data<&AppState>, req: &Request) -> Result<Respo
         Some("saved") => Some(ctx.text.saved),
         Some("password") => Some(ctx.text.password_changed),
         Some("ended") => Some(ctx.text.sessions_ended),
+        Some("mfa_removed") => Some(ctx.text.mfa_removed),
         // Only a password bcrypt read in part keeps the old hash past a sign-in.
         _ => state
             .accounts

@@ -10,6 +10,7 @@ mod login;
 pub(super) mod logout;
 mod register;
 pub(super) mod render;
+mod second_factor;
 pub(super) mod text;
 
 use poem::{Response, handler};
@@ -24,6 +25,9 @@ pub use links::{
 pub use login::{login_form, login_submit};
 pub use logout::{logout_form, logout_submit};
 pub use register::{register_form, register_submit};
+pub use second_factor::{
+    account_recovery_codes, account_totp_confirm, account_totp_remove, account_totp_start,
+};
 
 /// `GET /static/gatehouse.css`, compiled into the binary.
 #[handler]

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::TestApp;
 
-const PASSWORD: &str = "analytical engine";
+pub(crate) const PASSWORD: &str = "analytical engine";
 const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
 
@@ -88,7 +88,7 @@ impl<'a> Browser<'a> {
         .await
     }
 
-    async fn register(&self, email: &str) {
+    pub(crate) async fn register(&self, email: &str) {
         let form = self.get("/register").await;
         let page = self
             .post(
