@@ -235,6 +235,7 @@ impl Application {
             config.accounts.email_verification_ttl,
             config.accounts.password_reset_ttl,
         );
+        let second_factors = core.second_factors.clone().with_mailer(mailer.clone());
         let links = MailedLinks::new(
             core.accounts.clone(),
             core.sessions.clone(),
@@ -257,7 +258,7 @@ impl Application {
             core.audit.clone(),
         );
         let state = AppState {
-            second_factors: core.second_factors,
+            second_factors,
             signup,
             admin: core.admin,
             links,

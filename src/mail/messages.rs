@@ -17,12 +17,28 @@ pub struct LinkText {
     pub not_you: &'static str,
 }
 
+/// The words of a mail that tells of a change to the account.
+pub struct NoticeText {
+    pub subject: &'static str,
+    pub body: &'static str,
+    pub not_you: &'static str,
+}
+
+/// What a notice mail tells of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    SecondFactorAdded,
+    SecondFactorRemoved,
+}
+
 /// One language's words.
 pub struct MailText {
     pub lang: &'static str,
     pub greeting: &'static str,
     pub verify: LinkText,
     pub reset: LinkText,
+    pub second_factor_added: NoticeText,
+    pub second_factor_removed: NoticeText,
     /// "This link expires in {} hours." with `{}` for the number.
     expires_hours: &'static str,
     expires_minutes: &'static str,
@@ -43,6 +59,16 @@ const EN: MailText = MailText {
         action: "Choose a new password",
         not_you: "If you did not ask for this, ignore this message: your password stays as it is.",
     },
+    second_factor_added: NoticeText {
+        subject: "A second factor was added to your account",
+        body: "An authenticator app was set up for your account: signing in now asks for its code after your password.",
+        not_you: "If this was not you, someone knows your password: reset it, and ask an administrator to remove the second factor.",
+    },
+    second_factor_removed: NoticeText {
+        subject: "The second factor of your account was removed",
+        body: "The authenticator app of your account was removed: signing in now asks only for your password.",
+        not_you: "If this was not you, reset your password at once and set up an authenticator app again.",
+    },
     expires_hours: "This link works once and expires in {} hours.",
     expires_minutes: "This link works once and expires in {} minutes.",
 };
@@ -61,6 +87,16 @@ const FR: MailText = MailText {
         intro: "Quelqu'un a demandé à réinitialiser le mot de passe de votre compte. Pour en choisir un nouveau, ouvrez ce lien :",
         action: "Choisir un nouveau mot de passe",
         not_you: "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.",
+    },
+    second_factor_added: NoticeText {
+        subject: "Un second facteur a été ajouté à votre compte",
+        body: "Une application d'authentification a été configurée pour votre compte : la connexion demande désormais son code après votre mot de passe.",
+        not_you: "Si ce n'était pas vous, quelqu'un connaît votre mot de passe : réinitialisez-le, et demandez à un administrateur de retirer le second facteur.",
+    },
+    second_factor_removed: NoticeText {
+        subject: "Le second facteur de votre compte a été retiré",
+        body: "L'application d'authentification de votre compte a été retirée : la connexion ne demande plus que votre mot de passe.",
+        not_you: "Si ce n'était pas vous, réinitialisez votre mot de passe sans attendre et configurez à nouveau une application d'authentification.",
     },
     expires_hours: "Ce lien ne sert qu'une fois et expire dans {} heures.",
     expires_minutes: "Ce lien ne sert qu'une fois et expire dans {} minutes.",
@@ -149,6 +185,48 @@ pub fn link_message(
             name,
             link,
             expires,
+        }
+        .render()?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.txt")]
+struct NoticeMailText<'a> {
+    t: &'static MailText,
+    notice: &'static NoticeText,
+    name: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.html")]
+struct NoticeMailHtml<'a> {
+    t: &'static MailText,
+    notice: &'static NoticeText,
+    name: &'a str,
+}
+
+/// The mail telling `user` of a change to their account, in their language.
+pub fn notice_message(notice: Notice, user: &User) -> Result<Outgoing, askama::Error> {
+    let t = text_for(user.profile.preferred_language.as_deref());
+    let words = match notice {
+        Notice::SecondFactorAdded => &t.second_factor_added,
+        Notice::SecondFactorRemoved => &t.second_factor_removed,
+    };
+    let name = user.name.as_str();
+    Ok(Outgoing {
+        to: recipient(user)?,
+        subject: words.subject.to_string(),
+        text: NoticeMailText {
+            t,
+            notice: words,
+            name,
+        }
+        .render()?,
+        html: NoticeMailHtml {
+            t,
+            notice: words,
+            name,
         }
         .render()?,
     })

@@ -85,6 +85,7 @@ async fn a_person_enrolls_uses_and_removes_totp(backend: Backend) {
     );
     let again = post(&app, &token, "/totp", json!({"password": PASSWORD})).await;
     assert_eq!(again.status(), 409);
+    mailed(&app, "A second factor was added to your account").await;
 
     // The step that confirmed is spent: the same code does not renew the recovery codes.
     let replayed = post(&app, &token, "/recovery-codes", json!({"code": code})).await;
@@ -103,6 +104,7 @@ async fn a_person_enrolls_uses_and_removes_totp(backend: Backend) {
     let used = post(&app, &token, "/totp/remove", json!({"code": typed})).await;
     assert_eq!(used.status(), 204);
     assert_eq!(status(&app, &token).await["totp"], false);
+    mailed(&app, "The second factor of your account was removed").await;
     let gone = post(&app, &token, "/totp/remove", json!({"code": renewed[1]})).await;
     assert_eq!(gone.status(), 409);
 }
@@ -642,4 +644,26 @@ async fn the_account_page_turns_the_second_factor_on_and_off() {
     assert_eq!(off.location.as_deref(), Some("/account?done=mfa_removed"));
     let account = browser.get("/account").await;
     assert!(account.body.contains("action=\"/account/mfa/totp\""));
+}
+
+/// Waits until a message with `subject` has been written (no SMTP in tests: `.eml` files).
+async fn mailed(app: &TestApp, subject: &str) {
+    for _ in 0..100 {
+        let found = std::fs::read_dir(&app.config.mail.dir)
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    std::fs::read_to_string(e.path())
+                        .is_ok_and(|text| text.contains(&format!("Subject: {subject}")))
+                })
+            })
+            .unwrap_or(false);
+        if found {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no message `{subject}` in {}",
+        app.config.mail.dir.display()
+    );
 }

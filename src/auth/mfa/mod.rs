@@ -112,6 +112,9 @@ pub struct SecondFactors {
     clock: Arc<dyn Clock>,
     /// The issuer shown in authenticator apps: this server's host.
     label: String,
+    /// Tells the person when a second factor is added or removed (the server has one; the
+    /// command line does not).
+    mailer: Option<crate::mail::Mailer>,
 }
 
 impl SecondFactors {
@@ -135,6 +138,29 @@ impl SecondFactors {
                 .ok()
                 .and_then(|url| url.host_str().map(str::to_string))
                 .unwrap_or_else(|| "gatehouse".into()),
+            mailer: None,
+        }
+    }
+
+    /// The same use cases, telling people of changes to their second factors by mail.
+    pub fn with_mailer(mut self, mailer: crate::mail::Mailer) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Mails `user` that `notice` happened; a mail that cannot be built is logged, and
+    /// delivery is retried by the mailer.
+    fn tell(&self, user: &User, notice: crate::mail::messages::Notice) {
+        let Some(mailer) = &self.mailer else {
+            return;
+        };
+        match crate::mail::messages::notice_message(notice, user) {
+            Ok(mail) => {
+                mailer.send(mail);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, user_id = %user.id, "a notice mail could not be built")
+            }
         }
     }
 
@@ -234,6 +260,7 @@ impl SecondFactors {
                     .detail(serde_json::json!({"factor": "totp"})),
             )
             .await;
+        self.tell(user, crate::mail::messages::Notice::SecondFactorAdded);
         Ok(codes)
     }
 
@@ -293,6 +320,7 @@ impl SecondFactors {
                     .detail(serde_json::json!({"factor": "totp"})),
             )
             .await;
+        self.tell(user, crate::mail::messages::Notice::SecondFactorRemoved);
         Ok(())
     }
 
