@@ -254,12 +254,13 @@ impl SecondFactors {
             return Err(MfaError::NotEnrolling);
         }
         self.limiter.succeeded_sign_in(user.email.as_str()).await?;
-        self.audit
-            .record(
-                by_the_person(EventType::MfaEnabled, user.id, context)
-                    .detail(serde_json::json!({"factor": "totp"})),
-            )
-            .await;
+        self.audited(
+            EventType::MfaEnabled,
+            user,
+            context,
+            serde_json::json!({"factor": "totp"}),
+        )
+        .await;
         self.tell(user, crate::mail::messages::Notice::SecondFactorAdded);
         Ok(codes)
     }
@@ -295,12 +296,13 @@ impl SecondFactors {
         self.limiter.succeeded_sign_in(user.email.as_str()).await?;
         if used == FactorUsed::RecoveryCode {
             let left = self.store.recovery_codes_left(user.id).await?;
-            self.audit
-                .record(
-                    by_the_person(EventType::RecoveryCodeUsed, user.id, context)
-                        .detail(serde_json::json!({"left": left})),
-                )
-                .await;
+            self.audited(
+                EventType::RecoveryCodeUsed,
+                user,
+                context,
+                serde_json::json!({"left": left}),
+            )
+            .await;
         }
         Ok(used)
     }
@@ -314,12 +316,13 @@ impl SecondFactors {
     ) -> Result<(), MfaError> {
         self.verify(user, code, context).await?;
         self.store.remove_second_factors(user.id).await?;
-        self.audit
-            .record(
-                by_the_person(EventType::MfaRemoved, user.id, context)
-                    .detail(serde_json::json!({"factor": "totp"})),
-            )
-            .await;
+        self.audited(
+            EventType::MfaRemoved,
+            user,
+            context,
+            serde_json::json!({"factor": "totp"}),
+        )
+        .await;
         self.tell(user, crate::mail::messages::Notice::SecondFactorRemoved);
         Ok(())
     }
@@ -415,18 +418,32 @@ impl SecondFactors {
             .map_err(MfaError::Limited)
     }
 
+    /// Records `kind`, done by `user` themselves, with `detail`.
+    async fn audited(
+        &self,
+        kind: EventType,
+        user: &User,
+        context: &RequestContext,
+        detail: serde_json::Value,
+    ) {
+        self.audit
+            .record(by_the_person(kind, user.id, context).detail(detail))
+            .await;
+    }
+
     async fn failed(
         &self,
         user: &User,
         what: &str,
         context: &RequestContext,
     ) -> Result<(), MfaError> {
-        self.audit
-            .record(
-                by_the_person(EventType::MfaFailed, user.id, context)
-                    .detail(serde_json::json!({"wrong": what})),
-            )
-            .await;
+        self.audited(
+            EventType::MfaFailed,
+            user,
+            context,
+            serde_json::json!({"wrong": what}),
+        )
+        .await;
         self.limiter.failed_sign_in(user.email.as_str()).await?;
         Ok(())
     }
