@@ -26,7 +26,7 @@ use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, OAuth, OAuthParts};
 use crate::store::redis::RedisSessions;
 use crate::store::{
-    AuthorizationStore, Database, EmailTokenStore, LocalCounters, RateCounters, SecondFactorStore,
+    AuthorizationStore, Database, EmailTokenStore, LocalCounters, PendingStore, RateCounters,
     SessionStore,
 };
 use crate::token::{IgnoredFile, KeyFolder, Keys, TokenSigner, TokenVerifier};
@@ -62,13 +62,20 @@ pub struct Core {
 }
 
 impl Core {
-    /// Connects to the database, applies migrations and prepares password hashing.
+    /// Connects to the database, applies migrations and prepares password hashing; sends
+    /// no mail (the command line).
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        Self::open_with_clock(config, Arc::new(SystemClock)).await
+        Self::open_with(config, Arc::new(SystemClock), None).await
     }
 
-    /// Like [`Core::open`], reading the time from `clock` (tests pass one they can move).
-    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    /// Like [`Core::open`], reading the time from `clock` (tests pass one they can move),
+    /// and telling people of changes to their second factors through `mailer` (the
+    /// server's).
+    pub async fn open_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        mailer: Option<Mailer>,
+    ) -> anyhow::Result<Self> {
         // The dummy hash (one argon2 run) is computed while the database connects.
         let hasher = tokio::task::spawn_blocking({
             let passwords = config.passwords;
@@ -132,15 +139,25 @@ impl Core {
             None => SealingKey::from_dir(&config.keys.dir)
                 .context("cannot read or create mfa.key (GATEHOUSE_KEYS_DIR)")?,
         };
+        let pending: Arc<dyn PendingStore> = match &redis_sessions {
+            Some(redis) => Arc::new(redis.clone()),
+            None => Arc::new(db.clone()),
+        };
         let second_factors = SecondFactors::new(
             Arc::new(db.clone()),
+            pending,
             sealing_key,
             accounts.clone(),
             limiter.clone(),
             audit.clone(),
             clock.clone(),
             &config.issuer,
-        );
+        )
+        .requiring_for(&config.accounts.mfa_required_roles);
+        let second_factors = match mailer {
+            Some(mailer) => second_factors.with_mailer(mailer),
+            None => second_factors,
+        };
         let login = Login::new(
             accounts.clone(),
             sessions.clone(),
@@ -203,7 +220,8 @@ impl Application {
         let keys = folder
             .load(now)
             .context("cannot load signing keys (GATEHOUSE_KEYS_DIR)")?;
-        let core = Core::open_with_clock(config, clock).await?;
+        let mailer = Mailer::start(MailSettings::from_config(&config.mail)?)?;
+        let core = Core::open_with(config, clock, Some(mailer.clone())).await?;
         let config = core.config.clone();
         let keys = Keys::new(keys);
         let oauth = OAuth::new(OAuthParts {
@@ -220,7 +238,6 @@ impl Application {
             tokens: config.tokens.clone(),
             oauth: config.oauth.clone(),
         });
-        let mailer = Mailer::start(MailSettings::from_config(&config.mail)?)?;
         if config.mail.smtp_url.is_none() {
             let message = "no GATEHOUSE_SMTP_URL: mail is written to files, not sent";
             if config.is_production() {
@@ -235,7 +252,6 @@ impl Application {
             config.accounts.email_verification_ttl,
             config.accounts.password_reset_ttl,
         );
-        let second_factors = core.second_factors.clone().with_mailer(mailer.clone());
         let links = MailedLinks::new(
             core.accounts.clone(),
             core.sessions.clone(),
@@ -258,7 +274,7 @@ impl Application {
             core.audit.clone(),
         );
         let state = AppState {
-            second_factors,
+            second_factors: core.second_factors,
             signup,
             admin: core.admin,
             links,
@@ -338,7 +354,7 @@ impl Application {
                             sessions.purge_expired().await?
                                 + db.purge_codes(now).await?
                                 + db.purge_email_tokens(now).await?
-                                + db.purge_challenges(now).await?
+                                + db.purge_pending(now).await?
                                 + audit.purge(retention).await?,
                         )
                     };

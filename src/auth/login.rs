@@ -1,7 +1,7 @@
 //! The one sign-in sequence — per-address limit, account wait, password check, the outcome
 //! told to the limiter, the audit record, a new session — for every way of signing in.
 
-use super::mfa::{FactorUsed, MfaError, SecondFactors};
+use super::mfa::{Enrollment, FactorUsed, MfaError, NextStep, SecondFactors};
 use super::{Accounts, AuthError, RequestContext, Sessions, by_the_person};
 use crate::audit::{Audit, Event, EventType};
 use crate::domain::{Secret, Session, User};
@@ -16,9 +16,43 @@ pub struct LoginRequest<'a> {
     /// The client the session is for (`gatehouse:browser` for the pages).
     pub client_id: &'a str,
     pub scope: &'a str,
-    /// How the person signed in, for the audit log: `login_page`, `password_grant`.
-    pub method: &'static str,
+    pub method: Method,
+    /// The client asked for a second factor (`acr_values`, RFC 9470): a person without
+    /// one sets it up before the session starts.
+    pub second_factor_asked: bool,
     pub context: &'a RequestContext,
+}
+
+/// How the person signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The login page (and so the authorization code flow): a person at a browser, who
+    /// can set up a second factor on the way.
+    LoginPage,
+    /// The password grant of a first-party app.
+    PasswordGrant,
+}
+
+impl Method {
+    /// As the audit log names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginPage => "login_page",
+            Self::PasswordGrant => "password_grant",
+        }
+    }
+
+    fn from_stored(text: &str) -> Self {
+        match text {
+            "login_page" => Self::LoginPage,
+            _ => Self::PasswordGrant,
+        }
+    }
+
+    /// Whether a second factor can be set up in the middle of this sign-in.
+    fn can_enroll(self) -> bool {
+        self == Self::LoginPage
+    }
 }
 
 /// What became of a sign-in. Storage and hashing failures are the `Err` of
@@ -27,8 +61,12 @@ pub struct LoginRequest<'a> {
 pub enum LoginOutcome {
     /// The person is signed in, with a new session and its first refresh token.
     SignedIn(Box<SignedIn>),
-    /// The password was right and the account asks for a second factor; no session yet.
+    /// The password was right and the account asks for a second factor (or for setting
+    /// one up); no session yet.
     NeedsSecondFactor(Box<SecondStep>),
+    /// The second step's code was wrong or used already; the token stays good. With the
+    /// enrollment being confirmed, to show again.
+    WrongCode(Option<Box<Enrollment>>),
     Refused(Refusal),
     /// A rate limit was reached; nothing was checked.
     Limited(Limited),
@@ -39,6 +77,9 @@ pub struct SignedIn {
     pub user: User,
     pub session: Session,
     pub refresh_token: RefreshToken,
+    /// When a second factor was set up during this sign-in: its recovery codes, to be
+    /// shown this once.
+    pub recovery_codes: Vec<String>,
 }
 
 /// A sign-in waiting for its second factor: the token that stands for it (single-use,
@@ -47,6 +88,8 @@ pub struct SignedIn {
 pub struct SecondStep {
     pub user: User,
     pub mfa_token: Secret<String>,
+    /// When the person must set up a second factor first: the enrollment to show.
+    pub enrollment: Option<Enrollment>,
 }
 
 /// The answer to a [`SecondStep`].
@@ -68,8 +111,9 @@ pub enum Refusal {
     EmailNotVerified,
     /// The second step's token is unknown, expired, spent or another client's.
     UnknownMfaToken,
-    /// The second factor's code is wrong or was used already; the token stays good.
-    WrongCode,
+    /// The right password, but the person must set up a second factor first, and this way
+    /// of signing in cannot (the password grant): the pages can.
+    SecondFactorNotSetUp,
 }
 
 /// The sign-in use case over accounts, sessions, the limiter and the audit log.
@@ -106,6 +150,7 @@ impl Login {
             client_id,
             scope,
             method,
+            second_factor_asked,
             context,
         } = request;
         if let Err(limited) = self
@@ -121,29 +166,24 @@ impl Login {
         let attempt = self.accounts.sign_in(email, password.expose()).await;
         let refusal = match attempt.result {
             Ok(user) => {
-                // With a second factor the account's failures are forgiven only once the
-                // code is right too: the password alone must not reset the count of
-                // wrong codes.
-                if self
-                    .second_factors
-                    .required(&user)
-                    .await
-                    .map_err(auth_error)?
-                {
-                    let mfa_token = self
-                        .second_factors
-                        .challenge(&user, client_id, scope, method)
-                        .await
-                        .map_err(auth_error)?;
-                    return Ok(LoginOutcome::NeedsSecondFactor(Box::new(SecondStep {
-                        user,
-                        mfa_token,
-                    })));
+                let next = self.second_factors.next_step(&user, second_factor_asked);
+                match next.await.map_err(auth_error)? {
+                    None => {
+                        self.limiter.succeeded_sign_in(email).await?;
+                        return self
+                            .start_session(user, client_id, scope, method, None, context)
+                            .await;
+                    }
+                    // With a second factor the account's failures are forgiven only once
+                    // the code is right too: the password alone must not reset the count
+                    // of wrong codes.
+                    Some(step) if step == NextStep::Code || method.can_enroll() => {
+                        return self
+                            .second_step_ahead(user, client_id, scope, method, step)
+                            .await;
+                    }
+                    Some(_) => Refusal::SecondFactorNotSetUp,
                 }
-                self.limiter.succeeded_sign_in(email).await?;
-                return self
-                    .start_session(user, client_id, scope, method, None, context)
-                    .await;
             }
             Err(AuthError::InvalidCredentials | AuthError::UnknownUser) => {
                 Refusal::InvalidCredentials
@@ -185,18 +225,44 @@ impl Login {
         let Some(pending) = pending.map_err(auth_error)? else {
             return refused(Refusal::UnknownMfaToken);
         };
-        let user = match self.accounts.active_user(pending.challenge.user_id).await {
+        let user = match self.accounts.active_user(pending.challenge.user()).await {
             Ok(user) => user,
             Err(AuthError::AccountDisabled) => return refused(Refusal::AccountDisabled),
             Err(AuthError::UnknownUser) => return refused(Refusal::UnknownMfaToken),
             Err(e) => return Err(e),
         };
-        let used = match self.second_factors.verify(&user, code, context).await {
+        let challenge = &pending.challenge;
+        let mut recovery_codes = Vec::new();
+        let done = match challenge.step {
+            NextStep::Code => self.second_factors.verify(&user, code, context).await,
+            NextStep::Enroll => {
+                let confirmed = self.second_factors.confirm_totp(&user, code, context).await;
+                confirmed.map(|codes| {
+                    recovery_codes = codes;
+                    FactorUsed::Totp
+                })
+            }
+        };
+        let used = match done {
             Ok(used) => used,
-            Err(MfaError::WrongCode) => return refused(Refusal::WrongCode),
+            Err(MfaError::WrongCode) => {
+                let enrollment = match challenge.step {
+                    NextStep::Code => None,
+                    NextStep::Enroll => self
+                        .second_factors
+                        .pending_enrollment(&user)
+                        .await
+                        .map_err(auth_error)?
+                        .map(Box::new),
+                };
+                return Ok(LoginOutcome::WrongCode(enrollment));
+            }
             Err(MfaError::Limited(limited)) => return Ok(LoginOutcome::Limited(limited)),
-            // The factor was removed meanwhile: this sign-in cannot finish.
-            Err(MfaError::NotEnrolled) => return refused(Refusal::UnknownMfaToken),
+            // The factor was removed, or the enrollment replaced or finished, meanwhile:
+            // this sign-in cannot finish.
+            Err(MfaError::NotEnrolled | MfaError::NotEnrolling | MfaError::AlreadyEnrolled) => {
+                return refused(Refusal::UnknownMfaToken);
+            }
             Err(e) => return Err(auth_error(e)),
         };
         if !self
@@ -208,19 +274,49 @@ impl Login {
             return refused(Refusal::UnknownMfaToken);
         }
         let challenge = pending.challenge;
-        let method: &'static str = match challenge.method.as_str() {
-            "login_page" => "login_page",
-            _ => "password_grant",
+        let outcome = self
+            .start_session(
+                user,
+                &challenge.client_id,
+                &challenge.scope,
+                Method::from_stored(&challenge.method),
+                Some(used),
+                context,
+            )
+            .await?;
+        Ok(match outcome {
+            LoginOutcome::SignedIn(mut signed_in) => {
+                signed_in.recovery_codes = recovery_codes;
+                LoginOutcome::SignedIn(signed_in)
+            }
+            other => other,
+        })
+    }
+
+    /// Holds a sign-in whose password was right until its second step; starts the
+    /// enrollment when that step is setting up a second factor.
+    async fn second_step_ahead(
+        &self,
+        user: User,
+        client_id: &str,
+        scope: &str,
+        method: Method,
+        step: NextStep,
+    ) -> Result<LoginOutcome, AuthError> {
+        let factors = &self.second_factors;
+        let enrollment = match step {
+            NextStep::Code => None,
+            NextStep::Enroll => Some(factors.begin_totp(&user).await.map_err(auth_error)?),
         };
-        self.start_session(
+        let mfa_token = factors
+            .challenge(&user, client_id, scope, method.as_str(), step)
+            .await
+            .map_err(auth_error)?;
+        Ok(LoginOutcome::NeedsSecondFactor(Box::new(SecondStep {
             user,
-            &challenge.client_id,
-            &challenge.scope,
-            method,
-            Some(used),
-            context,
-        )
-        .await
+            mfa_token,
+            enrollment,
+        })))
     }
 
     async fn start_session(
@@ -228,7 +324,7 @@ impl Login {
         user: User,
         client_id: &str,
         scope: &str,
-        method: &'static str,
+        method: Method,
         second_factor: Option<FactorUsed>,
         context: &RequestContext,
     ) -> Result<LoginOutcome, AuthError> {
@@ -248,7 +344,7 @@ impl Login {
                     .client(client_id)
                     .session(&session.id)
                     .detail(serde_json::json!({
-                        "method": method,
+                        "method": method.as_str(),
                         "second_factor": second_factor.map(FactorUsed::as_str),
                     })),
             )
@@ -257,6 +353,7 @@ impl Login {
             user,
             session,
             refresh_token,
+            recovery_codes: Vec::new(),
         })))
     }
 }
@@ -269,7 +366,7 @@ impl Refusal {
             Self::AccountDisabled => "disabled",
             Self::EmailNotVerified => "unverified",
             Self::UnknownMfaToken => "unknown_mfa_token",
-            Self::WrongCode => "wrong_code",
+            Self::SecondFactorNotSetUp => "second_factor_not_set_up",
         }
     }
 }

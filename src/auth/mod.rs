@@ -18,7 +18,7 @@ pub use admin::{Acting, Administration};
 pub use email::EmailLinks;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{
-    Login, LoginOutcome, LoginRequest, Refusal, SecondStep, SecondStepRequest, SignedIn,
+    Login, LoginOutcome, LoginRequest, Method, Refusal, SecondStep, SecondStepRequest, SignedIn,
 };
 pub use mfa::{Enrollment, FactorUsed, MfaError, MfaStatus, SecondFactors};
 pub use password::{HashError, PasswordHasher, Verification};

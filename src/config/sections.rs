@@ -215,6 +215,8 @@ pub struct AccountSettings {
     /// The key second-factor secrets are sealed with; unset in development, where
     /// `mfa.key` in the keys folder is made and used.
     pub mfa_encryption_key: Option<crate::auth::mfa::sealed::SealingKey>,
+    /// People with one of these roles must have a second factor.
+    pub mfa_required_roles: Vec<crate::domain::Role>,
 }
 
 impl AccountSettings {
@@ -240,8 +242,23 @@ impl AccountSettings {
                     None => "(unset: mfa.key in the keys folder)".into(),
                 },
             ),
+            mfa_required_roles: p.value_shown(
+                "MFA_REQUIRED_ROLES",
+                Vec::new(),
+                parse_roles,
+                |roles| crate::domain::Role::names(roles).join(","),
+            ),
         }
     }
+}
+
+/// A comma-separated list of role names (spaces around them allowed; empty: none).
+fn parse_roles(v: &str) -> Result<Vec<crate::domain::Role>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| crate::domain::Role::parse(r).map_err(|e| format!("`{r}`: {e}")))
+        .collect()
 }
 
 /// What OAuth clients may do: how long codes live, the password grant, and the browser

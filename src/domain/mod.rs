@@ -1,5 +1,6 @@
 //! Domain values that are valid by construction: parse at the edge, trust inside.
 
+mod acr;
 mod audit;
 mod email;
 mod password;
@@ -9,6 +10,7 @@ mod session;
 pub mod text;
 mod user;
 
+pub use acr::Acr;
 pub use audit::{Actor, EventType};
 pub use email::Email;
 pub use password::Password;

@@ -40,7 +40,8 @@ pub enum OAuthFailure {
     BadRequest(Json<OAuthErrorBody>),
     /// 401, with a Basic challenge when the client tried HTTP Basic.
     InvalidClient(Json<OAuthErrorBody>, Option<String>),
-    /// 403 `mfa_required`: the password was right, a second factor is needed.
+    /// 403 `mfa_required` or `mfa_enrollment_required`: the password was right, a second
+    /// factor is needed (or must be set up first).
     Forbidden(Json<OAuthErrorBody>),
     /// 429 with `Retry-After`.
     TooManyRequests(Json<OAuthErrorBody>, u64),
@@ -58,7 +59,7 @@ impl OAuthFailure {
         let mut body = Json(OAuthErrorBody::new(code, error.description.into_owned()));
         body.0.mfa_token = error.mfa_token.map(|t| t.into_inner());
         match code {
-            ErrorCode::MfaRequired => Self::Forbidden(body),
+            ErrorCode::MfaRequired | ErrorCode::MfaEnrollmentRequired => Self::Forbidden(body),
             ErrorCode::InvalidClient => {
                 Self::InvalidClient(body, basic_attempted.then(|| BASIC_CHALLENGE.to_string()))
             }

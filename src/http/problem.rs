@@ -131,6 +131,19 @@ impl ApiError {
         )
     }
 
+    /// RFC 9470 §3: the person signed in, but not strongly enough for this: sign in
+    /// again with a second factor (`acr_values` says how strongly).
+    pub fn insufficient_user_authentication() -> Self {
+        let detail = "this needs a sign-in with a second factor";
+        Self::Unauthorized(
+            said(StatusCode::UNAUTHORIZED, detail),
+            format!(
+                r#"Bearer error="insufficient_user_authentication", error_description="{detail}", acr_values="{}""#,
+                crate::domain::Acr::SecondFactor.as_str()
+            ),
+        )
+    }
+
     /// RFC 6750 §3.1: the token lacks the privilege (here: the `admin` role).
     pub fn insufficient_scope(detail: &str) -> Self {
         Self::Forbidden(
@@ -253,9 +266,10 @@ impl From<crate::auth::MfaError> for ApiError {
         match e {
             MfaError::WrongPassword => field("password", "is not the current password"),
             MfaError::WrongCode => field("code", "is not right, or has been used already"),
-            MfaError::AlreadyEnrolled | MfaError::NotEnrolling | MfaError::NotEnrolled => {
-                Self::conflict(e.to_string())
-            }
+            MfaError::AlreadyEnrolled
+            | MfaError::NotEnrolling
+            | MfaError::NotEnrolled
+            | MfaError::RequiredByRole => Self::conflict(e.to_string()),
             MfaError::Limited(limited) => Self::too_many(limited),
             MfaError::Unreadable => Self::internal(&e),
             MfaError::Auth(e) => e.into(),

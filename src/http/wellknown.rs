@@ -6,6 +6,7 @@ use poem::{IntoResponse, Response, handler};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::domain::Acr;
 
 fn metadata(state: &AppState) -> Value {
     let issuer = &state.config.issuer;
@@ -36,7 +37,8 @@ fn metadata(state: &AppState) -> Value {
         "access_token_signing_alg_values_supported": algorithms,
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
-                             "name", "email", "email_verified", "locale", "updated_at"],
+                             "amr", "acr", "name", "email", "email_verified", "locale", "updated_at"],
+        "acr_values_supported": Acr::ALL.map(Acr::as_str),
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

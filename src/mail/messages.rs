@@ -29,6 +29,8 @@ pub struct NoticeText {
 pub enum Notice {
     SecondFactorAdded,
     SecondFactorRemoved,
+    /// An administrator removed them (a lost phone).
+    SecondFactorReset,
 }
 
 /// One language's words.
@@ -39,6 +41,7 @@ pub struct MailText {
     pub reset: LinkText,
     pub second_factor_added: NoticeText,
     pub second_factor_removed: NoticeText,
+    pub second_factor_reset: NoticeText,
     /// "This link expires in {} hours." with `{}` for the number.
     expires_hours: &'static str,
     expires_minutes: &'static str,
@@ -69,6 +72,11 @@ const EN: MailText = MailText {
         body: "The authenticator app of your account was removed: signing in now asks only for your password.",
         not_you: "If this was not you, reset your password at once and set up an authenticator app again.",
     },
+    second_factor_reset: NoticeText {
+        subject: "An administrator removed the second factor of your account",
+        body: "An administrator removed the authenticator app and recovery codes of your account, and signed it out everywhere: signing in asks only for your password until you set up an authenticator app again.",
+        not_you: "If you did not ask for this, contact your administrator and reset your password.",
+    },
     expires_hours: "This link works once and expires in {} hours.",
     expires_minutes: "This link works once and expires in {} minutes.",
 };
@@ -97,6 +105,11 @@ const FR: MailText = MailText {
         subject: "Le second facteur de votre compte a été retiré",
         body: "L'application d'authentification de votre compte a été retirée : la connexion ne demande plus que votre mot de passe.",
         not_you: "Si ce n'était pas vous, réinitialisez votre mot de passe sans attendre et configurez à nouveau une application d'authentification.",
+    },
+    second_factor_reset: NoticeText {
+        subject: "Un administrateur a retiré le second facteur de votre compte",
+        body: "Un administrateur a retiré l'application d'authentification et les codes de secours de votre compte, et l'a déconnecté partout : la connexion ne demande plus que votre mot de passe jusqu'à ce que vous configuriez à nouveau une application d'authentification.",
+        not_you: "Si vous ne l'avez pas demandé, contactez votre administrateur et réinitialisez votre mot de passe.",
     },
     expires_hours: "Ce lien ne sert qu'une fois et expire dans {} heures.",
     expires_minutes: "Ce lien ne sert qu'une fois et expire dans {} minutes.",
@@ -212,6 +225,7 @@ pub fn notice_message(notice: Notice, user: &User) -> Result<Outgoing, askama::E
     let words = match notice {
         Notice::SecondFactorAdded => &t.second_factor_added,
         Notice::SecondFactorRemoved => &t.second_factor_removed,
+        Notice::SecondFactorReset => &t.second_factor_reset,
     };
     let name = user.name.as_str();
     Ok(Outgoing {

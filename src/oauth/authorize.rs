@@ -16,7 +16,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::oxide::{self, PendingGrant};
 use super::pkce;
 use crate::clock::Clock;
-use crate::domain::Scopes;
+use crate::domain::{Acr, Scopes};
 use crate::domain::{Session, User, UserId};
 use crate::store::{AuthCode, AuthorizationStore, StoreError};
 
@@ -39,6 +39,7 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub prompt: Option<String>,
     pub max_age: Option<String>,
+    pub acr_values: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
     /// Names of parameters the request carried more than once (RFC 6749 §3.1: they
@@ -145,6 +146,7 @@ pub struct Checked {
     pub nonce: Option<String>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    pub acr: Option<Acr>,
 }
 
 /// A request that passed every check.
@@ -155,6 +157,8 @@ pub struct ValidAuthorization {
     pub scope: Scopes,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    /// The least authentication context class the client accepts (`acr_values`, RFC 9470).
+    pub acr: Option<Acr>,
     /// The request as oxide-auth holds it until the person agrees: it carries the PKCE
     /// challenge and nonce to the code.
     pub(super) pending: PendingGrant,
@@ -261,11 +265,15 @@ impl AuthorizeRequest {
         if self.nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(invalid("nonce is too long"));
         }
+        if self.acr_values.as_ref().is_some_and(|v| v.len() > 1024) {
+            return Err(invalid("acr_values is too long"));
+        }
         Ok(Checked {
             code_challenge,
             nonce: self.nonce.clone(),
             prompt,
             max_age,
+            acr: self.acr_values.as_deref().and_then(Acr::least_accepted),
         })
     }
 
@@ -308,7 +316,9 @@ impl ValidAuthorization {
         self.reply.error(issuer, &Refusal::new(error, description))
     }
 
-    /// Whether the person must (again) sign in before this request can go on.
+    /// Whether the person must (again) sign in before this request can go on: not signed
+    /// in, `prompt=login`, a sign-in older than `max_age`, or weaker than `acr_values`
+    /// accepts (RFC 9470 step-up).
     pub fn needs_login(&self, browser: Option<&Session>, now: DateTime<Utc>) -> bool {
         let Some(session) = browser else {
             return true;
@@ -316,8 +326,16 @@ impl ValidAuthorization {
         if self.prompt.login {
             return true;
         }
+        if self.acr.is_some_and(|least| Acr::of(&session.amr) < least) {
+            return true;
+        }
         self.max_age
             .is_some_and(|max| (now - session.auth_time).num_seconds() > max)
+    }
+
+    /// Whether signing in for this request must use a second factor.
+    pub fn asks_second_factor(&self) -> bool {
+        self.acr == Some(Acr::SecondFactor)
     }
 }
 

@@ -22,6 +22,9 @@ pub enum ErrorCode {
     /// The password was right; the account asks for a second factor (403, with an
     /// `mfa_token` for the `mfa-otp` grant).
     MfaRequired,
+    /// The password was right; the person's role requires a second factor and they have
+    /// none: they set one up on the sign-in page first (403).
+    MfaEnrollmentRequired,
 }
 
 impl ErrorCode {
@@ -37,6 +40,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
             Self::MfaRequired => "mfa_required",
+            Self::MfaEnrollmentRequired => "mfa_enrollment_required",
         }
     }
 }
@@ -73,6 +77,15 @@ impl OAuthError {
                  (grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp) and this mfa_token",
             )
         }
+    }
+
+    /// The person must set up a second factor, which the password grant cannot do.
+    pub fn mfa_enrollment_required() -> Self {
+        Self::new(
+            ErrorCode::MfaEnrollmentRequired,
+            "this account must have a second factor and has none: sign in once on the \
+             server's /login page to set it up",
+        )
     }
 
     /// Too many attempts (429 with `Retry-After`).

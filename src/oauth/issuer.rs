@@ -7,8 +7,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::domain::Role;
 use crate::domain::Scopes;
+use crate::domain::{Acr, Role};
 use crate::domain::{Session, User};
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
@@ -97,6 +97,7 @@ impl TokenIssuer {
             at_hash: at_hash(access_token),
             sid: session.id.to_string(),
             amr: session.amr.clone(),
+            acr: Some(Acr::of(&session.amr).as_str().into()),
             name: scope.contains("profile").then(|| user.name.to_string()),
             email: scope.contains("email").then(|| user.email.to_string()),
             email_verified: scope.contains("email").then_some(user.email_verified),
@@ -132,6 +133,7 @@ impl TokenIssuer {
             roles,
             auth_time: session.map(|s| s.auth_time.timestamp()),
             amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
+            acr: session.map(|s| Acr::of(&s.amr).as_str().into()),
         };
         let token = self.signer.sign(&claims, at).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");

@@ -3,6 +3,7 @@
 mod audit;
 mod counters;
 mod error;
+mod pending;
 pub mod redis;
 mod second_factor;
 pub mod sql;
@@ -13,7 +14,8 @@ use chrono::{DateTime, Utc};
 pub use audit::{AuditEvent, AuditQuery, AuditStore};
 pub use counters::{LocalCounters, RateCounters};
 pub use error::StoreError;
-pub use second_factor::{MfaChallenge, SecondFactorStore, StoredTotp};
+pub use pending::{PendingKind, PendingStore};
+pub use second_factor::{SecondFactorStore, StoredTotp};
 pub use sql::Database;
 
 use crate::domain::{

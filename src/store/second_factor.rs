@@ -17,17 +17,6 @@ pub struct StoredTotp {
     pub last_step: Option<i64>,
 }
 
-/// A sign-in waiting for its second factor.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MfaChallenge {
-    pub user_id: UserId,
-    pub client_id: String,
-    pub scope: String,
-    /// How the person signed in (`password_grant`, `login_page`), for the audit log.
-    pub method: String,
-    pub expires_at: DateTime<Utc>,
-}
-
 #[async_trait]
 pub trait SecondFactorStore: Send + Sync {
     async fn totp(&self, user: UserId) -> Result<Option<StoredTotp>, StoreError>;
@@ -67,19 +56,4 @@ pub trait SecondFactorStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError>;
-    async fn create_challenge(
-        &self,
-        hash: &[u8; 32],
-        challenge: &MfaChallenge,
-    ) -> Result<(), StoreError>;
-    /// The challenge, if it has not expired at `now` nor been spent.
-    async fn find_challenge(
-        &self,
-        hash: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<MfaChallenge>, StoreError>;
-    /// Spends a challenge: of two answers to one, one wins.
-    async fn spend_challenge(&self, hash: &[u8; 32]) -> Result<bool, StoreError>;
-    /// Forgets challenges expired before `now`.
-    async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

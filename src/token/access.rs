@@ -36,6 +36,10 @@ pub struct AccessClaims {
     /// How the person signed in (RFC 8176); absent for client_credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// How strongly, as an authentication context class (RFC 9470); absent for
+    /// client_credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// `aud` is one string when Gatehouse issues it; an array is accepted when verifying.
@@ -154,6 +158,9 @@ pub struct IdClaims {
     /// How the person signed in (RFC 8176).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// How strongly (OIDC Core §2, RFC 9470).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,6 +332,7 @@ mod tests {
             roles: vec![],
             auth_time: Some(now),
             amr: vec!["pwd".into()],
+            acr: None,
         }
     }
 

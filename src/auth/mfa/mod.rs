@@ -2,24 +2,20 @@
 //! when someone signs in. Wrong codes count against the account's sign-in limit (keyed
 //! by its address, as passwords are) and are audited.
 
+pub mod pending;
 pub mod recovery;
 pub mod sealed;
 pub mod totp;
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::{Accounts, AuthError, RequestContext, by_the_person};
 use crate::audit::{Audit, EventType};
 use crate::clock::Clock;
-use crate::domain::{Secret, User};
+use crate::domain::{Role, Secret, User};
 use crate::limits::{Limited, Limiter};
-use crate::store::{MfaChallenge, SecondFactorStore, StoreError, StoredTotp};
+use crate::store::{PendingKind, PendingStore, SecondFactorStore, StoreError, StoredTotp};
+pub use pending::{CHALLENGE_TTL, MfaChallenge, NextStep};
 use sealed::SealingKey;
 use totp::TotpSecret;
 
@@ -35,6 +31,8 @@ pub struct Enrollment {
 pub struct MfaStatus {
     pub totp: bool,
     pub recovery_codes_left: u32,
+    /// A role of the person requires a second factor (`GATEHOUSE_MFA_REQUIRED_ROLES`).
+    pub required: bool,
 }
 
 /// The factor a right code belonged to.
@@ -74,6 +72,9 @@ pub enum MfaError {
     NotEnrolling,
     #[error("no second factor is on")]
     NotEnrolled,
+    /// The person's role requires a second factor: the last one cannot be removed.
+    #[error("a role of this account requires a second factor")]
+    RequiredByRole,
     #[error("the code is not right, or has been used already")]
     WrongCode,
     #[error("too many attempts")]
@@ -91,9 +92,6 @@ impl From<StoreError> for MfaError {
     }
 }
 
-/// How long a sign-in whose password was right waits for its second factor.
-pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
-
 /// A sign-in waiting for its second factor, found by its token.
 #[derive(Debug)]
 pub struct Pending {
@@ -105,6 +103,11 @@ pub struct Pending {
 #[derive(Clone)]
 pub struct SecondFactors {
     store: Arc<dyn SecondFactorStore>,
+    /// Where sign-ins waiting for their second step are kept.
+    pending: Arc<dyn PendingStore>,
+    /// People with one of these roles must have a second factor
+    /// (`GATEHOUSE_MFA_REQUIRED_ROLES`).
+    required_roles: Arc<[Role]>,
     key: SealingKey,
     accounts: Accounts,
     limiter: Limiter,
@@ -118,8 +121,10 @@ pub struct SecondFactors {
 }
 
 impl SecondFactors {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn SecondFactorStore>,
+        pending: Arc<dyn PendingStore>,
         key: SealingKey,
         accounts: Accounts,
         limiter: Limiter,
@@ -129,6 +134,8 @@ impl SecondFactors {
     ) -> Self {
         Self {
             store,
+            pending,
+            required_roles: Arc::new([]),
             key,
             accounts,
             limiter,
@@ -140,6 +147,17 @@ impl SecondFactors {
                 .unwrap_or_else(|| "gatehouse".into()),
             mailer: None,
         }
+    }
+
+    /// The same use cases, requiring a second factor of people with one of `roles`.
+    pub fn requiring_for(mut self, roles: &[Role]) -> Self {
+        self.required_roles = roles.into();
+        self
+    }
+
+    /// Whether `user`'s roles require a second factor.
+    pub fn required_by_role(&self, user: &User) -> bool {
+        user.roles.iter().any(|r| self.required_roles.contains(r))
     }
 
     /// The same use cases, telling people of changes to their second factors by mail.
@@ -174,6 +192,7 @@ impl SecondFactors {
         Ok(MfaStatus {
             totp,
             recovery_codes_left,
+            required: self.required_by_role(user),
         })
     }
 
@@ -194,16 +213,7 @@ impl SecondFactors {
             }
             Err(e) => return Err(e.into()),
         }
-        let secret = TotpSecret::generate();
-        let sealed = self.key.seal(user.id, secret.as_bytes());
-        if !self
-            .store
-            .start_totp(user.id, &sealed, self.clock.now())
-            .await?
-        {
-            return Err(MfaError::AlreadyEnrolled);
-        }
-        Ok(self.enrollment(user, &secret))
+        self.begin_totp(user).await
     }
 
     /// The enrollment started and not confirmed yet, to show again (the account page
@@ -314,6 +324,9 @@ impl SecondFactors {
         code: &str,
         context: &RequestContext,
     ) -> Result<(), MfaError> {
+        if self.required_by_role(user) {
+            return Err(MfaError::RequiredByRole);
+        }
         self.verify(user, code, context).await?;
         self.store.remove_second_factors(user.id).await?;
         self.audited(
@@ -341,17 +354,36 @@ impl SecondFactors {
     }
 
     /// Removes every second factor of `id` (an administrator's reset after a lost
-    /// phone); whether there was one.
+    /// phone) and tells the person; whether there was one.
     pub async fn reset(&self, id: crate::domain::UserId) -> Result<bool, StoreError> {
-        self.store.remove_second_factors(id).await
+        let removed = self.store.remove_second_factors(id).await?;
+        if removed && self.mailer.is_some() {
+            match self.accounts.find_user(id).await {
+                Ok(Some(user)) => {
+                    self.tell(&user, crate::mail::messages::Notice::SecondFactorReset)
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, user_id = %id, "no notice of the reset"),
+            }
+        }
+        Ok(removed)
     }
 
-    /// Whether signing in as `user` asks for a second factor.
-    pub async fn required(&self, user: &User) -> Result<bool, MfaError> {
-        Ok(self.confirmed(user).await?.is_some())
+    /// What signing in as `user` asks for after the password: a code of their second
+    /// factor, setting one up (their role requires one, or the client asked for one:
+    /// `second_factor_asked`), or nothing.
+    pub async fn next_step(
+        &self,
+        user: &User,
+        second_factor_asked: bool,
+    ) -> Result<Option<NextStep>, MfaError> {
+        if self.confirmed(user).await?.is_some() {
+            return Ok(Some(NextStep::Code));
+        }
+        Ok((second_factor_asked || self.required_by_role(user)).then_some(NextStep::Enroll))
     }
 
-    /// Holds a sign-in whose password was right until its second factor: the token the
+    /// Holds a sign-in whose password was right until its second step: the token the
     /// client (or browser) answers with, single-use, for `CHALLENGE_TTL`.
     pub async fn challenge(
         &self,
@@ -359,37 +391,64 @@ impl SecondFactors {
         client_id: &str,
         scope: &str,
         method: &str,
+        step: NextStep,
     ) -> Result<Secret<String>, MfaError> {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let (token, hash) = pending::new_token();
         let expires_at =
             self.clock.now() + chrono::Duration::from_std(CHALLENGE_TTL).unwrap_or_default();
         let challenge = MfaChallenge {
-            user_id: user.id,
+            user_id: user.id.as_uuid(),
             client_id: client_id.to_string(),
             scope: scope.to_string(),
             method: method.to_string(),
+            step,
             expires_at,
         };
-        self.store
-            .create_challenge(&challenge_hash(&token), &challenge)
+        self.pending
+            .put_pending(PendingKind::SignIn, &hash, &challenge.encode(), expires_at)
             .await?;
-        Ok(Secret::new(token))
+        Ok(token)
     }
 
     /// The sign-in `token` holds, if it is `client_id`'s, unexpired and unspent.
     pub async fn pending(&self, token: &str, client_id: &str) -> Result<Option<Pending>, MfaError> {
-        let hash = challenge_hash(token);
-        let found = self.store.find_challenge(&hash, self.clock.now()).await?;
-        Ok(found
-            .filter(|challenge| challenge.client_id == client_id)
-            .map(|challenge| Pending { challenge, hash }))
+        let hash = pending::token_hash(token);
+        let now = self.clock.now();
+        let Some(found) = self
+            .pending
+            .find_pending(PendingKind::SignIn, &hash, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let challenge = MfaChallenge::decode(&found)?;
+        Ok(
+            (challenge.client_id == client_id && challenge.expires_at > now)
+                .then_some(Pending { challenge, hash }),
+        )
     }
 
-    /// Spends a pending sign-in once its code was right; `false` if another answer did.
+    /// Spends a pending sign-in once its step is done; `false` if another answer did.
     pub async fn spend(&self, pending: &Pending) -> Result<bool, MfaError> {
-        Ok(self.store.spend_challenge(&pending.hash).await?)
+        Ok(self
+            .pending
+            .take_pending(PendingKind::SignIn, &pending.hash)
+            .await?)
+    }
+
+    /// Starts a TOTP enrollment without asking for the password: the caller has just
+    /// checked it (a sign-in that requires a second factor, or [`Self::start_totp`]).
+    pub async fn begin_totp(&self, user: &User) -> Result<Enrollment, MfaError> {
+        let secret = TotpSecret::generate();
+        let sealed = self.key.seal(user.id, secret.as_bytes());
+        if !self
+            .store
+            .start_totp(user.id, &sealed, self.clock.now())
+            .await?
+        {
+            return Err(MfaError::AlreadyEnrolled);
+        }
+        Ok(self.enrollment(user, &secret))
     }
 
     async fn confirmed(&self, user: &User) -> Result<Option<StoredTotp>, MfaError> {
@@ -447,8 +506,4 @@ impl SecondFactors {
         self.limiter.failed_sign_in(user.email.as_str()).await?;
         Ok(())
     }
-}
-
-fn challenge_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }

@@ -12,7 +12,7 @@ use super::sessions::SessionList;
 use super::views::{Done, UserView};
 use crate::audit::{Actor, AuditQuery, EventType as EventKind};
 use crate::auth::{Acting, AuthError, RequestContext};
-use crate::domain::{Role, SessionId, User, UserId};
+use crate::domain::{Acr, Role, SessionId, User, UserId};
 use crate::http::AppState;
 use crate::http::problem::ApiError;
 
@@ -80,17 +80,20 @@ pub struct AdminUserPatch {
 }
 
 /// Checks the caller's current roles (not only those in the token, which may be up to
-/// an access-token lifetime old).
+/// an access-token lifetime old), and — when their role requires a second factor — that
+/// they signed in with one (RFC 9470).
 async fn require_admin(state: &AppState, auth: &BearerAuth) -> Result<User, ApiError> {
     let user = state
         .accounts
         .active_user(auth.own_user(state).await?)
         .await?;
-    if user.roles.iter().any(Role::is_admin) {
-        Ok(user)
-    } else {
-        Err(ApiError::insufficient_scope("the admin role is required"))
+    if !user.roles.iter().any(Role::is_admin) {
+        return Err(ApiError::insufficient_scope("the admin role is required"));
     }
+    if state.second_factors.required_by_role(&user) && Acr::of(&auth.0.amr) < Acr::SecondFactor {
+        return Err(ApiError::insufficient_user_authentication());
+    }
+    Ok(user)
 }
 
 /// The administrator acting through this request.

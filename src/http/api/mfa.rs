@@ -21,6 +21,9 @@ pub struct SecondFactorsView {
     pub recovery_codes_left: u32,
     /// Passkeys (not offered yet: always empty).
     pub passkeys: Vec<String>,
+    /// A role of the person requires a second factor (`GATEHOUSE_MFA_REQUIRED_ROLES`): the
+    /// last one cannot be removed (409).
+    pub required: bool,
 }
 
 /// The current password, to start an enrollment.
@@ -91,6 +94,7 @@ impl MfaApi {
             totp: status.totp,
             recovery_codes_left: status.recovery_codes_left,
             passkeys: Vec::new(),
+            required: status.required,
         }))
     }
 

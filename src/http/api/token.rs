@@ -111,6 +111,8 @@ pub enum TokenResult {
     ),
     /// `mfa_required`: the password was right and the account has a second factor. No
     /// tokens yet: send the code with the mfa-otp grant and the `mfa_token` given here.
+    /// `mfa_enrollment_required` (no `mfa_token`): the person's role requires a second
+    /// factor and they have none; they set it up by signing in once on `/login`.
     #[oai(status = 403)]
     MfaRequired(Json<OAuthErrorBody>),
     /// The body is larger than `GATEHOUSE_MAX_BODY` (answered before the handler runs).
@@ -290,6 +292,9 @@ pub struct IntrospectionBody {
     /// How the person signed in (RFC 8176): `["pwd"]`, `["pwd", "otp", "mfa"]`.
     #[oai(skip_serializing_if_is_none)]
     amr: Option<Vec<String>>,
+    /// How strongly (RFC 9470): `urn:gatehouse:acr:password` or `urn:gatehouse:acr:mfa`.
+    #[oai(skip_serializing_if_is_none)]
+    acr: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -437,6 +442,7 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
             roles: Some(claims.roles),
             auth_time: claims.auth_time,
             amr: (!claims.amr.is_empty()).then_some(claims.amr),
+            acr: claims.acr,
             ..Default::default()
         },
         Introspection::Refresh(found) => {
@@ -453,6 +459,7 @@ fn introspection_body(found: Introspection) -> IntrospectionBody {
                 sid: Some(session.id.to_string()),
                 roles: Some(Role::names(&user.roles)),
                 auth_time: Some(session.auth_time.timestamp()),
+                acr: Some(crate::domain::Acr::of(&session.amr).as_str().into()),
                 amr: Some(session.amr.clone()),
                 ..Default::default()
             }

@@ -10,6 +10,7 @@ use poem::{Body, Request, Response, handler};
 
 use crate::http::AppState;
 use crate::http::pages::browser::{PageContext, signed_in};
+use crate::http::pages::login::{REQUIRED, SECOND_FACTOR};
 use crate::http::pages::render::{OrUnavailable, PageError, Stop, encode, page, redirect};
 use crate::http::pages::text::Text;
 use crate::oauth::{AuthorizeError, AuthorizeRequest, Authorized};
@@ -27,7 +28,7 @@ struct ConsentPage<'a> {
 
 /// The request's parameters, to carry through the consent form.
 fn authorize_params(fields: &HashMap<String, String>) -> Vec<(String, String)> {
-    const NAMES: [&str; 11] = [
+    const NAMES: [&str; 12] = [
         "client_id",
         "redirect_uri",
         "response_type",
@@ -39,6 +40,7 @@ fn authorize_params(fields: &HashMap<String, String>) -> Vec<(String, String)> {
         "nonce",
         "prompt",
         "max_age",
+        "acr_values",
     ];
     NAMES
         .iter()
@@ -72,16 +74,17 @@ fn authorize_request(fields: &HashMap<String, String>, repeated: Vec<String>) ->
         nonce: get("nonce"),
         prompt: get("prompt"),
         max_age: get("max_age"),
+        acr_values: get("acr_values"),
         request: get("request"),
         request_uri: get("request_uri"),
         repeated,
     }
 }
 
-/// Where a person who must sign in goes: the login page, coming back here without
-/// `prompt=login` or `max_age` — the fresh sign-in satisfies both (and a second boundary
-/// crossed on the way must not loop).
-fn sign_in_first(fields: &HashMap<String, String>) -> Response {
+/// Where a person who must sign in goes: the login page — asked for a second factor when
+/// the client asked for one — coming back here without `prompt=login` or `max_age`: the
+/// fresh sign-in satisfies both (and a second boundary crossed on the way must not loop).
+fn sign_in_first(fields: &HashMap<String, String>, second_factor: bool) -> Response {
     let mut back: Vec<(String, String)> = authorize_params(fields);
     back.retain(|(name, _)| name != "max_age");
     for (name, value) in back.iter_mut() {
@@ -96,8 +99,13 @@ fn sign_in_first(fields: &HashMap<String, String>) -> Response {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(back)
         .finish();
+    let asked = if second_factor {
+        format!("&{SECOND_FACTOR}={REQUIRED}")
+    } else {
+        String::new()
+    };
     redirect(&format!(
-        "/login?return_to={}",
+        "/login?return_to={}{asked}",
         encode(&format!("/oauth2/authorize?{query}"))
     ))
 }
@@ -164,7 +172,7 @@ pub async fn authorization_endpoint(
             let error = valid.error(issuer, "login_required", "the person is not signed in");
             return Err(stopped(&ctx, error));
         }
-        return Ok(sign_in_first(&fields));
+        return Ok(sign_in_first(&fields, valid.asks_second_factor()));
     };
     if decision.as_deref() == Some("deny") {
         let error = valid.error(issuer, "access_denied", "the person refused");

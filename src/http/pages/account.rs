@@ -42,6 +42,8 @@ pub(super) struct AccountPage<'a> {
     confirm_error: Option<&'a str>,
     sessions: Vec<SessionRow>,
     mfa_on: bool,
+    /// A role requires the second factor: it cannot be turned off.
+    mfa_required: bool,
     recovery_codes_left: u32,
     pub(super) mfa_error: Option<&'a str>,
 }
@@ -93,6 +95,7 @@ impl<'a> AccountPage<'a> {
             confirm_error: None,
             sessions,
             mfa_on: mfa.totp,
+            mfa_required: mfa.required,
             recovery_codes_left: mfa.recovery_codes_left,
             mfa_error: None,
         })

@@ -9,8 +9,9 @@ use poem::{Request, Response, handler};
 use super::browser::{self, PageContext, safe_return_to, signed_in};
 use super::form::CsrfForm;
 use super::render::{OrUnavailable, PageError, Stop, encode, page, query, redirect};
+use super::second_factor::{EnrollmentView, enrollment_view};
 use super::text::Text;
-use crate::auth::{LoginOutcome, LoginRequest, Refusal, SecondStepRequest};
+use crate::auth::{Enrollment, LoginOutcome, LoginRequest, Method, Refusal, SecondStepRequest};
 use crate::domain::{EndCause, Secret, User};
 use crate::http::{AppState, request_context};
 use crate::oauth::BROWSER_CLIENT_ID;
@@ -29,14 +30,17 @@ struct LoginPage<'a> {
     unverified: bool,
     return_to: &'a str,
     return_to_encoded: String,
+    /// The client asked for a second factor (`second_factor=required`).
+    second_factor_asked: bool,
 }
 
+/// The sign-in form, where `form` says how it was asked for.
 fn login_page(
     ctx: &PageContext,
     status: StatusCode,
+    form: &SignInForm,
     email: &str,
     error: Option<&str>,
-    return_to: &str,
 ) -> Response {
     let html = LoginPage {
         t: ctx.text,
@@ -44,13 +48,16 @@ fn login_page(
         email,
         error,
         unverified: error == Some(ctx.text.email_unverified),
-        return_to,
-        return_to_encoded: encode(return_to),
+        return_to: &form.return_to,
+        return_to_encoded: encode(&form.return_to),
+        second_factor_asked: form.second_factor_asked,
     }
     .render();
     page(ctx, status, html)
 }
 
+/// The second step of a sign-in: a code, or setting up a second factor and its first
+/// code; then, after setting one up, the recovery codes.
 #[derive(Template)]
 #[template(path = "login_code.html")]
 struct CodePage<'a> {
@@ -58,6 +65,8 @@ struct CodePage<'a> {
     csrf: &'a str,
     error: Option<&'a str>,
     return_to: &'a str,
+    enrollment: Option<EnrollmentView>,
+    recovery_codes: Vec<String>,
 }
 
 fn code_page(
@@ -65,16 +74,40 @@ fn code_page(
     status: StatusCode,
     error: Option<&str>,
     return_to: &str,
+    enrollment: Option<&Enrollment>,
 ) -> Response {
     let html = CodePage {
         t: ctx.text,
         csrf: &ctx.csrf,
         error,
         return_to,
+        enrollment: enrollment.map(enrollment_view),
+        recovery_codes: Vec::new(),
     }
     .render();
     page(ctx, status, html)
 }
+
+/// How the sign-in form was asked for: where to go after it, and whether the client
+/// asked for a second factor.
+struct SignInForm {
+    return_to: String,
+    second_factor_asked: bool,
+}
+
+impl SignInForm {
+    fn read(get: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            return_to: return_to(get("return_to").as_deref()),
+            second_factor_asked: get(SECOND_FACTOR).as_deref() == Some(REQUIRED),
+        }
+    }
+}
+
+/// The login page's parameter (and hidden field) by which a client's request for a second
+/// factor (`acr_values`) reaches the sign-in: `second_factor=required`.
+pub const SECOND_FACTOR: &str = "second_factor";
+pub const REQUIRED: &str = "required";
 
 /// Where to go after signing in: a path on this server, else the account page.
 pub fn return_to(value: Option<&str>) -> String {
@@ -85,8 +118,9 @@ pub fn return_to(value: Option<&str>) -> String {
 #[handler]
 pub async fn login_form(state: Data<&AppState>, req: &Request) -> Response {
     let ctx = PageContext::new(&state, req, None);
-    let return_to = return_to(query(req).get("return_to").map(String::as_str));
-    login_page(&ctx, StatusCode::OK, "", None, &return_to)
+    let query = query(req);
+    let form = SignInForm::read(|name| query.get(name).cloned());
+    login_page(&ctx, StatusCode::OK, &form, "", None)
 }
 
 /// `POST /login`: the password, or — when the account has a second factor — its code,
@@ -97,21 +131,16 @@ pub async fn login_submit(
     req: &Request,
     form: CsrfForm,
 ) -> Result<Response, PageError> {
-    let CsrfForm { ctx, fields: form } = form;
-    let return_to = return_to(form.get("return_to"));
+    let CsrfForm { ctx, fields } = form;
+    let form = SignInForm::read(|name| fields.get(name).map(str::to_string));
     let context = request_context(req);
-    if form.get("code").is_some() {
+    if fields.get("code").is_some() {
         let Some(mfa_token) = browser::mfa_token(&state, req) else {
             let message = ctx.text.second_factor_expired;
-            return Ok(login_page(
-                &ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "",
-                Some(message),
-                &return_to,
-            ));
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(login_page(&ctx, status, &form, "", Some(message)));
         };
-        let code = form.text("code");
+        let code = fields.text("code");
         let outcome = state
             .login
             .second_step(SecondStepRequest {
@@ -122,10 +151,10 @@ pub async fn login_submit(
             })
             .await
             .or_unavailable(&ctx)?;
-        return answer(&state, req, &ctx, outcome, "", &return_to).await;
+        return answer(&state, req, &ctx, outcome, &form, "").await;
     }
-    let email = form.text("email");
-    let password = Secret::new(form.text("password"));
+    let email = fields.text("email");
+    let password = Secret::new(fields.text("password"));
     let outcome = state
         .login
         .login(LoginRequest {
@@ -133,12 +162,13 @@ pub async fn login_submit(
             password: &password,
             client_id: BROWSER_CLIENT_ID,
             scope: BROWSER_SCOPE,
-            method: "login_page",
+            method: Method::LoginPage,
+            second_factor_asked: form.second_factor_asked,
             context: &context,
         })
         .await
         .or_unavailable(&ctx)?;
-    answer(&state, req, &ctx, outcome, &email, &return_to).await
+    answer(&state, req, &ctx, outcome, &form, &email).await
 }
 
 /// The page that answers a sign-in's outcome (a step of it).
@@ -147,20 +177,36 @@ async fn answer(
     req: &Request,
     ctx: &PageContext,
     outcome: LoginOutcome,
+    form: &SignInForm,
     email: &str,
-    return_to: &str,
 ) -> Result<Response, PageError> {
+    let return_to = form.return_to.as_str();
     let (status, message) = match outcome {
         LoginOutcome::SignedIn(signed_in) => {
-            let mut response =
-                hand_over_session(state, req, &signed_in.refresh_token, return_to).await;
+            let mut response = if signed_in.recovery_codes.is_empty() {
+                redirect(return_to)
+            } else {
+                // A second factor was set up on the way: its recovery codes, this once.
+                let html = CodePage {
+                    t: ctx.text,
+                    csrf: &ctx.csrf,
+                    error: None,
+                    return_to,
+                    enrollment: None,
+                    recovery_codes: signed_in.recovery_codes,
+                }
+                .render();
+                page(ctx, StatusCode::OK, html)
+            };
+            hand_over_session(state, req, &signed_in.refresh_token, &mut response).await;
             response
                 .headers_mut()
                 .append(SET_COOKIE, browser::clear_mfa_cookie(state));
             return Ok(response);
         }
         LoginOutcome::NeedsSecondFactor(step) => {
-            let mut response = code_page(ctx, StatusCode::OK, None, return_to);
+            let enrollment = step.enrollment.as_ref();
+            let mut response = code_page(ctx, StatusCode::OK, None, return_to, enrollment);
             response.headers_mut().append(
                 SET_COOKIE,
                 browser::mfa_cookie(state, step.mfa_token.expose()),
@@ -168,12 +214,13 @@ async fn answer(
             return Ok(response);
         }
         LoginOutcome::Limited(limited) => return Err(PageError::new(ctx, Stop::TooMany(limited))),
-        LoginOutcome::Refused(Refusal::WrongCode) => {
+        LoginOutcome::WrongCode(enrollment) => {
             return Ok(code_page(
                 ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(ctx.text.wrong_code),
                 return_to,
+                enrollment.as_deref(),
             ));
         }
         LoginOutcome::Refused(Refusal::UnknownMfaToken) => (
@@ -186,11 +233,12 @@ async fn answer(
         LoginOutcome::Refused(Refusal::EmailNotVerified) => {
             (StatusCode::FORBIDDEN, ctx.text.email_unverified)
         }
-        LoginOutcome::Refused(Refusal::InvalidCredentials) => {
+        // The pages set a second factor up on the way; this is the password grant's.
+        LoginOutcome::Refused(Refusal::InvalidCredentials | Refusal::SecondFactorNotSetUp) => {
             (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials)
         }
     };
-    Ok(login_page(ctx, status, email, Some(message), return_to))
+    Ok(login_page(ctx, status, form, email, Some(message)))
 }
 
 /// Starts a browser session for `user` (a new account): a new session id at every sign-in.
@@ -211,23 +259,23 @@ pub async fn start_browser_session(
         )
         .await
         .or_unavailable(&PageContext::new(state, req, Some(user)))?;
-    Ok(hand_over_session(state, req, &token, return_to).await)
+    let mut response = redirect(return_to);
+    hand_over_session(state, req, &token, &mut response).await;
+    Ok(response)
 }
 
-/// Gives the browser its new session's cookie. Whatever session it had ends: the id
-/// changes at sign-in.
+/// Gives the browser its new session's cookie with `response`. Whatever session it had
+/// ends: the id changes at sign-in.
 async fn hand_over_session(
     state: &AppState,
     req: &Request,
     token: &crate::token::RefreshToken,
-    return_to: &str,
-) -> Response {
+    response: &mut Response,
+) {
     if let Ok(Some((old, _))) = signed_in(state, req).await {
         let _ = state.sessions.end(&old.id, EndCause::Logout).await;
     }
-    let mut response = redirect(return_to);
     response
         .headers_mut()
         .append(SET_COOKIE, browser::session_cookie(state, token));
-    response
 }

@@ -6,7 +6,7 @@ mod account;
 pub(super) mod browser;
 pub(super) mod form;
 mod links;
-mod login;
+pub(super) mod login;
 pub(super) mod logout;
 mod register;
 pub(super) mod render;

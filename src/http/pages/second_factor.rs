@@ -13,9 +13,10 @@ use super::text::Text;
 use crate::auth::{Enrollment, MfaError};
 use crate::http::{AppState, request_context};
 
-struct EnrollmentView {
-    secret: String,
-    qr_svg: String,
+/// A TOTP enrollment as a page shows it.
+pub(super) struct EnrollmentView {
+    pub(super) secret: String,
+    pub(super) qr_svg: String,
 }
 
 #[derive(Template)]
@@ -42,7 +43,7 @@ impl<'a> MfaPage<'a> {
 
 /// The enrollment to show: the key as text, and the `otpauth://` URI as an SVG QR code
 /// drawn on the server.
-fn enrollment_view(enrollment: &Enrollment) -> EnrollmentView {
+pub(super) fn enrollment_view(enrollment: &Enrollment) -> EnrollmentView {
     let qr_svg = qrcode::QrCode::new(enrollment.otpauth_uri.expose().as_bytes())
         .map(|code| {
             code.render::<qrcode::render::svg::Color<'_>>()
@@ -185,6 +186,11 @@ async fn wrong_code_or_stop(
                 .await
         }
         MfaError::NotEnrolled => Ok(redirect("/account")),
+        MfaError::RequiredByRole => {
+            let t = form.ctx.text;
+            form.refused(state, |v| v.mfa_error = Some(t.mfa_required_by_role))
+                .await
+        }
         e => Err(stopped(&form.ctx, e)),
     }
 }

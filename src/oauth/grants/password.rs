@@ -2,7 +2,7 @@
 
 use super::{GrantContext, TokenParams, TokenResponse};
 use crate::auth::{
-    LoginOutcome, LoginRequest, Refusal, RequestContext, SecondStepRequest, SignedIn,
+    LoginOutcome, LoginRequest, Method, Refusal, RequestContext, SecondStepRequest, SignedIn,
 };
 use crate::domain::Scopes;
 use crate::oauth::client::{Client, GrantType};
@@ -38,7 +38,8 @@ pub async fn grant(
             password,
             client_id: &client.id,
             scope: &scope.to_string(),
-            method: "password_grant",
+            method: Method::PasswordGrant,
+            second_factor_asked: false,
             context,
         })
         .await?;
@@ -101,6 +102,12 @@ fn tokens(
         LoginOutcome::SignedIn(signed_in) => signed_in,
         LoginOutcome::Limited(limited) => return Err(OAuthError::slow_down(limited)),
         LoginOutcome::Refused(refusal) => return Err(refused(refusal)),
+        LoginOutcome::WrongCode(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the code is not right, or has been used already",
+            ));
+        }
         LoginOutcome::NeedsSecondFactor(step) => {
             return Err(OAuthError::mfa_required(step.mfa_token));
         }
@@ -109,6 +116,7 @@ fn tokens(
         user,
         session,
         refresh_token,
+        ..
     } = *signed_in;
     let refresh_token = client
         .allows(GrantType::RefreshToken)
@@ -117,9 +125,11 @@ fn tokens(
     Ok(TokenResponse::new(access, scope, refresh_token))
 }
 
-/// RFC 6749 §5.2 `invalid_grant`, with an unknown address and a wrong password alike.
+/// RFC 6749 §5.2 `invalid_grant`, with an unknown address and a wrong password alike;
+/// `mfa_enrollment_required` for a person who must set up a second factor first.
 fn refused(refusal: Refusal) -> OAuthError {
     let description = match refusal {
+        Refusal::SecondFactorNotSetUp => return OAuthError::mfa_enrollment_required(),
         Refusal::InvalidCredentials => "invalid username or password",
         Refusal::AccountDisabled => "the account is disabled",
         Refusal::EmailNotVerified => {
@@ -129,7 +139,6 @@ fn refused(refusal: Refusal) -> OAuthError {
         Refusal::UnknownMfaToken => {
             "the mfa_token is unknown, expired or used: sign in with the password again"
         }
-        Refusal::WrongCode => "the code is not right, or has been used already",
     };
     OAuthError::new(ErrorCode::InvalidGrant, description)
 }

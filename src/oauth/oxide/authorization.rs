@@ -82,6 +82,7 @@ impl AuthorizeParams for AuthorizeRequest {
             "nonce" => &self.nonce,
             "prompt" => &self.prompt,
             "max_age" => &self.max_age,
+            "acr_values" => &self.acr_values,
             _ => return None,
         };
         value.as_deref().map(Cow::Borrowed)
@@ -156,6 +157,7 @@ pub async fn authorization_request(
                 scope,
                 prompt: checked.prompt,
                 max_age: checked.max_age,
+                acr: checked.acr,
                 pending: PendingGrant(pending),
             });
         }

@@ -1,6 +1,6 @@
-//! Redis: sessions, revoked access tokens and the revocation feed (`sessions`), and the
-//! rate-limit counters (`counters`), on one connection and key prefix; `codec` is how a
-//! session is stored.
+//! Redis: sessions, revoked access tokens and the revocation feed (`sessions`), the
+//! rate-limit counters (`counters`) and short-lived states (`pending`), on one connection
+//! and key prefix; `codec` is how a session is stored.
 //!
 //! Layout, under a configurable prefix `P`:
 //! - `P:s:{sid}` — the session as a MessagePack array, expiring with it; rotation is one Lua
@@ -11,10 +11,13 @@
 //! - `P:j:<jti>` — a revoked access token, until it would have expired;
 //! - `P:rv` — the revocation feed: a sorted set of `s:<ended at>:<sid>` (sessions ended) and
 //!   `j:<revoked at>:<jti>` (access tokens revoked), scored by when each stops being listed;
-//! - `P:rl:<key>` — a rate-limit counter or wait.
+//! - `P:rl:<key>` — a rate-limit counter or wait;
+//! - `P:p:<kind>:<hash>` — a short-lived state (a sign-in waiting for its second factor),
+//!   expiring with it.
 
 mod codec;
 mod counters;
+mod pending;
 mod sessions;
 
 use std::sync::Arc;

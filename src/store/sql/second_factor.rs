@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Database, execute, on_pool};
 use crate::domain::UserId;
-use uuid::Uuid;
 
-use crate::store::{MfaChallenge, SecondFactorStore, StoreError, StoredTotp};
+use crate::store::{SecondFactorStore, StoreError, StoredTotp};
 
 /// Inserts a set of recovery codes inside the transaction `tx`, after removing the old set.
 macro_rules! replace_codes {
@@ -163,65 +162,5 @@ impl SecondFactorStore for Database {
             .await
         })?;
         Ok(u32::try_from(left).unwrap_or_default())
-    }
-
-    async fn create_challenge(
-        &self,
-        hash: &[u8; 32],
-        challenge: &MfaChallenge,
-    ) -> Result<(), StoreError> {
-        execute!(
-            self,
-            "INSERT INTO mfa_challenges (token_hash, user_id, client_id, scope, method, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &hash[..],
-            challenge.user_id.as_uuid(),
-            &challenge.client_id,
-            &challenge.scope,
-            &challenge.method,
-            challenge.expires_at
-        )?;
-        Ok(())
-    }
-
-    async fn find_challenge(
-        &self,
-        hash: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<MfaChallenge>, StoreError> {
-        type Row = (Uuid, String, String, String, DateTime<Utc>);
-        let row: Option<Row> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT user_id, client_id, scope, method, expires_at FROM mfa_challenges \
-                 WHERE token_hash = $1 AND expires_at > $2",
-            )
-            .bind(&hash[..])
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(row.map(
-            |(user_id, client_id, scope, method, expires_at)| MfaChallenge {
-                user_id: UserId::from_uuid(user_id),
-                client_id,
-                scope,
-                method,
-                expires_at,
-            },
-        ))
-    }
-
-    async fn spend_challenge(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
-        let spent = execute!(
-            self,
-            "DELETE FROM mfa_challenges WHERE token_hash = $1",
-            &hash[..]
-        )?;
-        Ok(spent == 1)
-    }
-
-    async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.delete_before("DELETE FROM mfa_challenges WHERE expires_at < $1", now)
-            .await
     }
 }

@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::helpers::TestApp;
 
 pub(crate) const PASSWORD: &str = "analytical engine";
-const REDIRECT: &str = "https://app.example.com/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
+pub(crate) const REDIRECT: &str = "https://app.example.com/callback";
+pub(crate) const VERIFIER: &str =
+    "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
 
 /// A browser: keeps cookies, does not follow redirects.
 pub(crate) struct Browser<'a> {
@@ -122,7 +123,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn enc(v: &str) -> String {
+pub(crate) fn enc(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
@@ -130,7 +131,7 @@ fn challenge() -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
 }
 
-fn authorize_path(client_id: &str, extra: &str) -> String {
+pub(crate) fn authorize_path(client_id: &str, extra: &str) -> String {
     format!(
         "/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile%20email\
          &state=xyz&nonce=n-0S6_WzA2Mj&code_challenge={}&code_challenge_method=S256{extra}",
@@ -139,17 +140,22 @@ fn authorize_path(client_id: &str, extra: &str) -> String {
     )
 }
 
-fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(location: &str) -> std::collections::HashMap<String, String> {
     let url = url::Url::parse(location).unwrap();
     url.query_pairs().into_owned().collect()
 }
 
-async fn client(app: &TestApp, id: &str, first_party: bool) {
+pub(crate) async fn client(app: &TestApp, id: &str, first_party: bool) {
     app.register_public_app(id, REDIRECT, &["https://app.example.com/bye"], first_party)
         .await;
 }
 
-async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> reqwest::Response {
+pub(crate) async fn exchange(
+    app: &TestApp,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
     app.token(&[
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -160,7 +166,7 @@ async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) ->
     .await
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(token.split('.').nth(1).unwrap())

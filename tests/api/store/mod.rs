@@ -1,4 +1,5 @@
-//! One set of session-store tests, run unchanged against SQLite, PostgreSQL and Redis.
+//! One set of session-store and pending-state tests, run unchanged against SQLite,
+//! PostgreSQL and Redis.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use gatehouse::domain::{Email, NewUser, Profile, Secret, Session, SessionId, UserId, UserName};
 use gatehouse::store::redis::RedisSessions;
-use gatehouse::store::{Database, Revocation, Rotation, SessionStore, UserStore};
+use gatehouse::store::{Database, PendingStore, Revocation, Rotation, SessionStore, UserStore};
 use gatehouse::token::RefreshToken;
 
 use crate::helpers::{TestDatabase, postgres_url, redis_url};
@@ -21,6 +22,8 @@ fn t(seconds: i64) -> DateTime<Utc> {
 /// A store with one user in it, and what keeps the store's backing alive.
 struct Fixture {
     store: Arc<dyn SessionStore>,
+    /// Short-lived states, where the same installation keeps them.
+    pending: Arc<dyn PendingStore>,
     user: UserId,
     other_user: UserId,
     _db: TestDatabase,
@@ -61,16 +64,18 @@ async fn fixture(kind: &str) -> Option<Fixture> {
     database.migrate().await.unwrap();
     let user_id = user(&database, "a@example.com").await;
     let other_user = user(&database, "b@example.com").await;
-    let store: Arc<dyn SessionStore> = match kind {
+    let (store, pending): (Arc<dyn SessionStore>, Arc<dyn PendingStore>) = match kind {
         "redis" => {
             let url = redis_url()?;
             let prefix = db.redis_prefix();
-            Arc::new(RedisSessions::connect(&url, &prefix, IDLE).unwrap())
+            let redis = RedisSessions::connect(&url, &prefix, IDLE).unwrap();
+            (Arc::new(redis.clone()), Arc::new(redis))
         }
-        _ => Arc::new(database),
+        _ => (Arc::new(database.clone()), Arc::new(database)),
     };
     Some(Fixture {
         store,
+        pending,
         user: user_id,
         other_user,
         _db: db,
@@ -150,6 +155,7 @@ macro_rules! on_every_store {
     };
 }
 
+mod pending;
 mod revocations;
 mod rotation;
 mod sessions;

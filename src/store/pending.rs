@@ -1,0 +1,50 @@
+//! Short-lived, single-use states that a random token stands for: a sign-in waiting for
+//! its second factor now, passkey ceremonies later. Kept by the token's SHA-256, with an
+//! expiry; in Redis when it is configured, else in the database.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+
+/// What a pending state is for: a token of one kind never finds a state of another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingKind {
+    /// A sign-in whose password was right, waiting for its second factor (or for the
+    /// second factor's enrollment).
+    SignIn,
+}
+
+impl PendingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+        }
+    }
+}
+
+#[async_trait]
+pub trait PendingStore: Send + Sync {
+    /// Keeps `value` under `hash` until `expires_at`.
+    async fn put_pending(
+        &self,
+        kind: PendingKind,
+        hash: &[u8; 32],
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The state, if it is there and has not expired at `now`; it stays.
+    async fn find_pending(
+        &self,
+        kind: PendingKind,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes the state: of two callers, one gets `true`.
+    async fn take_pending(&self, kind: PendingKind, hash: &[u8; 32]) -> Result<bool, StoreError>;
+
+    /// Forgets states expired before `now` (the database; Redis expires keys itself).
+    async fn purge_pending(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
