@@ -10,6 +10,9 @@ What it shows:
   and presenting it after the grace window ends the whole session);
 - on 503 (`temporarily_unavailable`) or 429 (`slow_down`) wait `Retry-After` seconds and
   retry the same request: tokens stay valid;
+- an account with a second factor answers the password with 403 `mfa_required` and an
+  `mfa_token`: ask the person for the code of their authenticator app (or a recovery
+  code) and send both with the `mfa-otp` grant;
 - signing out revokes the refresh token (RFC 7009), which ends the session.
 """
 
@@ -21,8 +24,14 @@ import urllib.parse
 import urllib.request
 
 
+MFA_OTP = "urn:gatehouse:params:oauth:grant-type:mfa-otp"
+
+
 class GatehouseError(Exception):
-    pass
+    def __init__(self, message: str, answer: dict | None = None):
+        super().__init__(message)
+        # The RFC 6749 error answer, when there was one (`error`, `mfa_token`, …).
+        self.answer = answer or {}
 
 
 def call(method: str, url: str, form: dict | None = None, token: str | None = None) -> dict:
@@ -45,8 +54,8 @@ def call(method: str, url: str, form: dict | None = None, token: str | None = No
                 detail = json.loads(body)
                 message = detail.get("error_description") or detail.get("detail") or body
             except json.JSONDecodeError:
-                message = body
-            raise GatehouseError(f"{method} {url}: {error.code} {message}") from None
+                detail, message = {}, body
+            raise GatehouseError(f"{method} {url}: {error.code} {message}", detail) from None
     raise GatehouseError(f"{method} {url}: still unavailable after retries")
 
 
@@ -65,9 +74,20 @@ class Session:
         self.refresh_token = tokens["refresh_token"]
         self.expires_at = time.time() + tokens["expires_in"]
 
-    def sign_in(self, email: str, password: str) -> None:
-        self._keep(call("POST", f"{self.base}/oauth2/token",
-                        {"grant_type": "password", "username": email, "password": password}))
+    def sign_in(self, email: str, password: str, ask_code=None) -> None:
+        """Signs in; `ask_code()` gives the second factor's code when the account has one."""
+        url = f"{self.base}/oauth2/token"
+        try:
+            tokens = call("POST", url,
+                          {"grant_type": "password", "username": email, "password": password})
+        except GatehouseError as refused:
+            if refused.answer.get("error") != "mfa_required" or ask_code is None:
+                raise
+            # The mfa_token lasts five minutes and survives a wrong code.
+            tokens = call("POST", url, {"grant_type": MFA_OTP,
+                                        "mfa_token": refused.answer["mfa_token"],
+                                        "otp": ask_code()})
+        self._keep(tokens)
 
     def refresh(self) -> None:
         self._keep(call("POST", f"{self.base}/oauth2/token",
@@ -92,7 +112,8 @@ def main() -> int:
     base, email, password = sys.argv[1:]
     session = Session(base)
     try:
-        session.sign_in(email, password)
+        session.sign_in(email, password,
+                        ask_code=lambda: input("code from your authenticator app: ").strip())
         me = session.get("/api/v1/auth/me")
         print(f"signed in as {me['email']}")
         first = session.refresh_token

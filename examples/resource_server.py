@@ -8,7 +8,9 @@ coaching API does.
 
 Settings: GATEHOUSE_ISSUER (the issuer, also where the JWKS is), GATEHOUSE_AUDIENCE (the
 audience this API accepts; the issuer by default). Routes: /health (open), /whoami (any
-valid token), /admin (a token with the `admin` role). Keys are cached for five minutes
+valid token), /admin (a token with the `admin` role), /sensitive (a token of a sign-in
+with a second factor: `mfa` in `amr`; else 401 `insufficient_user_authentication`, RFC
+9470, telling the client which `acr_values` to ask for). Keys are cached for five minutes
 and fetched again when a token names a kid not seen yet; the fetch runs on a worker
 thread so the event loop never waits for the network.
 """
@@ -51,8 +53,8 @@ async def respond(send, status: int, body: dict, headers: list | None = None) ->
     await send({"type": "http.response.body", "body": payload})
 
 
-def challenge(error: str, description: str) -> list:
-    value = f'Bearer error="{error}", error_description="{description}"'
+def challenge(error: str, description: str, extra: str = "") -> list:
+    value = f'Bearer error="{error}", error_description="{description}"{extra}'
     return [(b"www-authenticate", value.encode())]
 
 
@@ -67,7 +69,7 @@ async def app(scope, receive, send):
     path = scope["path"]
     if path == "/health":
         return await respond(send, 200, {"status": "ok"})
-    if path not in ("/whoami", "/admin"):
+    if path not in ("/whoami", "/admin", "/sensitive"):
         return await respond(send, 404, {"error": "not_found"})
     authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
     if not authorization.lower().startswith("bearer "):
@@ -82,9 +84,16 @@ async def app(scope, receive, send):
     if path == "/admin" and "admin" not in roles:
         return await respond(send, 403, {"error": "insufficient_scope"},
                              challenge("insufficient_scope", "the admin role is required"))
+    if path == "/sensitive" and "mfa" not in claims.get("amr", []):
+        # RFC 9470: sign the person in again, asking Gatehouse for a second factor.
+        return await respond(send, 401, {"error": "insufficient_user_authentication"},
+                             challenge("insufficient_user_authentication",
+                                       "a sign-in with a second factor is required",
+                                       ', acr_values="urn:gatehouse:acr:mfa"'))
     return await respond(send, 200, {
         "sub": claims["sub"],
         "scope": claims.get("scope", "").split(),
         "roles": roles,
         "client_id": claims.get("client_id"),
+        "amr": claims.get("amr", []),
     })

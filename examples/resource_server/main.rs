@@ -14,7 +14,8 @@
 //! (default `127.0.0.1:8091`); for the revocation feed, a confidential client's
 //! `GATEHOUSE_CLIENT_ID` and `GATEHOUSE_CLIENT_SECRET`, and `REVOCATION_POLL_SECONDS`
 //! (default 5). Routes: `/health`, `/whoami` (any valid token), `/admin` (the `admin`
-//! role).
+//! role), `/sensitive` (a sign-in with a second factor; else 401
+//! `insufficient_user_authentication` with the `acr_values` to ask for, RFC 9470).
 
 mod verifier;
 
@@ -30,7 +31,13 @@ use serde_json::{Value, json};
 use verifier::{Claims, FeedSettings, Verifier};
 
 fn refusal(status: StatusCode, error: &str, description: &str) -> poem::Error {
-    let challenge = format!(r#"Bearer error="{error}", error_description="{description}""#);
+    challenged(status, error, description, "")
+}
+
+/// A refusal whose challenge carries `extra` parameters after the description.
+fn challenged(status: StatusCode, error: &str, description: &str, extra: &str) -> poem::Error {
+    let challenge =
+        format!(r#"Bearer error="{error}", error_description="{description}"{extra}"#);
     poem::Error::from_response(
         Response::builder()
             .status(status)
@@ -93,6 +100,22 @@ async fn admin(req: &Request, verifier: Data<&Arc<Verifier>>) -> poem::Result<Js
     Ok(Json(json!({"sub": claims.sub, "admin": true})))
 }
 
+/// Something that wants more than a password: the person signed in with a second factor.
+#[handler]
+async fn sensitive(req: &Request, verifier: Data<&Arc<Verifier>>) -> poem::Result<Json<Value>> {
+    let claims = caller(req, &verifier).await?;
+    if !claims.used_second_factor() {
+        // RFC 9470: the client signs the person in again, asking for these acr_values.
+        return Err(challenged(
+            StatusCode::UNAUTHORIZED,
+            "insufficient_user_authentication",
+            "a sign-in with a second factor is required",
+            r#", acr_values="urn:gatehouse:acr:mfa""#,
+        ));
+    }
+    Ok(Json(json!({"sub": claims.sub, "amr": claims.amr})))
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let issuer =
@@ -124,6 +147,7 @@ async fn main() -> std::io::Result<()> {
         .at("/health", get(health))
         .at("/whoami", get(whoami))
         .at("/admin", get(admin))
+        .at("/sensitive", get(sensitive))
         .data(verifier);
     Server::new(TcpListener::bind(listen)).run(app).await
 }

@@ -42,6 +42,9 @@ pub struct Claims {
     pub jti: String,
     /// The session; absent on client-credentials tokens.
     pub sid: Option<String>,
+    /// How the person signed in (RFC 8176): `pwd`, and `otp` + `mfa` with a second factor.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 impl Claims {
@@ -51,6 +54,11 @@ impl Claims {
 
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the person signed in with a second factor.
+    pub fn used_second_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
     }
 }
 
