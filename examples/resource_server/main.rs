@@ -36,8 +36,7 @@ fn refusal(status: StatusCode, error: &str, description: &str) -> poem::Error {
 
 /// A refusal whose challenge carries `extra` parameters after the description.
 fn challenged(status: StatusCode, error: &str, description: &str, extra: &str) -> poem::Error {
-    let challenge =
-        format!(r#"Bearer error="{error}", error_description="{description}"{extra}"#);
+    let challenge = format!(r#"Bearer error="{error}", error_description="{description}"{extra}"#);
     poem::Error::from_response(
         Response::builder()
             .status(status)

@@ -202,3 +202,127 @@ async fn a_person_signs_up_signs_in_and_consents_in_chromium() {
         .await;
     assert_eq!(exchanged.status(), 200);
 }
+
+/// A role that requires a second factor, in a real browser: the login page shows the QR
+/// code and key after the password, the first code turns it on and shows the recovery
+/// codes, and the next sign-in asks for a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_sets_up_and_uses_a_second_factor_in_chromium() {
+    use gatehouse::auth::mfa::totp::TotpSecret;
+    use gatehouse::clock::{Clock, ManualClock};
+
+    if !installed() {
+        eprintln!("not run: chromium and chromium-driver are not installed");
+        return;
+    }
+    let clock = std::sync::Arc::new(ManualClock::starting_now());
+    let policy = [("GATEHOUSE_MFA_REQUIRED_ROLES", "admin")];
+    let app = crate::helpers::spawn_app_with_clock(Backend::Sqlite, &policy, clock.clone()).await;
+    app.register_user("root@example.com", "correct horse battery")
+        .await;
+    app.make_admin("root@example.com").await;
+
+    let chromium = Browser::launch().await;
+    let browser = chromium.client.clone();
+    let sign_in = |browser: fantoccini::Client| {
+        let login = app.url("/login");
+        async move {
+            browser.goto(&login).await?;
+            browser
+                .find(Locator::Css("#email"))
+                .await?
+                .send_keys("root@example.com")
+                .await?;
+            browser
+                .find(Locator::Css("#password"))
+                .await?
+                .send_keys("correct horse battery")
+                .await?;
+            browser
+                .find(Locator::Css("button[type=submit]"))
+                .await?
+                .click()
+                .await?;
+            browser
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css("#code"))
+                .await?;
+            Ok::<_, fantoccini::error::CmdError>(())
+        }
+    };
+    let result = async {
+        sign_in(browser.clone()).await?;
+        assert!(
+            browser.find(Locator::Css("figure.qr svg")).await.is_ok(),
+            "a QR code"
+        );
+        let key = browser
+            .find(Locator::Css("main p code"))
+            .await?
+            .text()
+            .await?;
+        let secret = TotpSecret::from_base32(&key).expect("the key as text");
+        let code = secret.code_at(clock.now());
+        browser
+            .find(Locator::Css("#code"))
+            .await?
+            .send_keys(&code)
+            .await?;
+        browser
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let codes = browser
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("ul.codes"))
+            .await?;
+        assert_eq!(codes.find_all(Locator::Css("li")).await?.len(), 10);
+        std::fs::write(
+            std::env::temp_dir().join("gatehouse-recovery-codes.png"),
+            browser.screenshot().await?,
+        )
+        .ok();
+        browser
+            .find(Locator::Css("a.button"))
+            .await?
+            .click()
+            .await?;
+        let url = wait_for_url(&browser, |u| u.path() == "/account").await?;
+        assert_eq!(url.path(), "/account");
+
+        // Signed out, the next sign-in asks for a code (a later step: each is used once).
+        browser.goto(&app.url("/logout")).await?;
+        browser
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        wait_for_url(&browser, |u| u.path() != "/logout").await?;
+        sign_in(browser.clone()).await?;
+        assert!(
+            browser.find(Locator::Css("figure.qr")).await.is_err(),
+            "no new enrollment"
+        );
+        clock.advance(Duration::from_secs(30));
+        let code = secret.code_at(clock.now());
+        browser
+            .find(Locator::Css("#code"))
+            .await?
+            .send_keys(&code)
+            .await?;
+        browser
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let url = wait_for_url(&browser, |u| u.path() == "/account").await?;
+        assert_eq!(url.path(), "/account");
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    result.expect("the browser flow");
+}
