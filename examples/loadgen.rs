@@ -4,6 +4,10 @@
 //! # Ceilings on this machine's cores, in process, with the libraries Gatehouse signs and
 //! # hashes with: RSA-2048 and P-256 signatures/s (OpenSSL), argon2id hashes/s.
 //! cargo run --release --example loadgen -- ceilings --seconds 3
+//! # What a second factor adds, in process on one core, with Gatehouse's own code: a TOTP
+//! # code checked (the secret unsealed, the steps around now computed), and the QR code of
+//! # an enrollment drawn as SVG; microseconds each.
+//! cargo run --release --example loadgen -- second-factor --seconds 1
 //! # The latency floor: a server that only answers `200 ok`, to run `rate` against.
 //! cargo run --release --example loadgen -- serve --port 18099
 //! # GETs at a fixed rate over keep-alive connections, latency counted from when each
@@ -29,6 +33,21 @@ use openssl::sign::Signer;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use gatehouse::auth::mfa::sealed::SealingKey;
+use gatehouse::auth::mfa::totp::TotpSecret;
+use gatehouse::domain::UserId;
+
+/// Seconds per run of `op`, run on this thread for `seconds`.
+fn per_op(seconds: Duration, mut op: impl FnMut()) -> f64 {
+    let started = Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed() < seconds {
+        op();
+        runs += 1;
+    }
+    started.elapsed().as_secs_f64() / runs as f64
+}
+
 #[derive(Parser)]
 #[command(about = "Gatehouse benchmark measurements")]
 struct Cli {
@@ -51,6 +70,11 @@ enum Command {
         argon2_iterations: u32,
         #[arg(long, default_value_t = 1)]
         argon2_parallelism: u32,
+    },
+    /// A TOTP check and an enrollment's QR code, in microseconds on one core.
+    SecondFactor {
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
     },
     /// Answer every request on 127.0.0.1:`port` with 200 and two bytes, from one thread:
     /// the latency floor of this machine and of `rate` itself, to read the others against.
@@ -108,6 +132,38 @@ fn main() -> anyhow::Result<()> {
             println!("p256_signatures_per_s={rate:.0}");
             let rate = on_threads(threads, seconds, || hasher(&params));
             println!("argon2id_hashes_per_s={rate:.1}");
+            Ok(())
+        }
+        Command::SecondFactor { seconds } => {
+            let seconds = Duration::from_secs_f64(seconds);
+            let key =
+                SealingKey::parse(&SealingKey::generate_text()).map_err(anyhow::Error::msg)?;
+            let owner = UserId::generate();
+            let secret = TotpSecret::generate();
+            let sealed = key.seal(owner, secret.as_bytes());
+            let now = chrono::Utc::now();
+            let code = secret.code_at(now);
+            let per_check = per_op(seconds, || {
+                let opened = TotpSecret::from_bytes(key.open(owner, &sealed).expect("opens"));
+                assert!(opened.check(&code, now, None).is_some());
+            });
+            println!("totp_check_us={:.2}", per_check * 1e6);
+            let uri =
+                secret.otpauth_uri("someone.with.a.long.address@example.com", "id.example.com");
+            let per_qr = per_op(seconds, || {
+                let svg = gatehouse::http::qr::svg(&uri).expect("fits a QR code");
+                assert!(svg.starts_with("<svg"));
+            });
+            let per_crate_qr = per_op(seconds, || {
+                let svg = qrcode::QrCode::new(uri.as_bytes())
+                    .expect("fits a QR code")
+                    .render::<qrcode::render::svg::Color<'_>>()
+                    .min_dimensions(200, 200)
+                    .build();
+                assert!(svg.starts_with("<?xml"));
+            });
+            println!("qr_svg_crate_us={:.1}", per_crate_qr * 1e6);
+            println!("qr_svg_us={:.1}", per_qr * 1e6);
             Ok(())
         }
         Command::Serve { port } => tokio::runtime::Builder::new_current_thread()

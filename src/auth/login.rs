@@ -245,17 +245,9 @@ impl Login {
         };
         let used = match done {
             Ok(used) => used,
-            Err(MfaError::WrongCode) => {
-                let enrollment = match challenge.step {
-                    NextStep::Code => None,
-                    NextStep::Enroll => self
-                        .second_factors
-                        .pending_enrollment(&user)
-                        .await
-                        .map_err(auth_error)?
-                        .map(Box::new),
-                };
-                return Ok(LoginOutcome::WrongCode(enrollment));
+            Err(MfaError::WrongCode) => return Ok(LoginOutcome::WrongCode(None)),
+            Err(MfaError::WrongFirstCode(enrollment)) => {
+                return Ok(LoginOutcome::WrongCode(Some(enrollment)));
             }
             Err(MfaError::Limited(limited)) => return Ok(LoginOutcome::Limited(limited)),
             // The factor was removed, or the enrollment replaced or finished, meanwhile:

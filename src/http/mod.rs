@@ -18,6 +18,9 @@ mod routes;
 pub mod tls;
 mod wellknown;
 
+/// The enrollment pages' QR codes, for the benchmark to time.
+pub use pages::qr;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 

@@ -265,7 +265,9 @@ impl From<crate::auth::MfaError> for ApiError {
         };
         match e {
             MfaError::WrongPassword => field("password", "is not the current password"),
-            MfaError::WrongCode => field("code", "is not right, or has been used already"),
+            MfaError::WrongCode | MfaError::WrongFirstCode(_) => {
+                field("code", "is not right, or has been used already")
+            }
             MfaError::AlreadyEnrolled
             | MfaError::NotEnrolling
             | MfaError::NotEnrolled

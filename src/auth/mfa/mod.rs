@@ -77,6 +77,9 @@ pub enum MfaError {
     RequiredByRole,
     #[error("the code is not right, or has been used already")]
     WrongCode,
+    /// The first code of an enrollment was wrong: the enrollment, to show again.
+    #[error("the code is not right")]
+    WrongFirstCode(Box<Enrollment>),
     #[error("too many attempts")]
     Limited(Limited),
     /// A stored secret does not open with this server's key (another key configured?).
@@ -216,17 +219,6 @@ impl SecondFactors {
         self.begin_totp(user).await
     }
 
-    /// The enrollment started and not confirmed yet, to show again (the account page
-    /// after a wrong first code).
-    pub async fn pending_enrollment(&self, user: &User) -> Result<Option<Enrollment>, MfaError> {
-        let stored = match self.store.totp(user.id).await? {
-            Some(stored) if stored.confirmed_at.is_none() => stored,
-            _ => return Ok(None),
-        };
-        let secret = self.open(user, &stored)?;
-        Ok(Some(self.enrollment(user, &secret)))
-    }
-
     fn enrollment(&self, user: &User, secret: &TotpSecret) -> Enrollment {
         Enrollment {
             secret: Secret::new(secret.base32()),
@@ -253,7 +245,9 @@ impl SecondFactors {
         let secret = self.open(user, &stored)?;
         let Some(step) = secret.check(code, self.clock.now(), None) else {
             self.failed(user, "totp", context).await?;
-            return Err(MfaError::WrongCode);
+            return Err(MfaError::WrongFirstCode(Box::new(
+                self.enrollment(user, &secret),
+            )));
         };
         let (codes, hashes) = recovery::generate();
         if !self

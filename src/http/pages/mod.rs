@@ -8,6 +8,7 @@ pub(super) mod form;
 mod links;
 pub(super) mod login;
 pub(super) mod logout;
+pub mod qr;
 mod register;
 pub(super) mod render;
 mod second_factor;

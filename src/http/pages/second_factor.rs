@@ -44,13 +44,7 @@ impl<'a> MfaPage<'a> {
 /// The enrollment to show: the key as text, and the `otpauth://` URI as an SVG QR code
 /// drawn on the server.
 pub(super) fn enrollment_view(enrollment: &Enrollment) -> EnrollmentView {
-    let qr_svg = qrcode::QrCode::new(enrollment.otpauth_uri.expose().as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(200, 200)
-                .build()
-        })
-        .unwrap_or_default();
+    let qr_svg = super::qr::svg(enrollment.otpauth_uri.expose()).unwrap_or_default();
     EnrollmentView {
         secret: enrollment.secret.expose().clone(),
         qr_svg,
@@ -115,14 +109,9 @@ pub async fn account_totp_confirm(
             view.recovery_codes = codes;
             Ok(page(&form.ctx, StatusCode::OK, view.render()))
         }
-        Err(MfaError::WrongCode) => {
-            let pending = state
-                .second_factors
-                .pending_enrollment(&form.user)
-                .await
-                .map_err(|e| stopped(&form.ctx, e))?;
+        Err(MfaError::WrongFirstCode(enrollment)) => {
             view.error = Some(form.ctx.text.wrong_code);
-            view.enrollment = pending.as_ref().map(enrollment_view);
+            view.enrollment = Some(enrollment_view(&enrollment));
             Ok(page(
                 &form.ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,

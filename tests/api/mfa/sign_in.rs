@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use super::*;
 use crate::helpers::{Backend, spawn_app_with_clock};
 
-crate::on_every_backend!(the_password_grant_asks_for_the_second_factor,);
+crate::on_every_backend!(
+    the_password_grant_asks_for_the_second_factor,
+    the_login_page_asks_for_the_code_before_the_session_starts,
+);
 
 async fn the_password_grant_asks_for_the_second_factor(backend: Backend) {
     let clock = Arc::new(ManualClock::starting_now());
@@ -132,10 +135,9 @@ async fn the_password_grant_asks_for_the_second_factor(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_login_page_asks_for_the_code_before_the_session_starts() {
+async fn the_login_page_asks_for_the_code_before_the_session_starts(backend: Backend) {
     let clock = Arc::new(ManualClock::starting_now());
-    let app = spawn_app_with_clock(Backend::Sqlite, &[], clock.clone()).await;
+    let app = spawn_app_with_clock(backend, &[], clock.clone()).await;
     app.register_user("ada@example.com", PASSWORD).await;
     let secret = enrolled(&app, &clock, "ada@example.com").await;
     let browser = crate::browser::Browser::new(&app);

@@ -14,6 +14,11 @@ use super::*;
 use crate::browser::{Browser, VERIFIER, authorize_path, claims, client, exchange, query_of};
 use crate::helpers::{Backend, TestApp, spawn_app_with_clock};
 
+crate::on_every_backend!(
+    a_client_asking_for_a_second_factor_has_one_set_up,
+    prompt_login_and_max_age_ask_for_the_code_again,
+);
+
 const MFA: &str = "urn:gatehouse:acr:mfa";
 const PASSWORD_ONLY: &str = "urn:gatehouse:acr:password";
 
@@ -39,10 +44,9 @@ async fn tokens_of(app: &TestApp, location: &str) -> (Value, Value) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_asking_for_a_second_factor_has_one_set_up() {
+async fn a_client_asking_for_a_second_factor_has_one_set_up(backend: Backend) {
     let clock = Arc::new(ManualClock::starting_now());
-    let app = spawn_app_with_clock(Backend::Sqlite, &[], clock.clone()).await;
+    let app = spawn_app_with_clock(backend, &[], clock.clone()).await;
     client(&app, "webapp", true).await;
     app.register_user("ada@example.com", PASSWORD).await;
     let browser = Browser::new(&app);
@@ -78,10 +82,9 @@ async fn a_client_asking_for_a_second_factor_has_one_set_up() {
     assert!(query_of(&satisfied.location.unwrap()).contains_key("code"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prompt_login_and_max_age_ask_for_the_code_again() {
+async fn prompt_login_and_max_age_ask_for_the_code_again(backend: Backend) {
     let clock = Arc::new(ManualClock::starting_now());
-    let app = spawn_app_with_clock(Backend::Sqlite, &[], clock.clone()).await;
+    let app = spawn_app_with_clock(backend, &[], clock.clone()).await;
     client(&app, "webapp", true).await;
     app.register_user("ada@example.com", PASSWORD).await;
     let secret = enrolled(&app, &clock, "ada@example.com").await;
