@@ -141,7 +141,7 @@ fn main() -> anyhow::Result<()> {
             let owner = UserId::generate();
             let secret = TotpSecret::generate();
             let sealed = key.seal(owner, secret.as_bytes());
-            let now = chrono::Utc::now();
+            let now = gatehouse::clock::Clock::now(&gatehouse::clock::SystemClock);
             let code = secret.code_at(now);
             let per_check = per_op(seconds, || {
                 let opened = TotpSecret::from_bytes(key.open(owner, &sealed).expect("opens"));
