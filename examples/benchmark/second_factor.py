@@ -100,7 +100,7 @@ def in_parallel(work: list, task) -> None:
 
 def prepare(n: int, path: str) -> None:
     secrets = [None] * n
-    at = time.time()
+    confirmed_at = [0.0] * n
 
     def enroll(conn, i):
         email = f"mfa{i}@example.com"
@@ -111,13 +111,15 @@ def prepare(n: int, path: str) -> None:
         token = tokens["access_token"]
         secret = json.loads(expect(conn.send("POST", "/api/v1/auth/mfa/totp",
                                              body={"password": PASSWORD}, token=token), 200, "start"))["secret"]
+        at = time.time()
         expect(conn.send("POST", "/api/v1/auth/mfa/totp/confirm",
                          body={"code": totp(secret, at)}, token=token), 200, "confirm")
         secrets[i] = secret
+        confirmed_at[i] = at
 
     in_parallel(list(range(n)), enroll)
     with open(path, "w") as f:
-        json.dump({"at": at, "secrets": secrets}, f)
+        json.dump({"confirmed_at": confirmed_at, "secrets": secrets}, f)
 
 
 def first(path: str, out: str) -> int:
@@ -138,12 +140,11 @@ def first(path: str, out: str) -> int:
 def second(path: str, tokens_path: str) -> int:
     enrolled = json.load(open(path))
     tokens = json.load(open(tokens_path))
-    # The confirming step is spent; the next one is accepted (one step of drift), and
-    # later ones as time goes on: whichever is current and later than the confirming one.
-    confirmed_step = int(enrolled["at"] // 30)
-    at = max(time.time(), (confirmed_step + 1) * 30)
-
     def code_step(conn, i):
+        # The confirming step is spent; the next one is accepted (one step of drift), and
+        # later ones as time goes on: whichever is current and later than the confirming one.
+        confirmed_step = int(enrolled["confirmed_at"][i] // 30)
+        at = max(time.time(), (confirmed_step + 1) * 30)
         code = totp(enrolled["secrets"][i], at)
         expect(conn.send("POST", "/oauth2/token", form={
             "grant_type": MFA_OTP, "mfa_token": tokens[i], "otp": code}), 200, "code step")
