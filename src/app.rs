@@ -11,6 +11,7 @@ use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
+use crate::auth::mfa::FactorStores;
 use crate::auth::mfa::sealed::SealingKey;
 use crate::auth::{
     Accounts, Administration, EmailLinks, Login, MailedLinks, PasswordHasher, SecondFactors,
@@ -144,8 +145,11 @@ impl Core {
             None => Arc::new(db.clone()),
         };
         let second_factors = SecondFactors::new(
-            Arc::new(db.clone()),
-            pending,
+            FactorStores {
+                factors: Arc::new(db.clone()),
+                passkeys: Arc::new(db.clone()),
+                pending,
+            },
             sealing_key,
             accounts.clone(),
             limiter.clone(),
@@ -154,6 +158,13 @@ impl Core {
             &config.issuer,
         )
         .requiring_for(&config.accounts.mfa_required_roles);
+        let second_factors = match &config.passkeys.relying_party {
+            Some(party) => second_factors.with_passkeys(
+                crate::auth::mfa::passkeys::webauthn(party)
+                    .context("cannot set up passkeys for the issuer (GATEHOUSE_PASSKEY_RP_ID)")?,
+            ),
+            None => second_factors,
+        };
         let second_factors = match mailer {
             Some(mailer) => second_factors.with_mailer(mailer),
             None => second_factors,

@@ -90,14 +90,33 @@ pub struct SecondStep {
     pub mfa_token: Secret<String>,
     /// When the person must set up a second factor first: the enrollment to show.
     pub enrollment: Option<Enrollment>,
+    /// Whether the person has passkeys that can answer instead of a code.
+    pub passkeys: bool,
 }
 
 /// The answer to a [`SecondStep`].
 pub struct SecondStepRequest<'a> {
     pub mfa_token: &'a str,
-    /// A TOTP code or a recovery code.
-    pub code: &'a str,
+    pub answer: Answer<'a>,
     pub client_id: &'a str,
+    pub context: &'a RequestContext,
+}
+
+/// What answers a second step.
+#[derive(Clone, Copy, Debug)]
+pub enum Answer<'a> {
+    /// A TOTP code or a recovery code.
+    Code(&'a str),
+    /// A passkey's assertion (the browser's `PublicKeyCredential`, JSON).
+    Passkey(&'a str),
+}
+
+/// A sign-in with a passkey alone: the ceremony begun, and the browser's answer.
+pub struct PasskeySignInRequest<'a> {
+    pub ceremony: &'a str,
+    pub credential: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
     pub context: &'a RequestContext,
 }
 
@@ -114,6 +133,8 @@ pub enum Refusal {
     /// The right password, but the person must set up a second factor first, and this way
     /// of signing in cannot (the password grant): the pages can.
     SecondFactorNotSetUp,
+    /// A passkey's answer did not hold, or its ceremony expired.
+    PasskeyRefused,
 }
 
 /// The sign-in use case over accounts, sessions, the limiter and the audit log.
@@ -216,7 +237,7 @@ impl Login {
     ) -> Result<LoginOutcome, AuthError> {
         let SecondStepRequest {
             mfa_token,
-            code,
+            answer,
             client_id,
             context,
         } = request;
@@ -233,9 +254,15 @@ impl Login {
         };
         let challenge = &pending.challenge;
         let mut recovery_codes = Vec::new();
-        let done = match challenge.step {
-            NextStep::Code => self.second_factors.verify(&user, code, context).await,
-            NextStep::Enroll => {
+        let factors = &self.second_factors;
+        let done = match (challenge.step, answer) {
+            (NextStep::Code, Answer::Code(code)) => factors.verify(&user, code, context).await,
+            (NextStep::Code, Answer::Passkey(credential)) => factors
+                .finish_passkey_step(&pending, credential, context)
+                .await
+                .map(FactorUsed::Passkey),
+            (NextStep::Enroll, Answer::Passkey(_)) => Err(MfaError::NotEnrolled),
+            (NextStep::Enroll, Answer::Code(code)) => {
                 let confirmed = self.second_factors.confirm_totp(&user, code, context).await;
                 confirmed.map(|codes| {
                     recovery_codes = codes;
@@ -250,6 +277,9 @@ impl Login {
                 return Ok(LoginOutcome::WrongCode(Some(enrollment)));
             }
             Err(MfaError::Limited(limited)) => return Ok(LoginOutcome::Limited(limited)),
+            Err(
+                MfaError::PasskeyRefused(_) | MfaError::UnknownCeremony | MfaError::PasskeysOff,
+            ) => return refused(Refusal::PasskeyRefused),
             // The factor was removed, or the enrollment replaced or finished, meanwhile:
             // this sign-in cannot finish.
             Err(MfaError::NotEnrolled | MfaError::NotEnrolling | MfaError::AlreadyEnrolled) => {
@@ -285,6 +315,82 @@ impl Login {
         })
     }
 
+    /// A sign-in with a passkey alone (user verification on the device, so two factors):
+    /// the session starts when the passkey's answer holds.
+    pub async fn passkey_sign_in(
+        &self,
+        request: PasskeySignInRequest<'_>,
+    ) -> Result<LoginOutcome, AuthError> {
+        let PasskeySignInRequest {
+            ceremony,
+            credential,
+            client_id,
+            scope,
+            context,
+        } = request;
+        if let Err(limited) = self
+            .limiter
+            .attempt_from(LimitKind::LoginPerIp, context.ip)
+            .await?
+        {
+            return Ok(LoginOutcome::Limited(limited));
+        }
+        let finished = self
+            .second_factors
+            .finish_passkey_sign_in(ceremony, credential, context)
+            .await;
+        let (account, refusal) = match finished {
+            Ok((id, kind)) => match self.accounts.active_user(id).await {
+                Ok(user) => {
+                    let amr = super::mfa::passkeys::passwordless_amr(kind);
+                    let detail = serde_json::json!({"method": "passkey", "amr": amr});
+                    return self
+                        .start_session_with(user, client_id, scope, amr, detail, context)
+                        .await;
+                }
+                Err(AuthError::AccountDisabled) => (Some(id), Refusal::AccountDisabled),
+                Err(AuthError::EmailNotVerified) => (Some(id), Refusal::EmailNotVerified),
+                Err(AuthError::UnknownUser) => (None, Refusal::PasskeyRefused),
+                Err(e) => return Err(e),
+            },
+            Err(
+                MfaError::PasskeyRefused(_) | MfaError::UnknownCeremony | MfaError::PasskeysOff,
+            ) => (None, Refusal::PasskeyRefused),
+            Err(e) => return Err(auth_error(e)),
+        };
+        self.audit
+            .record(
+                Event::new(EventType::LoginFailed)
+                    .account(account)
+                    .client(client_id)
+                    .from(context)
+                    .detail(serde_json::json!({"method": "passkey", "reason": refusal.as_str()})),
+            )
+            .await;
+        Ok(LoginOutcome::Refused(refusal))
+    }
+
+    /// The options for offering the person's passkeys as the second step of the sign-in
+    /// `mfa_token` holds; `None` when that sign-in is unknown or the person has none.
+    pub async fn passkey_step_options(
+        &self,
+        mfa_token: &str,
+        client_id: &str,
+    ) -> Result<Option<serde_json::Value>, AuthError> {
+        let pending = self.second_factors.pending(mfa_token, client_id).await;
+        let Some(pending) = pending.map_err(auth_error)? else {
+            return Ok(None);
+        };
+        if pending.challenge.step != NextStep::Code {
+            return Ok(None);
+        }
+        match self.second_factors.start_passkey_step(&pending).await {
+            Ok(options) => Ok(Some(options)),
+            Err(MfaError::NotEnrolled | MfaError::PasskeysOff) => Ok(None),
+            Err(e) => Err(auth_error(e)),
+        }
+    }
+
     /// Holds a sign-in whose password was right until its second step; starts the
     /// enrollment when that step is setting up a second factor.
     async fn second_step_ahead(
@@ -304,10 +410,18 @@ impl Login {
             .challenge(&user, client_id, scope, method.as_str(), step)
             .await
             .map_err(auth_error)?;
+        let passkeys = step == NextStep::Code
+            && factors.passkeys_on()
+            && !factors
+                .passkeys(&user)
+                .await
+                .map_err(auth_error)?
+                .is_empty();
         Ok(LoginOutcome::NeedsSecondFactor(Box::new(SecondStep {
             user,
             mfa_token,
             enrollment,
+            passkeys,
         })))
     }
 
@@ -320,25 +434,35 @@ impl Login {
         second_factor: Option<FactorUsed>,
         context: &RequestContext,
     ) -> Result<LoginOutcome, AuthError> {
+        let amr = super::mfa::amr(second_factor);
+        let detail = serde_json::json!({
+            "method": method.as_str(),
+            "second_factor": second_factor.map(FactorUsed::as_str),
+        });
+        self.start_session_with(user, client_id, scope, amr, detail, context)
+            .await
+    }
+
+    /// Starts the session of a sign-in that `amr` describes, and records it with `detail`.
+    async fn start_session_with(
+        &self,
+        user: User,
+        client_id: &str,
+        scope: &str,
+        amr: Vec<String>,
+        detail: serde_json::Value,
+        context: &RequestContext,
+    ) -> Result<LoginOutcome, AuthError> {
         let (session, refresh_token) = self
             .sessions
-            .start(
-                user.id,
-                client_id,
-                scope,
-                super::mfa::amr(second_factor),
-                context,
-            )
+            .start(user.id, client_id, scope, amr, context)
             .await?;
         self.audit
             .record(
                 by_the_person(EventType::LoginSucceeded, user.id, context)
                     .client(client_id)
                     .session(&session.id)
-                    .detail(serde_json::json!({
-                        "method": method.as_str(),
-                        "second_factor": second_factor.map(FactorUsed::as_str),
-                    })),
+                    .detail(detail),
             )
             .await;
         Ok(LoginOutcome::SignedIn(Box::new(SignedIn {
@@ -359,6 +483,7 @@ impl Refusal {
             Self::EmailNotVerified => "unverified",
             Self::UnknownMfaToken => "unknown_mfa_token",
             Self::SecondFactorNotSetUp => "second_factor_not_set_up",
+            Self::PasskeyRefused => "passkey_refused",
         }
     }
 }

@@ -18,7 +18,8 @@ pub use admin::{Acting, Administration};
 pub use email::EmailLinks;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{
-    Login, LoginOutcome, LoginRequest, Method, Refusal, SecondStep, SecondStepRequest, SignedIn,
+    Answer, Login, LoginOutcome, LoginRequest, Method, PasskeySignInRequest, Refusal, SecondStep,
+    SecondStepRequest, SignedIn,
 };
 pub use mfa::{Enrollment, FactorUsed, MfaError, MfaStatus, SecondFactors};
 pub use password::{HashError, PasswordHasher, Verification};

@@ -2,9 +2,11 @@
 //! typed, validated [`Config`] of sections, with every problem reported at once.
 //!
 //! `parser.rs` reads the raw values and declares each setting as it is read;
-//! `sections.rs` holds the sections, each parsing its own variables.
+//! `sections.rs` holds the sections, each parsing its own variables; `passkeys.rs` the
+//! passkeys' relying party, derived from the issuer.
 
 mod parser;
+mod passkeys;
 mod sections;
 
 use std::fmt;
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 pub use parser::{CONFIG_FILE_VARIABLE, RawSettings, Shown, format_duration, parse_duration};
 use parser::{PREFIX, Parser};
+pub use passkeys::{PasskeySettings, RelyingParty};
 pub use sections::{
     AccountSettings, Argon2Settings, ConnectionSettings, HttpSettings, KeySettings, LogSettings,
     OAuthSettings, OutgoingMail, PasswordSettings, StoreSettings, TokenSettings,
@@ -106,6 +109,7 @@ pub struct Config {
     pub keys: KeySettings,
     pub tokens: TokenSettings,
     pub accounts: AccountSettings,
+    pub passkeys: PasskeySettings,
     pub oauth: OAuthSettings,
     pub log: LogSettings,
     pub http: HttpSettings,
@@ -180,6 +184,7 @@ impl Config {
         let keys = KeySettings::parse(p);
         let tokens = TokenSettings::parse(p, &issuer);
         let accounts = AccountSettings::parse(p);
+        let passkeys = PasskeySettings::parse(p, &issuer, production);
         let oauth = OAuthSettings::parse(p);
         let log = LogSettings::parse(p, production);
         let http = HttpSettings::parse(p, production);
@@ -238,6 +243,7 @@ impl Config {
             keys,
             tokens,
             accounts,
+            passkeys,
             oauth,
             log,
             http,

@@ -43,6 +43,9 @@ event_types! {
     MfaReset => "mfa.reset",
     MfaFailed => "mfa.failed",
     RecoveryCodeUsed => "recovery_code.used",
+    PasskeyAdded => "passkey.added",
+    PasskeyRemoved => "passkey.removed",
+    PasskeyCloneWarning => "passkey.clone_warning",
 }
 
 impl EventType {

@@ -187,6 +187,13 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
         OtherRoute::at("/account/mfa/totp/confirm").post(pages::account_totp_confirm),
         OtherRoute::at("/account/mfa/totp/remove").post(pages::account_totp_remove),
         OtherRoute::at("/account/mfa/recovery-codes").post(pages::account_recovery_codes),
+        OtherRoute::at("/account/passkeys").post(pages::account_passkey_start),
+        OtherRoute::at("/account/passkeys/finish").post(pages::account_passkey_finish),
+        OtherRoute::at("/account/passkeys/remove").post(pages::account_passkey_remove),
+        OtherRoute::at("/login/passkey").post(pages::passkey_sign_in_start),
+        OtherRoute::at("/login/passkey/finish").post(pages::passkey_sign_in_finish),
+        OtherRoute::at("/login/passkey/step").post(pages::passkey_step_start),
+        OtherRoute::at("/login/passkey/step/finish").post(pages::passkey_step_finish),
         OtherRoute::at("/account/sessions/end-others").post(pages::account_end_others),
         OtherRoute::at("/oauth2/authorize")
             .get(oauth::authorization_endpoint)
@@ -195,6 +202,7 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
             .get(oauth::end_session_endpoint)
             .post(oauth::end_session_endpoint),
         OtherRoute::at("/static/gatehouse.css").get(pages::stylesheet),
+        OtherRoute::at("/static/passkeys.js").get(pages::passkeys_script),
     ];
     if state.config.http.swagger_ui {
         routes.push(OtherRoute::folder("/docs").get(api.swagger_ui()));

@@ -271,7 +271,12 @@ impl From<crate::auth::MfaError> for ApiError {
             MfaError::AlreadyEnrolled
             | MfaError::NotEnrolling
             | MfaError::NotEnrolled
-            | MfaError::RequiredByRole => Self::conflict(e.to_string()),
+            | MfaError::RequiredByRole
+            | MfaError::PasskeyTaken => Self::conflict(e.to_string()),
+            MfaError::BadPasskeyName => field("name", &e.to_string()),
+            MfaError::UnknownCeremony => field("ceremony_id", &e.to_string()),
+            MfaError::PasskeyRefused(_) => field("credential", &e.to_string()),
+            MfaError::NoSuchPasskey | MfaError::PasskeysOff => Self::not_found(e.to_string()),
             MfaError::Limited(limited) => Self::too_many(limited),
             MfaError::Unreadable => Self::internal(&e),
             MfaError::Auth(e) => e.into(),

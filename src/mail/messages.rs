@@ -31,6 +31,8 @@ pub enum Notice {
     SecondFactorRemoved,
     /// An administrator removed them (a lost phone).
     SecondFactorReset,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 /// One language's words.
@@ -42,6 +44,8 @@ pub struct MailText {
     pub second_factor_added: NoticeText,
     pub second_factor_removed: NoticeText,
     pub second_factor_reset: NoticeText,
+    pub passkey_added: NoticeText,
+    pub passkey_removed: NoticeText,
     /// "This link expires in {} hours." with `{}` for the number.
     expires_hours: &'static str,
     expires_minutes: &'static str,
@@ -77,6 +81,16 @@ const EN: MailText = MailText {
         body: "An administrator removed the authenticator app and recovery codes of your account, and signed it out everywhere: signing in asks only for your password until you set up an authenticator app again.",
         not_you: "If you did not ask for this, contact your administrator and reset your password.",
     },
+    passkey_added: NoticeText {
+        subject: "A passkey was added to your account",
+        body: "A passkey was added to your account: it signs you in without a password, or as the second step after it.",
+        not_you: "If this was not you, remove it on your account page at once, reset your password, and ask an administrator to check your account.",
+    },
+    passkey_removed: NoticeText {
+        subject: "A passkey was removed from your account",
+        body: "A passkey was removed from your account: it no longer signs you in.",
+        not_you: "If this was not you, reset your password at once and ask an administrator to check your account.",
+    },
     expires_hours: "This link works once and expires in {} hours.",
     expires_minutes: "This link works once and expires in {} minutes.",
 };
@@ -110,6 +124,16 @@ const FR: MailText = MailText {
         subject: "Un administrateur a retiré le second facteur de votre compte",
         body: "Un administrateur a retiré l'application d'authentification et les codes de secours de votre compte, et l'a déconnecté partout : la connexion ne demande plus que votre mot de passe jusqu'à ce que vous configuriez à nouveau une application d'authentification.",
         not_you: "Si vous ne l'avez pas demandé, contactez votre administrateur et réinitialisez votre mot de passe.",
+    },
+    passkey_added: NoticeText {
+        subject: "Une clé d'accès a été ajoutée à votre compte",
+        body: "Une clé d'accès (passkey) a été ajoutée à votre compte : elle vous connecte sans mot de passe, ou comme seconde étape après lui.",
+        not_you: "Si ce n'était pas vous, retirez-la sans attendre sur la page de votre compte, réinitialisez votre mot de passe et demandez à un administrateur de vérifier votre compte.",
+    },
+    passkey_removed: NoticeText {
+        subject: "Une clé d'accès a été retirée de votre compte",
+        body: "Une clé d'accès (passkey) a été retirée de votre compte : elle ne vous connecte plus.",
+        not_you: "Si ce n'était pas vous, réinitialisez votre mot de passe sans attendre et demandez à un administrateur de vérifier votre compte.",
     },
     expires_hours: "Ce lien ne sert qu'une fois et expire dans {} heures.",
     expires_minutes: "Ce lien ne sert qu'une fois et expire dans {} minutes.",
@@ -226,6 +250,8 @@ pub fn notice_message(notice: Notice, user: &User) -> Result<Outgoing, askama::E
         Notice::SecondFactorAdded => &t.second_factor_added,
         Notice::SecondFactorRemoved => &t.second_factor_removed,
         Notice::SecondFactorReset => &t.second_factor_reset,
+        Notice::PasskeyAdded => &t.passkey_added,
+        Notice::PasskeyRemoved => &t.passkey_removed,
     };
     let name = user.name.as_str();
     Ok(Outgoing {

@@ -3,6 +3,7 @@
 mod audit;
 mod counters;
 mod error;
+mod passkeys;
 mod pending;
 pub mod redis;
 mod second_factor;
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 pub use audit::{AuditEvent, AuditQuery, AuditStore};
 pub use counters::{LocalCounters, RateCounters};
 pub use error::StoreError;
+pub use passkeys::{PasskeyStore, StoredPasskey};
 pub use pending::{PendingKind, PendingStore};
 pub use second_factor::{SecondFactorStore, StoredTotp};
 pub use sql::Database;

@@ -1,5 +1,5 @@
 //! Short-lived, single-use states that a random token stands for: a sign-in waiting for
-//! its second factor now, passkey ceremonies later. Kept by the token's SHA-256, with an
+//! its second factor, and passkey ceremonies (WebAuthn challenges). Kept by the token's SHA-256, with an
 //! expiry; in Redis when it is configured, else in the database.
 
 use async_trait::async_trait;
@@ -13,12 +13,21 @@ pub enum PendingKind {
     /// A sign-in whose password was right, waiting for its second factor (or for the
     /// second factor's enrollment).
     SignIn,
+    /// A passkey being registered (the WebAuthn registration state).
+    PasskeyRegistration,
+    /// A sign-in with a passkey alone (the WebAuthn authentication state).
+    PasskeySignIn,
+    /// A passkey as the second step of a waiting sign-in, kept under that sign-in's hash.
+    PasskeyStep,
 }
 
 impl PendingKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignIn => "sign_in",
+            Self::PasskeyRegistration => "passkey_registration",
+            Self::PasskeySignIn => "passkey_sign_in",
+            Self::PasskeyStep => "passkey_step",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Second factors: TOTP with recovery codes — enrolling, removing, and checking a code
-//! when someone signs in. Wrong codes count against the account's sign-in limit (keyed
-//! by its address, as passwords are) and are audited.
+//! when someone signs in — and passkeys (`passkeys.rs`). Wrong codes count against the
+//! account's sign-in limit (keyed by its address, as passwords are) and are audited.
 
+pub mod passkeys;
 pub mod pending;
 pub mod recovery;
 pub mod sealed;
@@ -14,7 +15,9 @@ use crate::audit::{Audit, EventType};
 use crate::clock::Clock;
 use crate::domain::{Role, Secret, User};
 use crate::limits::{Limited, Limiter};
-use crate::store::{PendingKind, PendingStore, SecondFactorStore, StoreError, StoredTotp};
+use crate::store::{
+    PasskeyStore, PendingKind, PendingStore, SecondFactorStore, StoreError, StoredTotp,
+};
 pub use pending::{CHALLENGE_TTL, MfaChallenge, NextStep};
 use sealed::SealingKey;
 use totp::TotpSecret;
@@ -27,28 +30,31 @@ pub struct Enrollment {
 }
 
 /// Which second factors a person has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MfaStatus {
     pub totp: bool,
     pub recovery_codes_left: u32,
+    pub passkeys: Vec<crate::store::StoredPasskey>,
     /// A role of the person requires a second factor (`GATEHOUSE_MFA_REQUIRED_ROLES`).
     pub required: bool,
 }
 
-/// The factor a right code belonged to.
+/// The second factor a sign-in used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FactorUsed {
     Totp,
     RecoveryCode,
+    Passkey(passkeys::KeyKind),
 }
 
 /// The `amr` values (RFC 8176) of a sign-in with the password and `second_factor`:
 /// `pwd`, and `otp` + `mfa` with a TOTP or recovery code (a recovery code is a
-/// one-time password too).
+/// one-time password too), or `hwk`/`swk` + `mfa` with a passkey.
 pub fn amr(second_factor: Option<FactorUsed>) -> Vec<String> {
     let methods: &[&str] = match second_factor {
         None => &["pwd"],
-        Some(_) => &["pwd", "otp", "mfa"],
+        Some(FactorUsed::Totp | FactorUsed::RecoveryCode) => &["pwd", "otp", "mfa"],
+        Some(FactorUsed::Passkey(kind)) => &["pwd", kind.amr(), "mfa"],
     };
     methods.iter().map(|m| m.to_string()).collect()
 }
@@ -58,6 +64,7 @@ impl FactorUsed {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey(_) => "passkey",
         }
     }
 }
@@ -75,6 +82,24 @@ pub enum MfaError {
     /// The person's role requires a second factor: the last one cannot be removed.
     #[error("a role of this account requires a second factor")]
     RequiredByRole,
+    /// Passkeys are off on this server.
+    #[error("passkeys are not offered by this server")]
+    PasskeysOff,
+    /// The ceremony is unknown, expired, spent, or another person's.
+    #[error("this passkey request has expired or was used already; start again")]
+    UnknownCeremony,
+    /// The browser's answer did not hold (origin, challenge, signature, user verification,
+    /// an unknown credential, a counter gone back…): the reason, safe to show.
+    #[error("the passkey was refused: {0}")]
+    PasskeyRefused(String),
+    /// The credential is registered already (to this account or another).
+    #[error("this passkey is registered already")]
+    PasskeyTaken,
+    #[error("no such passkey")]
+    NoSuchPasskey,
+    /// A passkey's name is empty, too long or holds control characters.
+    #[error("a passkey's name is 1 to 64 characters, without control characters")]
+    BadPasskeyName,
     #[error("the code is not right, or has been used already")]
     WrongCode,
     /// The first code of an enrollment was wrong: the enrollment, to show again.
@@ -102,12 +127,23 @@ pub struct Pending {
     hash: [u8; 32],
 }
 
+/// Where second factors and the states around them are kept.
+pub struct FactorStores {
+    pub factors: Arc<dyn SecondFactorStore>,
+    pub passkeys: Arc<dyn PasskeyStore>,
+    /// Sign-ins waiting for their second step, passkey ceremonies.
+    pub pending: Arc<dyn PendingStore>,
+}
+
 /// The second-factor use cases.
 #[derive(Clone)]
 pub struct SecondFactors {
     store: Arc<dyn SecondFactorStore>,
-    /// Where sign-ins waiting for their second step are kept.
+    passkeys: Arc<dyn PasskeyStore>,
+    /// Where sign-ins waiting for their second step, and passkey ceremonies, are kept.
     pending: Arc<dyn PendingStore>,
+    /// WebAuthn for this server's relying party; `None` when passkeys are off.
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// People with one of these roles must have a second factor
     /// (`GATEHOUSE_MFA_REQUIRED_ROLES`).
     required_roles: Arc<[Role]>,
@@ -124,10 +160,8 @@ pub struct SecondFactors {
 }
 
 impl SecondFactors {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: Arc<dyn SecondFactorStore>,
-        pending: Arc<dyn PendingStore>,
+        stores: FactorStores,
         key: SealingKey,
         accounts: Accounts,
         limiter: Limiter,
@@ -136,8 +170,10 @@ impl SecondFactors {
         issuer: &str,
     ) -> Self {
         Self {
-            store,
-            pending,
+            store: stores.factors,
+            passkeys: stores.passkeys,
+            pending: stores.pending,
+            webauthn: None,
             required_roles: Arc::new([]),
             key,
             accounts,
@@ -195,6 +231,7 @@ impl SecondFactors {
         Ok(MfaStatus {
             totp,
             recovery_codes_left,
+            passkeys: self.passkeys.passkeys(user.id).await?,
             required: self.required_by_role(user),
         })
     }
@@ -318,7 +355,7 @@ impl SecondFactors {
         code: &str,
         context: &RequestContext,
     ) -> Result<(), MfaError> {
-        if self.required_by_role(user) {
+        if self.required_by_role(user) && self.passkeys.passkeys(user.id).await?.is_empty() {
             return Err(MfaError::RequiredByRole);
         }
         self.verify(user, code, context).await?;
@@ -350,7 +387,9 @@ impl SecondFactors {
     /// Removes every second factor of `id` (an administrator's reset after a lost
     /// phone) and tells the person; whether there was one.
     pub async fn reset(&self, id: crate::domain::UserId) -> Result<bool, StoreError> {
-        let removed = self.store.remove_second_factors(id).await?;
+        let totp = self.store.remove_second_factors(id).await?;
+        let passkeys = self.passkeys.remove_passkeys(id).await?;
+        let removed = totp || passkeys > 0;
         if removed && self.mailer.is_some() {
             match self.accounts.find_user(id).await {
                 Ok(Some(user)) => {
@@ -371,7 +410,9 @@ impl SecondFactors {
         user: &User,
         second_factor_asked: bool,
     ) -> Result<Option<NextStep>, MfaError> {
-        if self.confirmed(user).await?.is_some() {
+        if self.confirmed(user).await?.is_some()
+            || !self.passkeys.passkeys(user.id).await?.is_empty()
+        {
             return Ok(Some(NextStep::Code));
         }
         Ok((second_factor_asked || self.required_by_role(user)).then_some(NextStep::Enroll))

@@ -19,8 +19,8 @@ pub struct SecondFactorsView {
     pub totp: bool,
     /// Unused recovery codes (0 without TOTP).
     pub recovery_codes_left: u32,
-    /// Passkeys (not offered yet: always empty).
-    pub passkeys: Vec<String>,
+    /// The person's passkeys (also at `/api/v1/auth/passkeys`).
+    pub passkeys: Vec<super::passkeys::PasskeyView>,
     /// A role of the person requires a second factor (`GATEHOUSE_MFA_REQUIRED_ROLES`): the
     /// last one cannot be removed (409).
     pub required: bool,
@@ -74,7 +74,8 @@ fn required<'a>(body: &'a JsonBody<impl Send + Sync>, field: &str) -> Result<&'a
     }
 }
 
-async fn signed_in(state: &AppState, auth: &BearerAuth) -> Result<User, ApiError> {
+/// The person a first-party token speaks for, if their account is active.
+pub(super) async fn signed_in(state: &AppState, auth: &BearerAuth) -> Result<User, ApiError> {
     let id = auth.own_user(state).await?;
     Ok(state.accounts.active_user(id).await?)
 }
@@ -93,7 +94,7 @@ impl MfaApi {
         Ok(Json(SecondFactorsView {
             totp: status.totp,
             recovery_codes_left: status.recovery_codes_left,
-            passkeys: Vec::new(),
+            passkeys: status.passkeys.iter().map(Into::into).collect(),
             required: status.required,
         }))
     }

@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod mfa;
 mod oidc;
+mod passkeys;
 mod revocations;
 mod security;
 mod sessions;
@@ -35,6 +36,7 @@ pub type Api = (
     auth::AuthApi,
     sessions::SessionsApi,
     mfa::MfaApi,
+    passkeys::PasskeysApi,
     token::TokenApi,
     revocations::RevocationsApi,
     oidc::OidcApi,

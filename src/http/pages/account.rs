@@ -23,6 +23,14 @@ struct SessionRow {
     current: bool,
 }
 
+/// A passkey as the account page lists it.
+pub(super) struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub(super) struct AccountPage<'a> {
@@ -42,9 +50,14 @@ pub(super) struct AccountPage<'a> {
     confirm_error: Option<&'a str>,
     sessions: Vec<SessionRow>,
     mfa_on: bool,
-    /// A role requires the second factor: it cannot be turned off.
+    /// A role requires a second factor and TOTP is the only one: it cannot be turned off.
     mfa_required: bool,
     recovery_codes_left: u32,
+    /// Whether the server offers passkeys (the section and its script).
+    passkeys_on: bool,
+    passkeys: Vec<PasskeyRow>,
+    /// Whether a passkey may be removed (not the last factor a role requires).
+    passkey_removable: bool,
     pub(super) mfa_error: Option<&'a str>,
 }
 
@@ -78,6 +91,19 @@ impl<'a> AccountPage<'a> {
             .status(user)
             .await
             .map_err(|e| crate::store::StoreError::Internal(Box::new(e)))?;
+        let passkey_removable = !mfa.required || mfa.totp || mfa.passkeys.len() > 1;
+        let passkeys = mfa
+            .passkeys
+            .iter()
+            .map(|p| PasskeyRow {
+                id: p.id.to_string(),
+                name: p.name.clone(),
+                created: p.created_at.format("%Y-%m-%d").to_string(),
+                last_used: p
+                    .last_used_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            })
+            .collect();
         Ok(Self {
             t: ctx.text,
             csrf: &ctx.csrf,
@@ -95,7 +121,10 @@ impl<'a> AccountPage<'a> {
             confirm_error: None,
             sessions,
             mfa_on: mfa.totp,
-            mfa_required: mfa.required,
+            mfa_required: mfa.required && mfa.passkeys.is_empty(),
+            passkeys_on: state.second_factors.passkeys_on(),
+            passkeys,
+            passkey_removable,
             recovery_codes_left: mfa.recovery_codes_left,
             mfa_error: None,
         })
@@ -185,6 +214,8 @@ pub async fn account_page(state: Data<&AppState>, req: &Request) -> Result<Respo
         Some("password") => Some(ctx.text.password_changed),
         Some("ended") => Some(ctx.text.sessions_ended),
         Some("mfa_removed") => Some(ctx.text.mfa_removed),
+        Some("passkey_added") => Some(ctx.text.passkey_added),
+        Some("passkey_removed") => Some(ctx.text.passkey_removed),
         // Only a password bcrypt read in part keeps the old hash past a sign-in.
         _ => state
             .accounts

@@ -120,6 +120,8 @@ pub async fn signed_in(
 pub struct PageContext {
     pub text: &'static Text,
     pub csrf: String,
+    /// Whether the server offers passkeys (pages then load their script).
+    pub passkeys_on: bool,
     new_csrf_cookie: Option<HeaderValue>,
 }
 
@@ -146,6 +148,7 @@ impl PageContext {
         Self {
             text: text::choose(preferred, accept),
             csrf,
+            passkeys_on: state.second_factors.passkeys_on(),
             new_csrf_cookie,
         }
     }

@@ -11,13 +11,15 @@ use super::form::CsrfForm;
 use super::render::{OrUnavailable, PageError, Stop, encode, page, query, redirect};
 use super::second_factor::{EnrollmentView, enrollment_view};
 use super::text::Text;
-use crate::auth::{Enrollment, LoginOutcome, LoginRequest, Method, Refusal, SecondStepRequest};
+use crate::auth::{
+    Answer, Enrollment, LoginOutcome, LoginRequest, Method, Refusal, SecondStepRequest,
+};
 use crate::domain::{EndCause, Secret, User};
 use crate::http::{AppState, request_context};
 use crate::oauth::BROWSER_CLIENT_ID;
 
 /// The scope of a browser session: it is never used to call APIs.
-const BROWSER_SCOPE: &str = "openid profile email";
+pub(super) const BROWSER_SCOPE: &str = "openid profile email";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -32,6 +34,8 @@ struct LoginPage<'a> {
     return_to_encoded: String,
     /// The client asked for a second factor (`second_factor=required`).
     second_factor_asked: bool,
+    /// Offer "Sign in with a passkey".
+    passkeys_on: bool,
 }
 
 /// The sign-in form, where `form` says how it was asked for.
@@ -51,6 +55,7 @@ fn login_page(
         return_to: &form.return_to,
         return_to_encoded: encode(&form.return_to),
         second_factor_asked: form.second_factor_asked,
+        passkeys_on: ctx.passkeys_on,
     }
     .render();
     page(ctx, status, html)
@@ -67,6 +72,8 @@ struct CodePage<'a> {
     return_to: &'a str,
     enrollment: Option<EnrollmentView>,
     recovery_codes: Vec<String>,
+    /// Offer a passkey in place of a code.
+    passkey: bool,
 }
 
 fn code_page(
@@ -75,6 +82,7 @@ fn code_page(
     error: Option<&str>,
     return_to: &str,
     enrollment: Option<&Enrollment>,
+    passkey: bool,
 ) -> Response {
     let html = CodePage {
         t: ctx.text,
@@ -83,6 +91,7 @@ fn code_page(
         return_to,
         enrollment: enrollment.map(enrollment_view),
         recovery_codes: Vec::new(),
+        passkey,
     }
     .render();
     page(ctx, status, html)
@@ -145,7 +154,7 @@ pub async fn login_submit(
             .login
             .second_step(SecondStepRequest {
                 mfa_token: &mfa_token,
-                code: &code,
+                answer: Answer::Code(&code),
                 client_id: BROWSER_CLIENT_ID,
                 context: &context,
             })
@@ -194,6 +203,7 @@ async fn answer(
                     return_to,
                     enrollment: None,
                     recovery_codes: signed_in.recovery_codes,
+                    passkey: false,
                 }
                 .render();
                 page(ctx, StatusCode::OK, html)
@@ -206,7 +216,8 @@ async fn answer(
         }
         LoginOutcome::NeedsSecondFactor(step) => {
             let enrollment = step.enrollment.as_ref();
-            let mut response = code_page(ctx, StatusCode::OK, None, return_to, enrollment);
+            let passkey = step.passkeys;
+            let mut response = code_page(ctx, StatusCode::OK, None, return_to, enrollment, passkey);
             response.headers_mut().append(
                 SET_COOKIE,
                 browser::mfa_cookie(state, step.mfa_token.expose()),
@@ -215,12 +226,15 @@ async fn answer(
         }
         LoginOutcome::Limited(limited) => return Err(PageError::new(ctx, Stop::TooMany(limited))),
         LoginOutcome::WrongCode(enrollment) => {
+            // The person may have passkeys: offered whenever the server has them on.
+            let passkey = enrollment.is_none() && ctx.passkeys_on;
             return Ok(code_page(
                 ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(ctx.text.wrong_code),
                 return_to,
                 enrollment.as_deref(),
+                passkey,
             ));
         }
         LoginOutcome::Refused(Refusal::UnknownMfaToken) => (
@@ -234,9 +248,9 @@ async fn answer(
             (StatusCode::FORBIDDEN, ctx.text.email_unverified)
         }
         // The pages set a second factor up on the way; this is the password grant's.
-        LoginOutcome::Refused(Refusal::InvalidCredentials | Refusal::SecondFactorNotSetUp) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials)
-        }
+        LoginOutcome::Refused(
+            Refusal::InvalidCredentials | Refusal::SecondFactorNotSetUp | Refusal::PasskeyRefused,
+        ) => (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials),
     };
     Ok(login_page(ctx, status, form, email, Some(message)))
 }
@@ -266,7 +280,7 @@ pub async fn start_browser_session(
 
 /// Gives the browser its new session's cookie with `response`. Whatever session it had
 /// ends: the id changes at sign-in.
-async fn hand_over_session(
+pub(super) async fn hand_over_session(
     state: &AppState,
     req: &Request,
     token: &crate::token::RefreshToken,

@@ -31,11 +31,13 @@ pub fn page(
         .status(status)
         .content_type("text/html; charset=utf-8")
         .body(html);
-    // Pages load only their own stylesheet and are never framed.
+    // Pages load only their own stylesheet and script (passkeys), call only this server,
+    // and are never framed.
     response.headers_mut().insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+             connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
         ),
     );
     if let Some(cookie) = ctx.csrf_cookie() {

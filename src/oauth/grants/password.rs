@@ -2,7 +2,8 @@
 
 use super::{GrantContext, TokenParams, TokenResponse};
 use crate::auth::{
-    LoginOutcome, LoginRequest, Method, Refusal, RequestContext, SecondStepRequest, SignedIn,
+    Answer, LoginOutcome, LoginRequest, Method, Refusal, RequestContext, SecondStepRequest,
+    SignedIn,
 };
 use crate::domain::Scopes;
 use crate::oauth::client::{Client, GrantType};
@@ -79,7 +80,7 @@ pub async fn second_step(
         .login
         .second_step(SecondStepRequest {
             mfa_token: mfa_token.expose(),
-            code: code.expose(),
+            answer: Answer::Code(code.expose()),
             client_id: &client.id,
             context,
         })
@@ -130,6 +131,8 @@ fn tokens(
 fn refused(refusal: Refusal) -> OAuthError {
     let description = match refusal {
         Refusal::SecondFactorNotSetUp => return OAuthError::mfa_enrollment_required(),
+        // The password grant takes no passkeys.
+        Refusal::PasskeyRefused => "the passkey was refused",
         Refusal::InvalidCredentials => "invalid username or password",
         Refusal::AccountDisabled => "the account is disabled",
         Refusal::EmailNotVerified => {

@@ -5,6 +5,7 @@ mod audit;
 mod authorization;
 mod clients;
 mod email_tokens;
+mod passkeys;
 mod pending;
 mod second_factor;
 mod sessions;

@@ -3,6 +3,7 @@
 //! and administrators removing them (`reset`). The helpers every part uses are here.
 
 mod enrollment;
+mod passkeys;
 mod policy;
 mod reset;
 mod sign_in;
