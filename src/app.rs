@@ -249,6 +249,9 @@ impl Application {
             tokens: config.tokens.clone(),
             oauth: config.oauth.clone(),
         });
+        if let Some(why) = &config.passkeys.off_because {
+            tracing::info!("passkeys are off: {why}");
+        }
         if config.mail.smtp_url.is_none() {
             let message = "no GATEHOUSE_SMTP_URL: mail is written to files, not sent";
             if config.is_production() {

@@ -82,3 +82,64 @@ impl PasskeySettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, RawSettings};
+
+    fn parsed(pairs: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        Config::from_raw(&RawSettings::from_pairs(pairs.iter().copied()))
+            .map_err(|e| e.0.iter().map(|p| p.variable.clone()).collect())
+    }
+
+    #[test]
+    fn the_relying_party_is_the_issuers_host_and_origin() {
+        let issuer = parsed(&[("GATEHOUSE_ISSUER", "https://id.example.com/")]).unwrap();
+        let party = issuer.passkeys.relying_party.unwrap();
+        assert_eq!(party.id, "id.example.com");
+        assert_eq!(party.origin.as_str(), "https://id.example.com/");
+        // A parent domain may be the relying party; a sibling or another domain not.
+        let pairs = [
+            ("GATEHOUSE_ISSUER", "https://id.example.com"),
+            ("GATEHOUSE_PASSKEY_RP_ID", "Example.COM"),
+        ];
+        assert_eq!(
+            parsed(&pairs).unwrap().passkeys.relying_party.unwrap().id,
+            "example.com"
+        );
+        for other in ["example.net", "ample.com", "www.example.com", "10.0.0.1"] {
+            let pairs = [
+                ("GATEHOUSE_ISSUER", "https://id.example.com"),
+                ("GATEHOUSE_PASSKEY_RP_ID", other),
+            ];
+            assert_eq!(
+                parsed(&pairs).unwrap_err(),
+                ["GATEHOUSE_PASSKEY_RP_ID"],
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ip_address_issuer_has_no_passkeys_and_production_refuses_it() {
+        let development = parsed(&[("GATEHOUSE_ISSUER", "http://127.0.0.1:8080")]).unwrap();
+        assert!(development.passkeys.relying_party.is_none());
+        assert!(development.passkeys.off_because.is_some());
+        let production = parsed(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("GATEHOUSE_ISSUER", "https://192.0.2.10"),
+        ])
+        .unwrap_err();
+        assert!(
+            production.contains(&"GATEHOUSE_PASSKEYS".to_string()),
+            "{production:?}"
+        );
+        // Passkeys off: nothing to refuse.
+        let off = parsed(&[
+            ("GATEHOUSE_ISSUER", "http://127.0.0.1:8080"),
+            ("GATEHOUSE_PASSKEYS", "false"),
+        ])
+        .unwrap();
+        assert!(off.passkeys.relying_party.is_none());
+    }
+}

@@ -392,3 +392,76 @@ async fn a_counter_gone_back_is_refused_and_audited() {
         .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
 }
+
+/// A role that requires a second factor keeps the last one; an administrator's reset
+/// removes passkeys with the rest; both ends are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_passkey_of_a_required_role_stays_until_an_administrator_resets_it() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let policy = [("GATEHOUSE_MFA_REQUIRED_ROLES", "coach")];
+    let app = spawn_app_with_clock(Backend::Sqlite, &policy, clock.clone()).await;
+    app.register_user("root@example.com", PASSWORD).await;
+    app.make_admin("root@example.com").await;
+    let admin = app.access_token("root@example.com", PASSWORD).await;
+    let ada: Value = app.register_user("ada@example.com", PASSWORD).await;
+    let ada_id = ada["id"].as_str().unwrap().to_string();
+    let token = app.access_token("ada@example.com", PASSWORD).await;
+    let mut key = authenticator();
+    let added: Value = register(&app, &token, &mut key, &origin(&app))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let coach = app
+        .client
+        .patch(app.url(&format!("/api/v1/admin/users/{ada_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"roles": ["coach"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(coach.status(), 200);
+
+    let id = added["id"].as_str().unwrap();
+    let kept = app
+        .client
+        .delete(app.url(&format!("/api/v1/auth/passkeys/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), 409, "the role's only second factor");
+
+    let reset = app
+        .client
+        .delete(app.url(&format!("/api/v1/admin/users/{ada_id}/mfa")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    // Her sessions ended with it; what is stored says the passkey is gone.
+    assert_eq!(app.me(&token).await.status(), 401);
+    let core = app.core().await;
+    let user = gatehouse::domain::UserId::parse(&ada_id).unwrap();
+    let left = gatehouse::store::PasskeyStore::passkeys(&core.db, user)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let events = |kind: &'static str| {
+        let app = &app;
+        let admin = &admin;
+        let ada_id = &ada_id;
+        async move {
+            let page = app
+                .get_json(
+                    &format!("/api/v1/admin/audit?type={kind}&user={ada_id}"),
+                    admin,
+                )
+                .await;
+            page["items"].as_array().map(Vec::len).unwrap_or(0)
+        }
+    };
+    assert_eq!(events("passkey.added").await, 1);
+    assert_eq!(events("mfa.reset").await, 1);
+}

@@ -1,6 +1,9 @@
 //! End to end in a real browser: headless Chromium, driven through WebDriver
 //! (chromedriver and the `fantoccini` client). Registration, sign-in and consent are
-//! filled in like a person would, and the browser lands on the client with a code.
+//! filled in like a person would, and the browser lands on the client with a code;
+//! `passkeys.rs` does the same with a virtual authenticator.
+
+mod passkeys;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
