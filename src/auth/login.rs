@@ -135,6 +135,8 @@ pub enum Refusal {
     SecondFactorNotSetUp,
     /// A passkey's answer did not hold, or its ceremony expired.
     PasskeyRefused,
+    /// A code answered a second step, but the person's only second factors are passkeys.
+    NoCodeFactor,
 }
 
 /// The sign-in use case over accounts, sessions, the limiter and the audit log.
@@ -256,7 +258,13 @@ impl Login {
         let mut recovery_codes = Vec::new();
         let factors = &self.second_factors;
         let done = match (challenge.step, answer) {
-            (NextStep::Code, Answer::Code(code)) => factors.verify(&user, code, context).await,
+            (NextStep::Code, Answer::Code(code)) => {
+                match factors.verify(&user, code, context).await {
+                    // The person has passkeys only (a code answers nothing): say so.
+                    Err(MfaError::NotEnrolled) => return refused(Refusal::NoCodeFactor),
+                    done => done,
+                }
+            }
             (NextStep::Code, Answer::Passkey(credential)) => factors
                 .finish_passkey_step(&pending, credential, context)
                 .await
@@ -484,6 +492,7 @@ impl Refusal {
             Self::UnknownMfaToken => "unknown_mfa_token",
             Self::SecondFactorNotSetUp => "second_factor_not_set_up",
             Self::PasskeyRefused => "passkey_refused",
+            Self::NoCodeFactor => "no_code_factor",
         }
     }
 }

@@ -247,6 +247,16 @@ async fn answer(
         LoginOutcome::Refused(Refusal::EmailNotVerified) => {
             (StatusCode::FORBIDDEN, ctx.text.email_unverified)
         }
+        LoginOutcome::Refused(Refusal::NoCodeFactor) => {
+            return Ok(code_page(
+                ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(ctx.text.use_passkey_instead),
+                return_to,
+                None,
+                ctx.passkeys_on,
+            ));
+        }
         // The pages set a second factor up on the way; this is the password grant's.
         LoginOutcome::Refused(
             Refusal::InvalidCredentials | Refusal::SecondFactorNotSetUp | Refusal::PasskeyRefused,

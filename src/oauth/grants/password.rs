@@ -133,6 +133,10 @@ fn refused(refusal: Refusal) -> OAuthError {
         Refusal::SecondFactorNotSetUp => return OAuthError::mfa_enrollment_required(),
         // The password grant takes no passkeys.
         Refusal::PasskeyRefused => "the passkey was refused",
+        Refusal::NoCodeFactor => {
+            "this account's second factor is a passkey, which needs a browser: sign in \
+             through the authorization code flow (the pages), or set up TOTP there"
+        }
         Refusal::InvalidCredentials => "invalid username or password",
         Refusal::AccountDisabled => "the account is disabled",
         Refusal::EmailNotVerified => {

@@ -130,9 +130,20 @@ async fn a_passkey_is_registered_used_as_the_second_step_and_removed(backend: Ba
     assert_eq!(status(&app, &token).await["passkeys"][0]["id"], added["id"]);
     mailed(&app, "A passkey was added to your account").await;
 
-    // A passkey is a second factor: the password alone no longer signs in.
-    let asked = app.password_grant("ada@example.com", PASSWORD).await;
-    assert_eq!(asked.status(), 403);
+    // A passkey is a second factor: the password alone no longer signs in, and the
+    // password grant's code step cannot use a passkey — it says so.
+    let token_for_code = mfa_token(&app, "ada@example.com").await;
+    let no_code = second_step(&app, &token_for_code, "123456").await;
+    assert_eq!(no_code.status(), 400);
+    let no_code: Value = no_code.json().await.unwrap();
+    assert_eq!(no_code["error"], "invalid_grant");
+    assert!(
+        no_code["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("passkey"),
+        "{no_code}"
+    );
 
     // On the login page it answers the second step.
     let browser = Browser::new(&app);
