@@ -126,14 +126,15 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 # The server sees no GATEHOUSE_* settings of the caller, only these and those of the
-# current run ($server_env). Call it in a subshell, `(gatehouse …)` or `gatehouse … &`:
+# current run ($server_env). Its issuer names localhost, not 127.0.0.1: passkeys need a
+# domain, and their operations are fuzzed too. Call it in a subshell, `(gatehouse …)` or `gatehouse … &`:
 # it changes directory and execs, so that the background job's pid is the server's own.
 server_env=()
 gatehouse() {
   cd "$work"
   # shellcheck disable=SC2046
   exec env $(env | sed -n 's/^\(GATEHOUSE_[A-Z0-9_]*\)=.*/-u \1/p') \
-    GATEHOUSE_LISTEN="127.0.0.1:$port" GATEHOUSE_ISSUER="http://127.0.0.1:$port" \
+    GATEHOUSE_LISTEN="127.0.0.1:$port" GATEHOUSE_ISSUER="http://localhost:$port" \
     GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn "${server_env[@]}" "$binary" "$@"
 }
 # `user create` reports "created user ID <EMAIL>" on standard error.

@@ -54,6 +54,7 @@ pub struct PasskeyList {
 #[oai(rename = "StartPasskeyRequest")]
 pub struct StartPasskeyRequest {
     /// 1 to 64 characters, e.g. "Work laptop".
+    #[oai(validator(min_length = 1, max_length = 64))]
     pub name: String,
     #[oai(skip_serializing_if_is_none)]
     pub password: Option<String>,
@@ -79,7 +80,7 @@ pub struct PasskeyCeremony {
 #[oai(rename = "FinishPasskeyRequest")]
 pub struct FinishPasskeyRequest {
     pub ceremony_id: String,
-    pub credential: serde_json::Value,
+    pub credential: std::collections::HashMap<String, serde_json::Value>,
 }
 
 #[derive(Default)]
