@@ -115,6 +115,8 @@ fn address_key(ip: IpAddr) -> String {
 pub struct Limiter {
     counters: Arc<dyn RateCounters>,
     limits: Limits,
+    /// Requests refused by a limit since this instance started (the admin dashboard).
+    refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The name an account's counters go by: the address's folded form, as accounts are
@@ -128,7 +130,22 @@ fn account_name(typed: &str) -> String {
 
 impl Limiter {
     pub fn new(counters: Arc<dyn RateCounters>, limits: Limits) -> Self {
-        Self { counters, limits }
+        Self {
+            counters,
+            limits,
+            refused: Arc::default(),
+        }
+    }
+
+    /// How many requests a limit refused since this instance started.
+    pub fn refused_since_start(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn refused_one(&self, kind: LimitKind) {
+        self.refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str()).increment(1);
     }
 
     /// Counts an attempt from `ip` against the limit of `kind`.
@@ -174,8 +191,7 @@ impl Limiter {
     ) -> Result<Result<(), Limited>, StoreError> {
         let (count, left) = self.counters.hit(key, rate.per).await?;
         if count > rate.count {
-            metrics::counter!("gatehouse_rate_limited_total", "limit" => kind.as_str())
-                .increment(1);
+            self.refused_one(kind);
             return Ok(Err(Limited {
                 kind,
                 retry_after: left.max(1),
@@ -199,9 +215,8 @@ impl Limiter {
         Duration::from_secs(2u64.saturating_pow(excess + 1)).min(MAX_BACKOFF)
     }
 
-    fn account_limited(retry_after: u64) -> Limited {
-        metrics::counter!("gatehouse_rate_limited_total", "limit" => LimitKind::LoginPerAccount.as_str())
-            .increment(1);
+    fn account_limited(&self, retry_after: u64) -> Limited {
+        self.refused_one(LimitKind::LoginPerAccount);
         Limited {
             kind: LimitKind::LoginPerAccount,
             retry_after,
@@ -218,7 +233,7 @@ impl Limiter {
         let rate = self.limits.login_per_account;
         let (attempts, wait) = Self::account_keys(account);
         if let Some(retry_after) = self.counters.blocked(&wait).await? {
-            return Ok(Err(Self::account_limited(retry_after)));
+            return Ok(Err(self.account_limited(retry_after)));
         }
         // Attempts are remembered long enough for the waits to keep growing.
         let (count, _) = self
@@ -230,7 +245,7 @@ impl Limiter {
             let backoff = self.backoff(count);
             if !self.counters.try_block(&wait, backoff).await? {
                 let retry_after = self.counters.blocked(&wait).await?.unwrap_or(1);
-                return Ok(Err(Self::account_limited(retry_after)));
+                return Ok(Err(self.account_limited(retry_after)));
             }
         }
         Ok(Ok(()))

@@ -1,6 +1,7 @@
 //! The `gatehouse` command: parses arguments and starts things; the work lives in the library.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use gatehouse::cli::client::ClientCommand;
@@ -77,7 +78,9 @@ fn main() -> ExitCode {
             Command::User { command } => cli::user::run(config, command).await,
             Command::Client { command } => cli::client::run(config, command).await,
             Command::Sessions { command } => cli::sessions::run(config, command).await,
-            Command::Keys { command } => cli::keys::run(config, command, &SystemClock).await,
+            Command::Keys { command } => {
+                cli::keys::run(config, command, Arc::new(SystemClock)).await
+            }
         }
     });
     // A password hash still running on a blocking thread (its request gave up at the end

@@ -26,7 +26,7 @@ impl Acting<'_> {
         }
     }
 
-    fn event(&self, kind: EventType) -> Event {
+    pub(super) fn event(&self, kind: EventType) -> Event {
         Event::new(kind).by(&self.actor).from(self.context)
     }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod email;
 pub mod import;
+mod keys;
 mod links;
 mod login;
 pub mod mfa;
@@ -16,6 +17,7 @@ pub use account::{OwnSessionEnd, PasswordChange, PasswordChangeRequest, SelfServ
 pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
 pub use admin::{Acting, Administration};
 pub use email::EmailLinks;
+pub use keys::SigningKeys;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};
 pub use login::{
     Answer, Login, LoginOutcome, LoginRequest, Method, PasskeySignInRequest, Refusal, SecondStep,

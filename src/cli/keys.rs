@@ -2,8 +2,10 @@
 
 use clap::Subcommand;
 
+use std::sync::Arc;
+
 use crate::Core;
-use crate::audit::{Actor, Event, EventType};
+use crate::auth::{Acting, SigningKeys};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::token::RotateOutcome;
@@ -35,26 +37,32 @@ pub enum KeysCommand {
     },
 }
 
-/// Records a key event; the keys folder works without a database, so a database that
-/// cannot be reached only costs the audit record (with a warning).
-async fn audit_key_event(config: Config, kind: EventType, kid: &str) {
-    match Core::open(config).await {
-        Ok(core) => {
-            core.audit
-                .record(
-                    Event::new(kind)
-                        .by(&Actor::Cli)
-                        .detail(serde_json::json!({"kid": kid})),
-                )
-                .await
+/// The key use cases for the command line. The keys folder works without a database, so
+/// a database that cannot be reached only costs the audit record (with a warning).
+async fn signing_keys(config: &Config, clock: Arc<dyn Clock>) -> SigningKeys {
+    let audit = match Core::open(config.clone()).await {
+        Ok(core) => Some(core.audit),
+        Err(e) => {
+            eprintln!("warning: not recorded in the audit log ({e:#})");
+            None
         }
-        Err(e) => eprintln!("warning: not recorded in the audit log ({e:#})"),
-    }
+    };
+    SigningKeys::new(
+        config.keys.folder(),
+        audit,
+        clock,
+        config.key_publish_ahead(),
+        config.longest_token_lifetime(),
+    )
 }
 
 /// Runs one `gatehouse keys` command at the time `clock` tells (the keys folder has no
 /// `Core`, whose clock the other commands read).
-pub async fn run(config: Config, command: KeysCommand, clock: &dyn Clock) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    command: KeysCommand,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let folder = config.keys.folder();
     let now = clock.now();
     let time =
@@ -98,18 +106,13 @@ pub async fn run(config: Config, command: KeysCommand, clock: &dyn Clock) -> any
             Ok(())
         }
         KeysCommand::Rotate { if_older_than } => {
-            match folder.rotate(
-                clock,
-                config.key_publish_ahead(),
-                config.longest_token_lifetime(),
-                if_older_than,
-            )? {
+            let keys = signing_keys(&config, clock).await;
+            match keys.rotate(if_older_than, &Acting::cli()).await? {
                 RotateOutcome::Rotated { kid, activate_at } => {
                     eprintln!(
                         "new key {kid} published now; it signs from {}",
                         activate_at.to_rfc3339()
                     );
-                    audit_key_event(config.clone(), EventType::KeyRotated, &kid).await;
                 }
                 RotateOutcome::Pending { kid, activate_at } => {
                     eprintln!(
@@ -127,13 +130,13 @@ pub async fn run(config: Config, command: KeysCommand, clock: &dyn Clock) -> any
             Ok(())
         }
         KeysCommand::Retire { kid } => {
-            folder.retire(&kid, now, config.longest_token_lifetime())?;
+            signing_keys(&config, clock).await.retire(&kid).await?;
             eprintln!("{kid} retired: it leaves the JWKS once the tokens it signed have expired");
             Ok(())
         }
         KeysCommand::Revoke { kid } => {
-            let promoted = folder.revoke(&kid, now)?;
-            audit_key_event(config.clone(), EventType::KeyRevoked, &kid).await;
+            let keys = signing_keys(&config, clock).await;
+            let promoted = keys.revoke(&kid, &Acting::cli()).await?;
             eprintln!("{kid} revoked: removed from the JWKS, its tokens rejected");
             if let Some(promoted) = promoted {
                 eprintln!("{promoted} signs from now on");

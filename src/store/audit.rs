@@ -43,4 +43,11 @@ pub trait AuditStore: Send + Sync {
     /// Newest first.
     async fn list_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// How many events of `kind` happened from `since` (inclusive) to `until`.
+    async fn count_events(
+        &self,
+        kind: EventType,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }

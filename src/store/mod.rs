@@ -91,6 +91,9 @@ pub trait UserStore: Send + Sync {
         roles: &[Role],
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
+
+    /// How many accounts there are (the admin console's dashboard).
+    async fn count_users(&self) -> Result<u64, StoreError>;
 }
 
 /// A rotation request: the presented refresh token (by hash) and its would-be successor.
@@ -234,6 +237,10 @@ pub trait SessionStore: Send + Sync {
 
     /// Deletes what has expired (the SQL store; Redis expires keys itself).
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// How many sessions are live at `now` (the admin console's dashboard; Redis walks
+    /// its session keys, so this costs a pass over them).
+    async fn count_live_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// A round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;

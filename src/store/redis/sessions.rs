@@ -397,6 +397,29 @@ impl SessionStore for RedisSessions {
         Ok(0)
     }
 
+    async fn count_live_sessions(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Session keys expire with their sessions: counting them is counting the live ones.
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}:s:*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut count = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(count);
+            }
+            cursor = next;
+        }
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await?;

@@ -83,6 +83,25 @@ impl AuditStore for Database {
             .collect()
     }
 
+    async fn count_events(
+        &self,
+        kind: EventType,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let (count,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM audit_events WHERE type = $1 AND at >= $2 AND at < $3",
+            )
+            .bind(kind.as_str())
+            .bind(since)
+            .bind(until)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.delete_before("DELETE FROM audit_events WHERE at < $1", before)
             .await

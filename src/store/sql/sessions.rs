@@ -339,6 +339,19 @@ impl SessionStore for Database {
         Ok(sessions)
     }
 
+    async fn count_live_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let (count,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM sessions WHERE absolute_expires_at > $1 \
+                 AND idle_expires_at > $1",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn end_session(&self, id: &SessionId, ended: Revocation) -> Result<bool, StoreError> {
         // The session and its feed entry go together: a resource server polling the feed
         // never misses a session that ended.

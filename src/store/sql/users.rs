@@ -247,6 +247,15 @@ impl UserStore for Database {
             .collect()
     }
 
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let (count,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn set_user_disabled(
         &self,
         id: UserId,

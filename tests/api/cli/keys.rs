@@ -70,16 +70,24 @@ async fn key_commands_run_at_the_time_of_the_clock_they_are_given() {
     let first = KeysCommand::Rotate {
         if_older_than: None,
     };
-    gatehouse::cli::keys::run(config.clone(), first, &At(start))
+    gatehouse::cli::keys::run(config.clone(), first, std::sync::Arc::new(At(start)))
         .await
         .unwrap();
-    gatehouse::cli::keys::run(config.clone(), rotate_after_30_days(), &At(start + day))
-        .await
-        .unwrap();
+    gatehouse::cli::keys::run(
+        config.clone(),
+        rotate_after_30_days(),
+        std::sync::Arc::new(At(start + day)),
+    )
+    .await
+    .unwrap();
     assert_eq!(created(start + day), [start], "a day-old key is young");
 
-    gatehouse::cli::keys::run(config, rotate_after_30_days(), &At(start + day * 31))
-        .await
-        .unwrap();
+    gatehouse::cli::keys::run(
+        config,
+        rotate_after_30_days(),
+        std::sync::Arc::new(At(start + day * 31)),
+    )
+    .await
+    .unwrap();
     assert_eq!(created(start + day * 31), [start, start + day * 31]);
 }
