@@ -14,8 +14,8 @@ use crate::audit::Audit;
 use crate::auth::mfa::FactorStores;
 use crate::auth::mfa::sealed::SealingKey;
 use crate::auth::{
-    Accounts, Administration, EmailLinks, Login, MailedLinks, PasswordHasher, SecondFactors,
-    SelfService, SessionSettings, Sessions, SignUp,
+    Accounts, Administration, Dashboard, EmailLinks, Login, MailedLinks, PasswordHasher,
+    SecondFactors, SelfService, SessionSettings, Sessions, SignUp, SigningKeys,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -287,7 +287,25 @@ impl Application {
             core.limiter.clone(),
             core.audit.clone(),
         );
+        let signing_keys = SigningKeys::new(
+            config.keys.folder(),
+            Some(core.audit.clone()),
+            core.clock.clone(),
+            config.key_publish_ahead(),
+            config.longest_token_lifetime(),
+        )
+        .running(keys.clone());
+        let dashboard = Dashboard::new(
+            core.accounts.clone(),
+            core.sessions.clone(),
+            core.audit.clone(),
+            core.limiter.clone(),
+            signing_keys.clone(),
+            core.clock.clone(),
+        );
         let state = AppState {
+            signing_keys,
+            dashboard,
             second_factors: core.second_factors,
             signup,
             admin: core.admin,

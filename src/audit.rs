@@ -163,6 +163,16 @@ impl Audit {
         self.store.list_events(query).await
     }
 
+    /// How many events of `kind` happened from `since` to `until`.
+    pub async fn count(
+        &self,
+        kind: EventType,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.store.count_events(kind, since, until).await
+    }
+
     pub async fn purge(&self, retention: std::time::Duration) -> Result<u64, StoreError> {
         let before = self.clock.now()
             - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);

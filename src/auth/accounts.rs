@@ -363,4 +363,9 @@ impl Accounts {
     ) -> Result<Vec<User>, AuthError> {
         Ok(self.users.list_users(query, after, offset, limit).await?)
     }
+
+    /// How many accounts there are.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.users.count_users().await
+    }
 }

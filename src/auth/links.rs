@@ -106,6 +106,15 @@ impl MailedLinks {
         Ok(LinkRequested::Accepted)
     }
 
+    /// An administrator has a password-reset link mailed to the person (the console),
+    /// recorded with the administrator as actor.
+    pub async fn send_reset_link(&self, user: &User, by: &super::Acting<'_>) {
+        self.send(user, EmailPurpose::Reset).await;
+        self.audit
+            .record(by.event(EventType::PasswordResetLinkSent).user(user.id))
+            .await;
+    }
+
     /// Mails a single-use link for `purpose` to the account's address. Never fails: a
     /// problem is logged, and delivery is retried by the mailer.
     pub async fn send(&self, user: &User, purpose: EmailPurpose) {

@@ -3,6 +3,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod dashboard;
 mod email;
 pub mod import;
 mod keys;
@@ -16,6 +17,7 @@ mod signup;
 pub use account::{OwnSessionEnd, PasswordChange, PasswordChangeRequest, SelfService};
 pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
 pub use admin::{Acting, Administration};
+pub use dashboard::{Dashboard, Overview};
 pub use email::EmailLinks;
 pub use keys::SigningKeys;
 pub use links::{EmailVerification, LinkRequested, MailedLinks, PasswordReset};

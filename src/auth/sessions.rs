@@ -264,6 +264,11 @@ impl Sessions {
         self.store.list_user_sessions(user, self.now()).await
     }
 
+    /// How many sessions are live.
+    pub async fn count_live(&self) -> Result<u64, StoreError> {
+        self.store.count_live_sessions(self.now()).await
+    }
+
     /// Ends one session; `false` when there was none.
     pub async fn end(&self, id: &SessionId, cause: EndCause) -> Result<bool, StoreError> {
         let ended = self.store.end_session(id, self.ended_now()).await?;

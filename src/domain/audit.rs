@@ -38,6 +38,7 @@ event_types! {
     KeyRevoked => "key.revoked",
     EmailVerified => "email.verified",
     PasswordReset => "password.reset",
+    PasswordResetLinkSent => "password.reset_link_sent",
     MfaEnabled => "mfa.enabled",
     MfaRemoved => "mfa.removed",
     MfaReset => "mfa.reset",

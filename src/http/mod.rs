@@ -5,6 +5,7 @@
 // poem-openapi expects of response enums; boxing them would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+mod admin;
 mod api;
 pub mod connections;
 mod cors;
@@ -61,6 +62,10 @@ pub struct AppState {
     pub admin: crate::auth::Administration,
     /// Second factors: enrolling, removing, checking codes.
     pub second_factors: crate::auth::SecondFactors,
+    /// The signing keys, as administrators rotate and revoke them.
+    pub signing_keys: crate::auth::SigningKeys,
+    /// The admin console's figures.
+    pub dashboard: crate::auth::Dashboard,
 }
 
 /// The client's address: the peer, or the `X-Forwarded-For` entry a trusted proxy added.
@@ -139,10 +144,20 @@ impl OtherRoute {
         self.on(Method::POST, ep)
     }
 
-    /// The path templates, method names and surface, for the [`routes::RouteTable`].
+    /// The path templates, method names and surface, for the [`routes::RouteTable`]
+    /// (which writes a parameter `{id}` where the router takes `:id`).
     fn entries(&self) -> Vec<(String, Vec<String>, routes::Surface)> {
         let methods: Vec<String> = self.methods.iter().map(|(m, _)| m.to_string()).collect();
-        let mut paths = vec![(self.path.to_string(), methods.clone(), self.surface)];
+        let template = self
+            .path
+            .split('/')
+            .map(|s| match s.strip_prefix(':') {
+                Some(name) => format!("{{{name}}}"),
+                None => s.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut paths = vec![(template, methods.clone(), self.surface)];
         if self.folder {
             paths.push((format!("{}/*", self.path), methods, self.surface));
         }
@@ -201,6 +216,19 @@ fn other_routes(state: &AppState, api: &OpenApiService<api::Api, ()>) -> Vec<Oth
         OtherRoute::at("/oauth2/logout")
             .get(oauth::end_session_endpoint)
             .post(oauth::end_session_endpoint),
+        OtherRoute::at("/admin").get(admin::admin_dashboard),
+        OtherRoute::at("/admin/users").get(admin::admin_people),
+        OtherRoute::at("/admin/users/:id")
+            .get(admin::admin_person)
+            .post(admin::admin_person_action),
+        OtherRoute::at("/admin/clients")
+            .get(admin::admin_clients)
+            .post(admin::admin_client_create),
+        OtherRoute::at("/admin/clients/:id/delete").post(admin::admin_client_delete),
+        OtherRoute::at("/admin/keys").get(admin::admin_keys),
+        OtherRoute::at("/admin/keys/rotate").post(admin::admin_key_rotate),
+        OtherRoute::at("/admin/keys/:kid/revoke").post(admin::admin_key_revoke),
+        OtherRoute::at("/admin/audit").get(admin::admin_audit),
         OtherRoute::at("/static/gatehouse.css").get(pages::stylesheet),
         OtherRoute::at("/static/passkeys.js").get(pages::passkeys_script),
     ];

@@ -11,6 +11,7 @@ mod audit;
 mod browser;
 mod chromium;
 mod cli;
+mod console;
 mod email;
 mod hygiene;
 mod input;

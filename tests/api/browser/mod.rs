@@ -28,6 +28,7 @@ pub(crate) struct Browser<'a> {
 pub(crate) struct Page {
     pub(crate) status: StatusCode,
     pub(crate) location: Option<String>,
+    pub(crate) headers: reqwest::header::HeaderMap,
     pub(crate) body: String,
 }
 
@@ -56,6 +57,7 @@ impl<'a> Browser<'a> {
                 .headers()
                 .get("location")
                 .map(|l| l.to_str().unwrap().to_string()),
+            headers: response.headers().clone(),
             body: response.text().await.unwrap(),
         }
     }
@@ -106,7 +108,7 @@ impl<'a> Browser<'a> {
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     }
 
-    async fn sign_in(&self, email: &str, return_to: &str) -> Page {
+    pub(crate) async fn sign_in(&self, email: &str, return_to: &str) -> Page {
         let form = self
             .get(&format!("/login?return_to={}", enc(return_to)))
             .await;

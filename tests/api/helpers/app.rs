@@ -147,13 +147,20 @@ impl TestApp {
     /// A second server on the same database, keys folder and Redis prefix, as a second
     /// instance behind a load balancer would be.
     pub async fn sibling(&self) -> TestApp {
+        self.sibling_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::sibling`], with settings of its own (`adjust` changes them).
+    pub async fn sibling_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        adjust(&mut config);
         let mut app = TestApp {
             base: String::new(),
             client: reqwest::Client::new(),
             database_url: self.database_url.clone(),
             keys_dir: self.keys_dir.clone(),
             issuer: self.issuer.clone(),
-            config: self.config.clone(),
+            config,
             clock: self.clock.clone(),
             shutdown: None,
             server: None,
