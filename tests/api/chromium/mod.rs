@@ -3,6 +3,7 @@
 //! filled in like a person would, and the browser lands on the client with a code;
 //! `passkeys.rs` does the same with a virtual authenticator.
 
+mod console;
 mod passkeys;
 
 use std::process::{Child, Command, Stdio};

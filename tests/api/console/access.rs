@@ -106,8 +106,17 @@ async fn every_console_form_needs_the_csrf_field() {
     let people = admin.get("/admin/users?q=ada%40example.com").await;
     assert!(!people.body.contains("<td>admin</td>"), "{}", people.body);
     assert!(!admin.get("/admin/clients").await.body.contains("sneaky"));
-    let jwks = app.get("/.well-known/jwks.json").await.text().await.unwrap();
-    assert_eq!(jwks.matches("\"kid\"").count(), 1, "no key rotated or revoked");
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks.matches("\"kid\"").count(),
+        1,
+        "no key rotated or revoked"
+    );
 
     // And someone who is no administrator cannot post them, with or without the token.
     for (path, fields) in &forms {
