@@ -8,8 +8,6 @@ use poem::{Request, Response, handler};
 
 use super::text::AdminText;
 use super::{Admin, AdminForm, done};
-use crate::auth::Acting;
-use crate::domain::Actor;
 use crate::http::pages::render::{OrUnavailable, PageError, Stop, page, query};
 use crate::http::pages::text::Text;
 use crate::http::{AppState, request_context};
@@ -163,10 +161,7 @@ pub async fn admin_client_create(
         first_party: draft.first_party,
     };
     let context = request_context(req);
-    let by = Acting {
-        actor: Actor::Admin(form.admin.user.id),
-        context: &context,
-    };
+    let by = form.admin.acting(&context);
     let admin = &form.admin;
     match state.admin.create_client(new, &by).await {
         Ok(Some(secret)) => {
@@ -221,10 +216,7 @@ pub async fn admin_client_delete(
         ));
     }
     let context = request_context(req);
-    let by = Acting {
-        actor: Actor::Admin(admin.user.id),
-        context: &context,
-    };
+    let by = admin.acting(&context);
     match state.admin.delete_client(&id, &by).await {
         Ok(true) => Ok(done("/admin/clients", "deleted")),
         Ok(false) => Err(PageError::new(

@@ -9,8 +9,6 @@ use poem::{Request, Response, handler};
 
 use super::text::AdminText;
 use super::{Admin, AdminForm, done, outage, when};
-use crate::auth::Acting;
-use crate::domain::Actor;
 use crate::http::pages::render::{PageError, encode, error_page, page, query};
 use crate::http::pages::text::Text;
 use crate::http::{AppState, request_context};
@@ -91,10 +89,7 @@ pub async fn admin_key_rotate(
     form: AdminForm,
 ) -> Result<Response, PageError> {
     let context = request_context(req);
-    let by = Acting {
-        actor: Actor::Admin(form.admin.user.id),
-        context: &context,
-    };
+    let by = form.admin.acting(&context);
     match state.signing_keys.rotate(None, &by).await {
         Ok(RotateOutcome::Rotated { .. }) => Ok(done("/admin/keys", "rotated")),
         Ok(_) => Ok(done("/admin/keys", "pending")),
@@ -122,10 +117,7 @@ pub async fn admin_key_revoke(
         ));
     }
     let context = request_context(req);
-    let by = Acting {
-        actor: Actor::Admin(admin.user.id),
-        context: &context,
-    };
+    let by = admin.acting(&context);
     match state.signing_keys.revoke(&kid, &by).await {
         Ok(_) => Ok(done("/admin/keys", "revoked")),
         Err(e @ KeyError::UnknownKid(_)) => Ok(error_page(

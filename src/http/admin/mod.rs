@@ -40,6 +40,16 @@ pub struct Admin {
     pub user: User,
 }
 
+impl Admin {
+    /// This administrator as the audit log records them, acting through `context`.
+    pub fn acting<'a>(&self, context: &'a crate::auth::RequestContext) -> crate::auth::Acting<'a> {
+        crate::auth::Acting {
+            actor: crate::domain::Actor::Admin(self.user.id),
+            context,
+        }
+    }
+}
+
 /// Whether `user` may use the console with `session`, and where to go if not.
 async fn admit(req: &Request, back_to: &str) -> Result<Admin, PageError> {
     let state = app_state(req);

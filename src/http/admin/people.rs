@@ -11,8 +11,8 @@ use poem::{Request, Response, handler};
 use super::text::AdminText;
 use super::{Admin, AdminForm, done, when};
 use crate::audit::AuditQuery;
-use crate::auth::{Acting, AuthError};
-use crate::domain::{Actor, Role, SessionId, User, UserId};
+use crate::auth::AuthError;
+use crate::domain::{Role, SessionId, User, UserId};
 use crate::http::pages::render::{OrUnavailable, PageError, Stop, page, query};
 use crate::http::pages::text::Text;
 use crate::http::{AppState, request_context};
@@ -251,10 +251,7 @@ pub async fn admin_person_action(
     let user = person(&state, admin, &id).await?;
     let here = format!("/admin/users/{}", user.id);
     let context = request_context(req);
-    let by = Acting {
-        actor: Actor::Admin(admin.user.id),
-        context: &context,
-    };
+    let by = admin.acting(&context);
     let ctx = &admin.ctx;
     let a = admin.a;
     let action = form.fields.get("action").unwrap_or("");

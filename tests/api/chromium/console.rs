@@ -3,12 +3,10 @@
 //! client and using its secret, rotating a key and seeing it in the JWKS — and every page
 //! fitting a 360-pixel-wide screen (screenshots in the temporary folder).
 
-use std::time::Duration;
-
 use fantoccini::Locator;
 use serde_json::Value;
 
-use super::{Browser, installed, wait_for_url};
+use super::{Browser, appears, click, fill, installed, wait_for_url};
 use crate::helpers::{Backend, spawn_app};
 
 const PASSWORD: &str = "correct horse battery";
@@ -38,21 +36,9 @@ async fn an_administrator_works_through_the_console_in_chromium() {
         // Signed out, the console sends the administrator to sign in, and back.
         browser.goto(&app.url("/admin")).await?;
         wait_for_url(&browser, |u| u.path() == "/login").await?;
-        browser
-            .find(Locator::Css("#email"))
-            .await?
-            .send_keys("root@example.com")
-            .await?;
-        browser
-            .find(Locator::Css("#password"))
-            .await?
-            .send_keys(PASSWORD)
-            .await?;
-        browser
-            .find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        fill(&browser, "#email", "root@example.com").await?;
+        fill(&browser, "#password", PASSWORD).await?;
+        click(&browser, "form button[type=submit]").await?;
         wait_for_url(&browser, |u| u.path() == "/admin").await?;
         fits(&browser, "dashboard").await?;
 
@@ -63,16 +49,8 @@ async fn an_administrator_works_through_the_console_in_chromium() {
             .click()
             .await?;
         wait_for_url(&browser, |u| u.path() == "/admin/users").await?;
-        browser
-            .find(Locator::Css("#q"))
-            .await?
-            .send_keys("ada@")
-            .await?;
-        browser
-            .find(Locator::Css("form[action='/admin/users'] button"))
-            .await?
-            .click()
-            .await?;
+        fill(&browser, "#q", "ada@").await?;
+        click(&browser, "form[action='/admin/users'] button").await?;
         wait_for_url(&browser, |u| u.query().is_some_and(|q| q.contains("q=ada"))).await?;
         browser
             .find(Locator::LinkText("ada@example.com"))
@@ -81,60 +59,28 @@ async fn an_administrator_works_through_the_console_in_chromium() {
             .await?;
         wait_for_url(&browser, |u| u.path().starts_with("/admin/users/")).await?;
         fits(&browser, "person").await?;
-        browser
-            .find(Locator::Css("input[value=end_sessions] ~ button"))
-            .await?
-            .click()
-            .await?;
-        browser
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("input[name=confirm]"))
-            .await?;
-        browser
-            .find(Locator::Css("button.danger"))
-            .await?
-            .click()
-            .await?;
+        click(&browser, "input[value=end_sessions] ~ button").await?;
+        appears(&browser, "input[name=confirm]").await?;
+        click(&browser, "button.danger").await?;
         let done = wait_for_url(&browser, |u| u.query() == Some("done=sessions_ended")).await?;
         assert_eq!(done.query(), Some("done=sessions_ended"));
 
         // A client, created with a generated secret shown once.
         browser.goto(&app.url("/admin/clients")).await?;
         fits(&browser, "clients").await?;
-        browser
-            .find(Locator::Css("#client-id"))
-            .await?
-            .send_keys("billing")
-            .await?;
-        browser
-            .find(Locator::Css("input[name='grant.client_credentials']"))
-            .await?
-            .click()
-            .await?;
-        browser
-            .find(Locator::Css(
-                "form[action='/admin/clients'] button[type=submit]",
-            ))
-            .await?
-            .click()
-            .await?;
-        let secret = browser
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("code.secret"))
-            .await?
-            .text()
-            .await?;
+        fill(&browser, "#client-id", "billing").await?;
+        click(&browser, "input[name='grant.client_credentials']").await?;
+        click(
+            &browser,
+            "form[action='/admin/clients'] button[type=submit]",
+        )
+        .await?;
+        let secret = appears(&browser, "code.secret").await?.text().await?;
 
         // A key rotation, published at once.
         browser.goto(&app.url("/admin/keys")).await?;
         fits(&browser, "keys").await?;
-        browser
-            .find(Locator::Css("form[action='/admin/keys/rotate'] button"))
-            .await?
-            .click()
-            .await?;
+        click(&browser, "form[action='/admin/keys/rotate'] button").await?;
         wait_for_url(&browser, |u| u.query() == Some("done=rotated")).await?;
         let listed = browser.find(Locator::Css("table")).await?.text().await?;
 

@@ -104,6 +104,35 @@ async fn relying_party() -> u16 {
     port
 }
 
+/// Types `text` into the element `css` names.
+pub async fn fill(
+    browser: &fantoccini::Client,
+    css: &str,
+    text: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.find(Locator::Css(css)).await?.send_keys(text).await
+}
+
+/// Clicks the element `css` names.
+pub async fn click(
+    browser: &fantoccini::Client,
+    css: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.find(Locator::Css(css)).await?.click().await
+}
+
+/// Waits (up to 10 s) for the element `css` names to appear.
+pub async fn appears(
+    browser: &fantoccini::Client,
+    css: &str,
+) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+}
+
 /// Waits (up to 10 s) until the browser's address satisfies `done`: a click starts a
 /// navigation that may not have finished when the click returns.
 pub async fn wait_for_url(

@@ -4,13 +4,11 @@
 //! out, signs in with the passkey alone (from the address field's autofill, or from the
 //! button), and uses it as the second step after the password.
 
-use std::time::Duration;
-
 use fantoccini::Locator;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::json;
 
-use super::{Browser, installed, wait_for_url};
+use super::{Browser, appears, click, fill, installed, wait_for_url};
 use crate::helpers::{Backend, free_port, spawn_app_with};
 
 /// `POST /session/{id}/webauthn/authenticator`: a virtual CTAP2 authenticator built into
@@ -124,41 +122,23 @@ async fn a_passkey_signs_in_alone_and_as_the_second_step_in_chromium() {
         // Signed out, the passkey alone signs in: no address, no password.
         sign_out(&browser, &issuer).await?;
         browser.goto(&format!("{issuer}/login")).await?;
-        let button = browser
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(
-                r#"button[data-passkey="sign-in"]:not([hidden])"#,
-            ))
+        appears(&browser, r#"button[data-passkey="sign-in"]:not([hidden])"#)
+            .await?
+            .click()
             .await?;
-        button.click().await?;
         let url = wait_for_url(&browser, |u| u.path() == "/account").await?;
         assert_eq!(url.path(), "/account", "signed in with the passkey alone");
 
         // With the password, the passkey answers the second step.
         sign_out(&browser, &issuer).await?;
         browser.goto(&format!("{issuer}/login")).await?;
-        browser
-            .find(Locator::Css("#email"))
-            .await?
-            .send_keys("ada@example.com")
-            .await?;
-        browser
-            .find(Locator::Css("#password"))
-            .await?
-            .send_keys(PASSWORD)
-            .await?;
-        browser
-            .find(Locator::Css("form button[type=submit]"))
+        fill(&browser, "#email", "ada@example.com").await?;
+        fill(&browser, "#password", PASSWORD).await?;
+        click(&browser, "form button[type=submit]").await?;
+        appears(&browser, r#"button[data-passkey="step"]:not([hidden])"#)
             .await?
             .click()
             .await?;
-        let step = browser
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(r#"button[data-passkey="step"]:not([hidden])"#))
-            .await?;
-        step.click().await?;
         let url = wait_for_url(&browser, |u| u.path() == "/account").await?;
         assert_eq!(
             url.path(),
@@ -199,47 +179,15 @@ async fn sign_up_with_a_passkey(
     email: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
     browser.goto(&format!("{issuer}/register")).await?;
-    browser
-        .find(Locator::Css("#email"))
-        .await?
-        .send_keys(email)
-        .await?;
-    browser
-        .find(Locator::Css("#name"))
-        .await?
-        .send_keys("Someone")
-        .await?;
-    browser
-        .find(Locator::Css("#password"))
-        .await?
-        .send_keys(PASSWORD)
-        .await?;
-    browser
-        .find(Locator::Css("#password_confirm"))
-        .await?
-        .send_keys(PASSWORD)
-        .await?;
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await?
-        .click()
-        .await?;
+    fill(browser, "#email", email).await?;
+    fill(browser, "#name", "Someone").await?;
+    fill(browser, "#password", PASSWORD).await?;
+    fill(browser, "#password_confirm", PASSWORD).await?;
+    click(browser, "button[type=submit]").await?;
     wait_for_url(browser, |u| u.path() == "/account").await?;
-    browser
-        .find(Locator::Css("#passkey-name"))
-        .await?
-        .send_keys("This laptop")
-        .await?;
-    browser
-        .find(Locator::Css("#passkey-proof"))
-        .await?
-        .send_keys(PASSWORD)
-        .await?;
-    browser
-        .find(Locator::Css(r#"button[data-passkey="register"]"#))
-        .await?
-        .click()
-        .await?;
+    fill(browser, "#passkey-name", "This laptop").await?;
+    fill(browser, "#passkey-proof", PASSWORD).await?;
+    click(browser, r#"button[data-passkey="register"]"#).await?;
     let url = wait_for_url(browser, |u| u.query() == Some("done=passkey_added")).await?;
     assert_eq!(url.query(), Some("done=passkey_added"), "{url}");
     let listed = browser.find(Locator::Css("main")).await?.text().await?;
@@ -265,15 +213,7 @@ async fn sign_out(
     issuer: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
     browser.goto(&format!("{issuer}/logout")).await?;
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await?
-        .click()
-        .await?;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//h1[contains(., 'signed out')]"))
-        .await?;
+    click(browser, "button[type=submit]").await?;
+    appears(browser, "main > p > a[href='/login']").await?;
     Ok(())
 }
