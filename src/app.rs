@@ -11,6 +11,7 @@ use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
+use crate::auth::caches::{self, Caches};
 use crate::auth::mfa::FactorStores;
 use crate::auth::mfa::sealed::SealingKey;
 use crate::auth::{
@@ -58,6 +59,8 @@ pub struct Core {
     /// Second factors: enrolling, removing, checking codes.
     pub second_factors: SecondFactors,
     pub clock: Arc<dyn Clock>,
+    /// What this instance remembers of sessions, tokens and accounts.
+    pub caches: Caches,
     /// Whether sessions live in Redis (else in the database).
     pub redis: bool,
 }
@@ -96,8 +99,10 @@ impl Core {
             .await
             .context("cannot apply database migrations")?;
         let hasher = hasher.await?.context("invalid argon2 settings")?;
+        let caches = Caches::new(store.cache_sync_interval);
         let accounts = Accounts::new(Arc::new(db.clone()), hasher, clock.clone())
-            .requiring_verified_email(config.accounts.require_verified_email);
+            .requiring_verified_email(config.accounts.require_verified_email)
+            .with_caches(caches.clone());
         accounts
             .refresh_refusal_cost()
             .await
@@ -127,7 +132,8 @@ impl Core {
                 // A minute beyond the access tokens' lifetime covers verifiers' clock leeway.
                 listed_for: config.tokens.access_token_ttl + Duration::from_secs(60),
             },
-        );
+        )
+        .with_caches(caches.clone());
         let clients = ClientRegistry::new(Arc::new(db.clone()));
         let counters: Arc<dyn RateCounters> = match &redis_sessions {
             Some(redis) => Arc::new(redis.counters()),
@@ -197,6 +203,7 @@ impl Core {
             audit,
             login,
             clock,
+            caches,
         })
     }
 }
@@ -208,6 +215,7 @@ pub struct Application {
     state: AppState,
     folder: KeyFolder,
     reload_interval: Duration,
+    caches: Caches,
 }
 
 impl Application {
@@ -233,6 +241,7 @@ impl Application {
             .context("cannot load signing keys (GATEHOUSE_KEYS_DIR)")?;
         let mailer = Mailer::start(MailSettings::from_config(&config.mail)?)?;
         let core = Core::open_with(config, clock, Some(mailer.clone())).await?;
+        let caches = core.caches.clone();
         let config = core.config.clone();
         let keys = Keys::new(keys);
         let oauth = OAuth::new(OAuthParts {
@@ -349,6 +358,7 @@ impl Application {
             state,
             folder,
             reload_interval,
+            caches,
         })
     }
 
@@ -412,6 +422,12 @@ impl Application {
             self.reload_interval,
             self.state.clock.clone(),
         ));
+        let follow = tokio::spawn(caches::follow_others(
+            self.caches,
+            self.state.sessions.clone(),
+            self.state.accounts.clone(),
+            self.state.clock.clone(),
+        ));
         let config = self.state.config.clone();
         let drain = Drain::new(DRAIN_GRACE);
         let app = close_when_draining(http::routes(self.state), drain.clone()).boxed();
@@ -444,6 +460,7 @@ impl Application {
         purge.abort();
         reload.abort();
         upkeep.abort();
+        follow.abort();
         db.close().await;
         result
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::caches::Caches;
 use crate::clock::Clock;
 use crate::domain::{
     Email, EndCause, NewUser, Password, Profile, ProfilePatch, Role, Secret, SessionId, User,
@@ -58,6 +59,8 @@ pub struct Accounts {
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
     require_verified_email: bool,
+    /// Accounts this instance remembers (see [`Caches`]).
+    caches: Caches,
 }
 
 impl Accounts {
@@ -67,7 +70,25 @@ impl Accounts {
             hasher,
             clock,
             require_verified_email: false,
+            caches: Caches::new(None),
         }
+    }
+
+    /// The same use cases, remembering accounts in `caches`.
+    pub fn with_caches(mut self, caches: Caches) -> Self {
+        self.caches = caches;
+        self
+    }
+
+    /// Forgets what this instance remembers of account `id` (changed elsewhere in it).
+    pub fn forget(&self, id: UserId) {
+        self.caches.forget_user(id);
+    }
+
+    /// Remembers `user` as just changed by this instance.
+    fn changed(&self, user: User) -> User {
+        self.caches.remember_user(&user);
+        user
     }
 
     /// Sign-in refuses accounts whose address is not verified (after the right password).
@@ -204,11 +225,29 @@ impl Accounts {
 
     /// The user behind a token: must exist and be enabled.
     pub async fn active_user(&self, id: UserId) -> Result<User, AuthError> {
-        match self.users.find_user(id).await? {
+        let user = match self.caches.user(id, self.clock.now()) {
+            Some(user) => Some(User::clone(&user)),
+            None => {
+                let found = self.users.find_user(id).await?;
+                if let Some(user) = &found {
+                    self.caches.remember_user(user);
+                }
+                found
+            }
+        };
+        match user {
             Some(user) if user.disabled => Err(AuthError::AccountDisabled),
             Some(user) => Ok(user),
             None => Err(AuthError::UnknownUser),
         }
+    }
+
+    /// Accounts changed since `since` (inclusive), as their `updated_at` says.
+    pub async fn changed_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.users.users_changed_since(since).await
     }
 
     /// An enabled account and its stored password hash.
@@ -250,10 +289,12 @@ impl Accounts {
         patch: ProfilePatch,
     ) -> Result<User, AuthError> {
         self.active_user(id).await?;
-        self.users
+        let user = self
+            .users
             .update_user_profile(id, name.as_ref(), &patch, self.clock.now())
             .await?
-            .ok_or(AuthError::UnknownUser)
+            .ok_or(AuthError::UnknownUser)?;
+        Ok(self.changed(user))
     }
 
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>, AuthError> {
@@ -333,6 +374,7 @@ impl Accounts {
             .set_user_disabled(id, disabled, self.clock.now())
             .await?
             .ok_or(AuthError::UnknownUser)?;
+        let user = self.changed(user);
         if disabled {
             sessions.end_all(id, None, EndCause::UserDisabled).await?;
         }
@@ -349,6 +391,7 @@ impl Accounts {
             .set_user_roles(id, &roles, self.clock.now())
             .await?
             .ok_or(AuthError::UnknownUser)?;
+        let user = self.changed(user);
         let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
         tracing::info!(user_id = %id, roles = ?names, "roles changed");
         Ok(user)

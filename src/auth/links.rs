@@ -147,6 +147,7 @@ impl MailedLinks {
         let Some(user) = self.links.verify(token).await? else {
             return Ok(EmailVerification::LinkInvalid);
         };
+        self.accounts.forget(user);
         self.audit
             .record(by_the_person(EventType::EmailVerified, user, context))
             .await;
@@ -187,6 +188,7 @@ impl MailedLinks {
         if let Err(e) = self.links.mark_verified(user, &redeemed.email).await {
             tracing::warn!(error = %e, user_id = %user, "the address could not be marked verified");
         }
+        self.accounts.forget(user);
         self.audit
             .record(by_the_person(EventType::PasswordReset, user, context))
             .await;

@@ -3,6 +3,7 @@
 mod account;
 mod accounts;
 mod admin;
+pub mod caches;
 mod dashboard;
 mod email;
 pub mod import;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use super::caches::Caches;
 use crate::clock::Clock;
 use crate::domain::{EndCause, Scopes, Session, SessionId, UserId};
 use crate::store::{Revocation, RevocationFeed, Rotated, Rotation, SessionStore, StoreError};
@@ -55,6 +56,8 @@ pub struct Sessions {
     /// Whose each session is and what scope it was granted. Neither ever changes, so an
     /// entry is never stale; it spares the refresh grant a store read before rotating.
     grants: moka::future::Cache<SessionId, SessionGrant>,
+    /// Sessions and access tokens this instance remembers (see [`Caches`]).
+    caches: Caches,
 }
 
 /// What never changes about a session: whose it is, the client it was started for, and
@@ -97,7 +100,14 @@ impl Sessions {
             clock,
             settings,
             grants: moka::future::Cache::new(GRANTS_CACHED),
+            caches: Caches::new(None),
         }
+    }
+
+    /// The same use cases, remembering sessions and tokens in `caches`.
+    pub fn with_caches(mut self, caches: Caches) -> Self {
+        self.caches = caches;
+        self
     }
 
     /// Whole seconds: both stores keep session times to the second.
@@ -209,6 +219,7 @@ impl Sessions {
                 refresh_token: presented.open(&sealed),
             },
             Rotated::Reused(session) => {
+                self.caches.remember_session(&session.id, None);
                 metrics::counter!("gatehouse_refresh_reuse_detected_total").increment(1);
                 metrics::counter!("gatehouse_sessions_ended_total", "cause" => EndCause::RefreshReused.as_str())
                     .increment(1);
@@ -272,6 +283,7 @@ impl Sessions {
     /// Ends one session; `false` when there was none.
     pub async fn end(&self, id: &SessionId, cause: EndCause) -> Result<bool, StoreError> {
         let ended = self.store.end_session(id, self.ended_now()).await?;
+        self.caches.remember_session(id, None);
         if ended {
             metrics::counter!("gatehouse_sessions_ended_total", "cause" => cause.as_str())
                 .increment(1);
@@ -291,6 +303,7 @@ impl Sessions {
             .store
             .end_user_sessions(user, keep, self.ended_now())
             .await?;
+        self.caches.forget_sessions_of(user);
         metrics::counter!("gatehouse_sessions_ended_total", "cause" => cause.as_str())
             .increment(ended);
         tracing::info!(user_id = %user, count = ended, cause = cause.as_str(), "sessions ended");
@@ -302,7 +315,11 @@ impl Sessions {
         jti: &str,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.store.revoke_access_token(jti, until, self.now()).await
+        self.store
+            .revoke_access_token(jti, until, self.now())
+            .await?;
+        self.caches.forget_token(jti);
+        Ok(())
     }
 
     /// Sessions ended and access tokens revoked from `since` on, for resource servers
@@ -319,13 +336,46 @@ impl Sessions {
         self.settings.listed_for
     }
 
-    /// Whether `jti` was revoked, and the live session `sid` if any (one round trip on Redis).
+    /// Whether `jti` was revoked, and the live session `sid` if any: from what this
+    /// instance remembers when it can (no round trip), else from the store (one round trip
+    /// on Redis), remembered for next time.
     pub async fn access_token_state(
         &self,
         jti: &str,
         sid: Option<&SessionId>,
     ) -> Result<(bool, Option<Session>), StoreError> {
-        self.store.access_token_state(jti, sid, self.now()).await
+        let at = self.clock.now();
+        if self.caches.not_revoked(jti, at) {
+            match sid {
+                None => return Ok((false, None)),
+                Some(id) => {
+                    if let Some(state) = self.caches.session(id, at) {
+                        return Ok((false, state.map(|s| Session::clone(&s))));
+                    }
+                }
+            }
+        }
+        let (revoked, session) = self.store.access_token_state(jti, sid, self.now()).await?;
+        if !revoked {
+            self.caches.remember_not_revoked(jti);
+            if let Some(id) = sid {
+                self.caches.remember_session(id, session.as_ref());
+            }
+        }
+        Ok((revoked, session))
+    }
+
+    /// Forgets what this instance remembers of what the revocation feed lists (sessions
+    /// ended and tokens revoked on any instance).
+    pub fn forget_revoked(&self, feed: &RevocationFeed) {
+        for (sid, _) in &feed.sessions {
+            if let Ok(id) = SessionId::parse(sid) {
+                self.caches.forget_session(&id);
+            }
+        }
+        for (jti, _) in &feed.access_tokens {
+            self.caches.forget_token(jti);
+        }
     }
 
     pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {

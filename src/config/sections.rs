@@ -20,6 +20,10 @@ pub struct StoreSettings {
     /// Sessions and refresh tokens live in Redis when set, else in the database.
     pub redis_url: Option<Secret<String>>,
     pub redis_key_prefix: String,
+    /// How often each instance looks for sessions ended, tokens revoked and accounts
+    /// changed by the others, to forget what it remembers of them; `None`: it remembers
+    /// nothing and asks the store every time.
+    pub cache_sync_interval: Option<Duration>,
 }
 
 impl StoreSettings {
@@ -60,11 +64,17 @@ impl StoreSettings {
                 Err("use at most 64 letters, digits, '-', '_', ':' or '.'".into())
             }
         });
+        let cache_sync_interval = p.duration(
+            "CACHE_SYNC_INTERVAL",
+            Duration::from_millis(500),
+            Bounds::AtMost("10s"),
+        );
         Self {
             database_url,
             database_max_connections,
             redis_url,
             redis_key_prefix,
+            cache_sync_interval: (!cache_sync_interval.is_zero()).then_some(cache_sync_interval),
         }
     }
 }

@@ -94,6 +94,9 @@ pub trait UserStore: Send + Sync {
 
     /// How many accounts there are (the admin console's dashboard).
     async fn count_users(&self) -> Result<u64, StoreError>;
+
+    /// Accounts whose `updated_at` is `since` or later (what other instances forget).
+    async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<UserId>, StoreError>;
 }
 
 /// A rotation request: the presented refresh token (by hash) and its would-be successor.

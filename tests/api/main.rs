@@ -9,6 +9,7 @@ mod helpers;
 mod admin;
 mod audit;
 mod browser;
+mod caches;
 mod chromium;
 mod cli;
 mod console;

@@ -247,6 +247,19 @@ impl UserStore for Database {
             .collect()
     }
 
+    async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<UserId>, StoreError> {
+        let rows: Vec<(uuid::Uuid,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT id FROM users WHERE updated_at >= $1")
+                .bind(since)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| UserId::from_uuid(id))
+            .collect())
+    }
+
     async fn count_users(&self) -> Result<u64, StoreError> {
         let (count,): (i64,) = on_pool!(self, |pool| {
             sqlx::query_as("SELECT COUNT(*) FROM users")

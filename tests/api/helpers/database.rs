@@ -125,6 +125,15 @@ impl TestApp {
         }
     }
 
+    /// The SQL expression for the current time, written as the server writes times.
+    pub fn sql_now(&self) -> &'static str {
+        if self.database_url.starts_with("sqlite:") {
+            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
+        } else {
+            "now()"
+        }
+    }
+
     /// Gives the account `email` the `admin` role (registration never does).
     pub async fn make_admin(&self, email: &str) {
         self.sql(
