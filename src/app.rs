@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::connections::{Drain, LimitedAcceptor, close_when_draining};
 use crate::http::tls::TlsAcceptor;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Services};
 use crate::limits::Limiter;
 use crate::mail::{MailSettings, Mailer};
 use crate::oauth::{ClientRegistry, OAuth, OAuthParts};
@@ -312,7 +312,7 @@ impl Application {
             signing_keys.clone(),
             core.clock.clone(),
         );
-        let state = AppState {
+        let state = AppState::new(Services {
             signing_keys,
             dashboard,
             second_factors: core.second_factors,
@@ -331,7 +331,7 @@ impl Application {
             oauth,
             keys,
             clock: core.clock,
-        };
+        });
         let reload_interval = config.keys.reload_interval;
         let tcp = TcpListener::bind(config.listen)
             .into_acceptor()

@@ -393,6 +393,7 @@ mod tests {
             Duration::from_secs(30 * 86_400)
         );
         assert!(parse_duration("15").is_err());
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("-5m").is_err());
         assert_eq!(format_duration(Duration::from_secs(900)), "15m");
         assert_eq!(parse_size("1MiB").unwrap(), 1024 * 1024);

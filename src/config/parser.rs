@@ -266,6 +266,10 @@ fn parse_number<T: std::str::FromStr>(v: &str) -> Result<T, String> {
 /// Durations are written `90s`, `15m`, `12h`, `30d` (or `250ms`).
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let err = || format!("`{v}` is not a duration such as 90s, 15m, 12h or 30d");
+    // Zero needs no unit.
+    if v == "0" {
+        return Ok(Duration::ZERO);
+    }
     let split = v.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
     let (number, unit) = v.split_at(split);
     let n: u64 = number.parse().map_err(|_| err())?;

@@ -37,9 +37,27 @@ use crate::oauth::OAuth;
 use crate::store::Database;
 use crate::token::Keys;
 
-/// Everything handlers need, cheap to clone.
+/// Everything handlers need, shared: one clone is one reference count (the router hands
+/// every request its own clone).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The use cases and settings behind [`AppState`].
+pub struct Services {
     pub config: Arc<Config>,
     pub db: Database,
     pub accounts: Accounts,
