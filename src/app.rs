@@ -313,6 +313,7 @@ impl Application {
             core.clock.clone(),
         );
         let state = AppState::new(Services {
+            well_known: Default::default(),
             signing_keys,
             dashboard,
             second_factors: core.second_factors,

@@ -59,6 +59,8 @@ impl std::ops::Deref for AppState {
 /// The use cases and settings behind [`AppState`].
 pub struct Services {
     pub config: Arc<Config>,
+    /// The JWKS and discovery answers, kept as bytes.
+    pub well_known: wellknown::WellKnown,
     pub db: Database,
     pub accounts: Accounts,
     pub sessions: Sessions,

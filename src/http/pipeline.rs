@@ -24,6 +24,45 @@ use crate::config::{Config, TrustedProxy};
 #[derive(Clone, Debug)]
 pub struct RequestId(pub Arc<str>);
 
+impl RequestId {
+    /// A random (v4) UUID, written straight into its shared string.
+    fn new() -> Self {
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        Self(Arc::from(
+            &*Uuid::new_v4().hyphenated().encode_lower(&mut text),
+        ))
+    }
+}
+
+/// The method as a metric label, without an allocation for the standard ones.
+fn method_label(method: &Method) -> metrics::SharedString {
+    // Their names are static, but `Method::as_str` borrows from the method.
+    let name = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => return method.to_string().into(),
+    };
+    metrics::SharedString::const_str(name)
+}
+
+/// The status as a metric label, without an allocation: every code from 100 to 999 is
+/// written once into one static string.
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    static CODES: std::sync::LazyLock<&'static str> = std::sync::LazyLock::new(|| {
+        (100..1000)
+            .map(|c| c.to_string())
+            .collect::<String>()
+            .leak()
+    });
+    let start = (usize::from(status.as_u16()) - 100) * 3;
+    metrics::SharedString::const_str(&CODES[start..start + 3])
+}
+
 /// Settings of the pipeline, taken from the configuration once.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -70,12 +109,14 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         let started = Instant::now();
-        let request_id = RequestId(Uuid::new_v4().to_string().into());
+        let request_id = RequestId::new();
         let client_ip = client_ip(&req, &self.settings.trusted_proxies);
         let method = req.method().clone();
-        // Only the path: query strings can carry codes and tokens.
-        let path = req.uri().path().to_string();
-        let matched = self.settings.routes.find(&path);
+        // Only the path is logged: query strings can carry codes and tokens. (A URI's
+        // clone shares its bytes.)
+        let uri = req.uri().clone();
+        let path = uri.path();
+        let matched = self.settings.routes.find(path);
         let style = ErrorStyle::of(matched.surface);
         req.extensions_mut().insert(request_id.clone());
         req.extensions_mut().insert(ClientIp(client_ip));
@@ -146,10 +187,10 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             response.headers_mut().insert("x-request-id", value);
         }
         let route = matched.label();
-        let status = response.status().as_u16().to_string();
-        metrics::counter!("gatehouse_http_requests_total", "method" => method.to_string(), "route" => route, "status" => status)
+        let method_label = method_label(&method);
+        metrics::counter!("gatehouse_http_requests_total", "method" => method_label.clone(), "route" => route, "status" => status_label(response.status()))
             .increment(1);
-        metrics::histogram!("gatehouse_http_request_duration_seconds", "method" => method.to_string(), "route" => route)
+        metrics::histogram!("gatehouse_http_request_duration_seconds", "method" => method_label, "route" => route)
             .record(started.elapsed().as_secs_f64());
         tracing::info!(
             target: "gatehouse::http",

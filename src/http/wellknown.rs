@@ -1,18 +1,65 @@
 //! Discovery (OpenID Connect Discovery 1.0, RFC 8414) and the JWKS (RFC 7517).
 
-use poem::http::header::CACHE_CONTROL;
-use poem::web::{Data, Json};
-use poem::{IntoResponse, Response, handler};
-use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use poem::{Response, handler, web::Data};
+use serde_json::json;
 
 use super::AppState;
+use crate::config::Config;
 use crate::domain::Acr;
+use crate::token::KeyRing;
 
-fn metadata(state: &AppState) -> Value {
-    let issuer = &state.config.issuer;
-    let algorithms = state.keys.current().algorithms(state.clock.now());
+/// The JWKS and discovery answers, each built once and then served as the same bytes
+/// until the key ring is replaced or the set of published keys changes with time.
+#[derive(Default)]
+pub struct WellKnown {
+    jwks: Memo,
+    metadata: Memo,
+}
+
+#[derive(Default)]
+struct Memo(Mutex<Option<Memoized>>);
+
+struct Memoized {
+    /// Held, so that a later ring can never be mistaken for it.
+    ring: Arc<KeyRing>,
+    published: u128,
+    body: Bytes,
+}
+
+impl Memo {
+    fn get(&self, state: &AppState, build: impl FnOnce(&KeyRing, DateTime<Utc>) -> Bytes) -> Bytes {
+        let ring = state.keys.current();
+        let now = state.clock.now();
+        let Some(published) = ring.published(now) else {
+            return build(&ring, now);
+        };
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(memo) = slot
+            .as_ref()
+            .filter(|m| Arc::ptr_eq(&m.ring, &ring) && m.published == published)
+        {
+            return memo.body.clone();
+        }
+        let body = build(&ring, now);
+        *slot = Some(Memoized {
+            ring,
+            published,
+            body: body.clone(),
+        });
+        body
+    }
+}
+
+fn metadata(config: &Config, ring: &KeyRing, now: DateTime<Utc>) -> Bytes {
+    let issuer = &config.issuer;
+    let algorithms = ring.algorithms(now);
     let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
-    if state.config.oauth.password_grant {
+    if config.oauth.password_grant {
         grants.push("password");
     }
     json!({
@@ -44,30 +91,39 @@ fn metadata(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{issuer}/docs"),
     })
+    .to_string()
+    .into()
 }
 
-/// Metadata changes only with configuration; caches may keep it briefly.
-fn cacheable(body: Value, max_age: u64) -> Response {
-    Json(body)
-        .with_header(CACHE_CONTROL, format!("public, max-age={max_age}"))
-        .into_response()
+/// Metadata changes only with configuration and keys; caches may keep it briefly.
+fn discovery(state: &AppState) -> Response {
+    let body = state
+        .well_known
+        .metadata
+        .get(state, |ring, now| metadata(&state.config, ring, now));
+    Response::builder()
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .header(CACHE_CONTROL, "public, max-age=3600")
+        .body(body)
 }
 
 #[handler]
 pub fn openid_configuration(state: Data<&AppState>) -> Response {
-    cacheable(metadata(&state), 3600)
+    discovery(&state)
 }
 
 #[handler]
 pub fn authorization_server_metadata(state: Data<&AppState>) -> Response {
-    cacheable(metadata(&state), 3600)
+    discovery(&state)
 }
 
 /// The public keys; resource servers cache them for `GATEHOUSE_JWKS_MAX_AGE`.
 #[handler]
 pub fn jwks(state: Data<&AppState>) -> Response {
-    let keys = state.keys.current();
-    let jwks = keys.jwks_json(state.clock.now());
+    let jwks = state
+        .well_known
+        .jwks
+        .get(&state, |ring, now| ring.jwks_json(now).into());
     Response::builder()
         .content_type("application/jwk-set+json")
         .header(

@@ -2,13 +2,16 @@
 
 use std::collections::HashSet;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use gatehouse::clock::ManualClock;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with, spawn_app_with_clock};
 
 const PASSWORD: &str = "analytical engine";
 
@@ -303,6 +306,29 @@ async fn a_corrupt_key_file_is_named_and_does_not_take_a_running_instance_down()
     // Repaired, everything goes on.
     std::fs::write(&path, &pem).unwrap();
     assert!(keys_cli(&app, &["list"]).status.success());
+}
+
+/// The JWKS is served as bytes kept in memory, yet follows time: with nothing changed on
+/// disk, the retired key leaves it once its tokens have expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jwks_kept_in_memory_follows_the_clock() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = spawn_app_with_clock(Backend::Sqlite, &FAST, clock.clone()).await;
+    app.register_user("ada@example.com", PASSWORD).await;
+    let old = kid_of(&app.access_token("ada@example.com", PASSWORD).await);
+    let new = rotate(&app);
+    let both = HashSet::from([old.clone(), new.clone()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while published(&app).await != both {
+        assert!(Instant::now() < deadline, "the new key was never published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(published(&app).await, both);
+
+    clock.advance(Duration::from_secs(86_400));
+    assert_eq!(published(&app).await, HashSet::from([new.clone()]));
+    let token = app.access_token("ada@example.com", PASSWORD).await;
+    assert_eq!(kid_of(&token), new);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

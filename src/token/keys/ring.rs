@@ -114,6 +114,18 @@ impl KeyRing {
         serde_json::json!({ "keys": keys }).to_string()
     }
 
+    /// Which keys are published at `now`, one bit each in the ring's order: what the JWKS
+    /// and the algorithms depend on. `None` for a ring of more than 128 keys.
+    pub fn published(&self, now: DateTime<Utc>) -> Option<u128> {
+        (self.keys.len() <= 128).then(|| {
+            self.keys
+                .iter()
+                .enumerate()
+                .filter(|(_, (s, _))| s.state(now).is_published())
+                .fold(0, |mask, (i, _)| mask | 1 << i)
+        })
+    }
+
     /// The algorithms of the published keys (what verifiers must accept), sorted.
     pub fn algorithms(&self, now: DateTime<Utc>) -> Vec<&'static str> {
         let mut algs: Vec<&'static str> = self
