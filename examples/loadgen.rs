@@ -14,6 +14,11 @@
 //! # request was due (as wrk2 does), with percentiles.
 //! cargo run --release --example loadgen -- rate http://127.0.0.1:8080/.well-known/jwks.json \
 //!     --rate 2000 --seconds 10
+//!
+//! # Accounts seeded-<from>@example.com … seeded-<from+count-1>@example.com (password
+//! # bench-password-123), each with one live session, written through Gatehouse's stores
+//! # where the GATEHOUSE_* settings point (as `gatehouse serve` would read them).
+//! cargo run --release --example loadgen -- seed --from 0 --count 100000
 //! ```
 //!
 //! Results are printed as `key=value` lines, for scripts.
@@ -81,6 +86,16 @@ enum Command {
     Serve {
         #[arg(long)]
         port: u16,
+    },
+    /// Accounts with one session each, for measuring how cost grows with the store.
+    Seed {
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        count: u64,
+        /// Writes in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
     },
     /// GET `url` at a fixed rate and report latency percentiles.
     Rate {
@@ -170,6 +185,14 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(serve(port)),
+        Command::Seed {
+            from,
+            count,
+            concurrency,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(seed(from, count, concurrency)),
         Command::Rate {
             url,
             rate,
@@ -367,5 +390,88 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> anyhow::Result<()> 
     }
     let mut body = vec![0; length];
     stream.read_exact(&mut body).await?;
+    Ok(())
+}
+
+/// Writes `count` accounts, each with one session, through Gatehouse's own stores (SQL for
+/// accounts; Redis or SQL for sessions, as configured), `concurrency` at a time.
+async fn seed(from: u64, count: u64, concurrency: usize) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use gatehouse::auth::PasswordHasher;
+    use gatehouse::domain::{
+        Email, NewUser, Password, Profile, Scopes, Secret, Session, SessionId, UserName,
+    };
+    use gatehouse::store::{Database, SessionStore, UserStore, redis::RedisSessions};
+    use gatehouse::token::TokenHash;
+
+    let raw = gatehouse::config::RawSettings::from_environment()?;
+    let config = gatehouse::Config::from_raw(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = &config.store;
+    let db = Database::connect(store.database_url.expose(), 8).await?;
+    db.migrate().await?;
+    let sessions: Arc<dyn SessionStore> = match &store.redis_url {
+        Some(url) => Arc::new(RedisSessions::connect(
+            url.expose(),
+            &store.redis_key_prefix,
+            config.tokens.refresh_token_idle_ttl,
+        )?),
+        None => Arc::new(db.clone()),
+    };
+    // One hash for every account: seeding measures the store, not argon2.
+    let hasher = PasswordHasher::new(config.passwords.argon2, 1)?;
+    let hash = hasher
+        .hash(&Password::parse("bench-password-123").map_err(anyhow::Error::msg)?)
+        .await?;
+    let started = Instant::now();
+    let now = gatehouse::clock::Clock::now(&gatehouse::clock::SystemClock);
+    let name = UserName::parse("Seeded").map_err(anyhow::Error::msg)?;
+    let scope = Scopes::parse("openid").map_err(anyhow::Error::msg)?;
+    let written = futures_util::stream::iter(from..from + count)
+        .map(|i| {
+            let (db, sessions, hash) = (&db, &sessions, &hash);
+            let (name, scope) = (name.clone(), scope.clone());
+            async move {
+                let email =
+                    Email::parse(&format!("seeded-{i}@example.com")).map_err(anyhow::Error::msg)?;
+                let user = db
+                    .create_user(&NewUser {
+                        id: UserId::generate(),
+                        email,
+                        name,
+                        password_hash: Secret::new(hash.expose().clone()),
+                        roles: Vec::new(),
+                        email_verified: true,
+                        profile: Profile::default(),
+                        created_at: now,
+                    })
+                    .await?;
+                let session = Session {
+                    id: SessionId::generate(),
+                    user_id: user.id,
+                    client_id: "seeded".into(),
+                    scope,
+                    created_at: now,
+                    last_used_at: now,
+                    absolute_expires_at: now + config.tokens.refresh_token_max_ttl,
+                    idle_expires_at: now + config.tokens.refresh_token_idle_ttl,
+                    auth_time: now,
+                    amr: vec!["pwd".into()],
+                    ip: None,
+                    user_agent: None,
+                };
+                let mut refresh = TokenHash([0; 16]);
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut refresh.0);
+                sessions.create_session(&session, refresh).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(Ok::<u64, anyhow::Error>(0), |n, r| async move {
+            Ok(n? + r.map(|()| 1)?)
+        })
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("seeded={written}");
+    println!("seeded_per_s={:.0}", written as f64 / seconds);
     Ok(())
 }

@@ -13,7 +13,8 @@
 # (BENCH_REDIS_URL, default redis://127.0.0.1:6379) plus psql and redis-cli.
 # Other settings: CONNECTIONS (default 8), PORT (default 18080; it and PORT+1, where the
 # latency floor server listens, must be free), LOW_RATE (default 1000 requests/s, the
-# second fixed rate for latency), MFA_ACCOUNTS (default 100 per connection: accounts with
+# second fixed rate for latency), GROWTH_SIZES (default "1000 100000 1000000": accounts
+# with a session each in the store for "how cost grows", seeded in turn), MFA_ACCOUNTS (default 100 per connection: accounts with
 # TOTP, each signing in once with both steps), PAGES (default 2000: enrollment pages with
 # their QR code).
 set -euo pipefail
@@ -30,6 +31,7 @@ BASE=http://127.0.0.1:$PORT
 LOW_RATE=${LOW_RATE:-1000}
 MFA_ACCOUNTS=${MFA_ACCOUNTS:-$((CONNECTIONS * 100))}
 PAGES=${PAGES:-2000}
+GROWTH_SIZES=${GROWTH_SIZES:-1000 100000 1000000}
 FLOOR=http://127.0.0.1:$((PORT + 1))/
 
 cargo build --release --quiet --bin gatehouse --example loadgen
@@ -147,6 +149,7 @@ at_rate() {
   local url=$1 rate=$2; shift 2
   load "$LOADGEN" rate "$url" --rate "$rate" --seconds "$DURATION" "$@"
   echo "$CPU_US" >"$dir/cpu_us"
+  at p99_ms >"$dir/p99_ms"
   local result; result="$(at p50_ms) / $(at p99_ms) / $(at max_ms) ms"
   OUT=$("$LOADGEN" rate "$FLOOR" --rate "$rate" --seconds "$DURATION")
   echo "$result (floor p99 $(at p99_ms) ms)"
@@ -198,6 +201,7 @@ run_setup() {
   load python3 $here/second_factor.py page "$BASE" "$PAGES"
   local qr_page=$RATE qr_page_us=$CPU_US
   local me; me=$(latency_row "/me" "$BASE/api/v1/auth/me" -H "authorization: Bearer $access")
+  local me_p99; me_p99=$(cat "$dir/p99_ms")
   local jwks; jwks=$(latency_row "JWKS" "$BASE/.well-known/jwks.json")
   local peak_rss; peak_rss=$(rss_mb VmHWM)
   local redis_rows=""
@@ -225,7 +229,11 @@ run_setup() {
   grant_row "client_credentials, RS256" "$cc" "$cc_us" "$rsa"
   grant_row "refresh ($CONNECTIONS token chains), RS256" "$refresh" "$refresh_us" "$rsa"
   grant_row "$flow, RS256" "$flows" "$flow_us" "$rsa" 2
+  summary+=("| /me p99 at $LOW_RATE requests/s, $name | $me_p99 ms | < 2 ms |")
+  summary+=("| refresh grants / client_credentials grants, $name | $(py "f'{$refresh/max($cc,1):.2f}'") ($refresh/s, $cc/s) | ≥ 0.7 |")
+  summary+=("| client_credentials RS256, $name: one signature's share of Gatehouse's CPU per grant | $(py "f'{$CORES*1e6/$rsa/max($cc_us,1):.0%}'") ($cc_us µs) | ≥ 90 % |")
   read -r cc cc_us refresh refresh_us flows flow_us <<<"$es256"
+  summary+=("| client_credentials ES256, $name: Gatehouse CPU per grant | $cc_us µs (one signature: $(py "round($CORES*1e6/$p256)") µs) | ≤ 70 µs |")
   grant_row "client_credentials, ES256" "$cc" "$cc_us" "$p256"
   grant_row "refresh ($CONNECTIONS token chains), ES256" "$refresh" "$refresh_us" "$p256"
   grant_row "$flow, ES256" "$flows" "$flow_us" "$p256" 2
@@ -260,6 +268,7 @@ run_setup() {
   rm -rf "$dir"
 }
 
+summary=()
 run_setup "SQLite, sessions in SQLite"
 schema="bench_$$"
 psql "$PG" -qc "CREATE SCHEMA $schema" >/dev/null
@@ -269,3 +278,100 @@ BENCH_REDIS_PREFIX=$prefix run_setup "PostgreSQL + Redis" \
   GATEHOUSE_REDIS_URL="$REDIS" GATEHOUSE_REDIS_KEY_PREFIX="$prefix"
 psql "$PG" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >/dev/null
 redis-cli -u "$REDIS" --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$REDIS" del >/dev/null
+
+# Side by side with the baselines (../shared/baselines): the old service's /me and
+# oidc-provider's client_credentials grants, measured by baselines.sh, and Gatehouse on
+# SQLite measured the same way in the same run (wrk -t1 -c16; for one core each, the
+# server pinned to core 0 and wrk to core 1, as baselines.sh pins them).
+eval "$(DURATION=$DURATION $here/baselines.sh)"
+dir=$(mktemp -d)
+env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
+     GATEHOUSE_KEYS_DIR="$dir/keys")
+(cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
+secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials 2>/dev/null)
+env=(taskset -c 0 "${env[@]}")
+start
+curl -fs -X POST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","name":"Bench","password":"bench-password-123"}' >/dev/null
+access=$(curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d username=bench@example.com \
+  -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+taskset -c 1 wrk -t1 -c16 -d1s -H "authorization: Bearer $access" "$BASE/api/v1/auth/me" >/dev/null
+load taskset -c 1 wrk -t1 -c16 -d"${DURATION}s" -H "authorization: Bearer $access" "$BASE/api/v1/auth/me"
+me_one_core=$RATE
+stop "$pid"
+env=("${env[@]:3}")
+start
+load env BENCH_BASIC="$(printf 'bench:%s' "$secret" | base64 -w0)" \
+  wrk -t1 -c16 -d"${DURATION}s" -s $here/client_credentials.lua "$BASE/oauth2/token"
+cc_two_cores=$RATE
+load env BENCH_BASIC="$(printf 'bench:%s' "$secret" | base64 -w0)" \
+  taskset -c 1 wrk -t1 -c16 -d"${DURATION}s" -s $here/client_credentials.lua "$BASE/oauth2/token"
+stop "$pid"
+env=(taskset -c 0 "${env[@]}")
+start
+load env BENCH_BASIC="$(printf 'bench:%s' "$secret" | base64 -w0)" \
+  taskset -c 1 wrk -t1 -c16 -d"${DURATION}s" -s $here/client_credentials.lua "$BASE/oauth2/token"
+cc_one_core=$RATE
+stop "$pid"
+rm -rf "$dir"
+summary=("| \`GET /api/v1/auth/me\`, one core each, against the old FastAPI service (\`wrk -c16\`) | $me_one_core/s vs $old_me_per_s/s: $(py "f'{$me_one_core/$old_me_per_s:.1f}'")× | ≥ 20× |" "${summary[@]}")
+summary+=("| client_credentials against node-oidc-provider, side by side on both cores (shared with wrk) | $cc_two_cores/s vs $node_cc_two_cores_per_s/s: $(py "f'{$cc_two_cores/$node_cc_two_cores_per_s:.1f}'")× | ≥ 2.5× (the RSA ceiling: $(py "f'{$rsa/$node_cc_two_cores_per_s:.1f}'")×) |")
+summary+=("| client_credentials against node-oidc-provider, one core each | $cc_one_core/s vs $node_cc_one_core_per_s/s: $(py "f'{$cc_one_core/$node_cc_one_core_per_s:.1f}'")× | |")
+echo "## Side by side, and the figures of issue 21"
+echo
+echo "The old service's password grant (bcrypt, one core): $old_password_per_s/s."
+echo
+echo "| what | this run | target |"
+echo "| --- | --- | --- |"
+printf '%s\n' "${summary[@]}"
+echo
+
+# How cost grows: refresh grants/s and /me p99 at LOW_RATE with GROWTH_SIZES accounts
+# (each with one session) in the store, seeded through Gatehouse's own stores.
+growth() {
+  local name=$1; shift
+  dir=$(mktemp -d)
+  env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
+       GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
+  (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
+  local seeded=0 size rows=()
+  for size in $GROWTH_SIZES; do
+    OUT=$(cd "$dir" && "${env[@]}" "$LOADGEN" seed --from "$seeded" --count $((size - seeded)))
+    local seed_rate; seed_rate=$(at seeded_per_s)
+    seeded=$size
+    start
+    for i in $(seq 1 "$CONNECTIONS"); do
+      curl -fs -X POST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
+        -d "{\"email\":\"bench$i-$size@example.com\",\"name\":\"Bench\",\"password\":\"bench-password-123\"}" >/dev/null
+    done
+    : >"$dir/tokens"
+    for i in $(seq 1 "$CONNECTIONS"); do
+      curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i-$size@example.com" \
+        -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' >>"$dir/tokens"
+    done
+    local access; access=$(curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password \
+      -d "username=bench1-$size@example.com" -d password=bench-password-123 \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    load env BENCH_TOKENS_FILE="$dir/tokens" \
+      wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" -s $here/refresh.lua "$BASE"
+    local refresh=$RATE refresh_us=$CPU_US
+    local me; me=$(at_rate "$BASE/api/v1/auth/me" "$LOW_RATE" --header "authorization: Bearer $access")
+    rows+=("| $name | $size | $refresh/s ($refresh_us µs) | $me | $seed_rate/s |")
+    stop "$pid"
+  done
+  printf '%s\n' "${rows[@]}"
+  rm -rf "$dir"
+}
+echo "## How cost grows"
+echo
+echo "| setup | accounts, each with a session | refresh grants ($CONNECTIONS token chains; Gatehouse CPU per grant) | /me at $LOW_RATE/s: p50 / p99 / max | seeding rate |"
+echo "| --- | --- | --- | --- | --- |"
+growth "SQLite"
+schema="bench_growth_$$"
+psql "$PG" -qc "CREATE SCHEMA $schema" >/dev/null
+prefix="bench-growth-$$"
+growth "PostgreSQL + Redis" \
+  GATEHOUSE_DATABASE_URL="$PG?options=-c%20search_path%3D$schema" \
+  GATEHOUSE_REDIS_URL="$REDIS" GATEHOUSE_REDIS_KEY_PREFIX="$prefix"
+psql "$PG" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >/dev/null
+redis-cli -u "$REDIS" --scan --pattern "$prefix:*" | xargs -r -n 1000 redis-cli -u "$REDIS" del >/dev/null
