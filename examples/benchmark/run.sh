@@ -317,7 +317,7 @@ rm -rf "$dir"
 summary=("| \`GET /api/v1/auth/me\`, one core each, against the old FastAPI service (\`wrk -c16\`) | $me_one_core/s vs $old_me_per_s/s: $(py "f'{$me_one_core/$old_me_per_s:.1f}'")× | ≥ 20× |" "${summary[@]}")
 summary+=("| client_credentials against node-oidc-provider, side by side on both cores (shared with wrk) | $cc_two_cores/s vs $node_cc_two_cores_per_s/s: $(py "f'{$cc_two_cores/$node_cc_two_cores_per_s:.1f}'")× | ≥ 2.5× (the RSA ceiling: $(py "f'{$rsa/$node_cc_two_cores_per_s:.1f}'")×) |")
 summary+=("| client_credentials against node-oidc-provider, one core each | $cc_one_core/s vs $node_cc_one_core_per_s/s: $(py "f'{$cc_one_core/$node_cc_one_core_per_s:.1f}'")× | |")
-echo "## Side by side, and the figures of issue 21"
+echo "## Side by side, and the performance targets"
 echo
 echo "The old service's password grant (bcrypt, one core): $old_password_per_s/s."
 echo
