@@ -185,7 +185,7 @@ impl TokenVerifier {
         now: DateTime<Utc>,
     ) -> Result<IdClaims, TokenError> {
         let ring = self.keys.current();
-        let payload = verify_signature(&ring, token, "JWT", now)?;
+        let (_, payload) = verify_signature(&ring, token, "JWT", now)?;
         let claims: IdClaims =
             serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
         if claims.iss != *self.issuer {
@@ -195,12 +195,33 @@ impl TokenVerifier {
     }
 }
 
+/// Access tokens whose signature, issuer and audience an instance has checked.
+const VERIFIED_TOKENS: u64 = 10_000;
+
 /// Verifies access tokens against our own keys, issuer and audience.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TokenVerifier {
     keys: Keys,
     issuer: Arc<str>,
     audience: Arc<str>,
+    /// Tokens already verified, by the SHA-256 of their text: the same bytes need no
+    /// second signature check, only what depends on time — expiry, and whether the key
+    /// that signed them is still accepted (a revoked key's tokens fail at once).
+    verified: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+}
+
+struct Verified {
+    kid: String,
+    claims: AccessClaims,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenVerifier {
@@ -209,27 +230,47 @@ impl TokenVerifier {
             keys,
             issuer: issuer.into(),
             audience: audience.into(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                // No access token lives longer (GATEHOUSE_ACCESS_TOKEN_TTL ≤ 24 h).
+                .time_to_live(std::time::Duration::from_secs(86_400))
+                .build(),
         }
     }
 
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
-        verify_with(
-            &self.keys.current(),
-            token,
-            &self.issuer,
-            &self.audience,
-            now,
-        )
+        use sha2::Digest;
+        let ring = self.keys.current();
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Malformed);
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(seen) = self.verified.get(&digest)
+            && ring.verification_key(&seen.kid, now).is_some()
+        {
+            check_time(&seen.claims, now)?;
+            return Ok(seen.claims.clone());
+        }
+        let (kid, claims) = verify_with(&ring, token, &self.issuer, &self.audience, now)?;
+        self.verified.insert(
+            digest,
+            Arc::new(Verified {
+                kid,
+                claims: claims.clone(),
+            }),
+        );
+        Ok(claims)
     }
 }
 
-/// Checks the header (algorithm pinned, type, key) and the signature; returns the payload.
+/// Checks the header (algorithm pinned, type, key) and the signature; returns the key's
+/// id and the payload.
 fn verify_signature(
     keys: &KeyRing,
     token: &str,
     typ: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<u8>, TokenError> {
+) -> Result<(String, Vec<u8>), TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Malformed);
     }
@@ -275,7 +316,7 @@ fn verify_signature(
     if !key.verify(signing_input.as_bytes(), &signature) {
         return Err(TokenError::BadSignature);
     }
-    decode(payload_b64)
+    Ok((key.kid().to_string(), decode(payload_b64)?))
 }
 
 fn verify_with(
@@ -284,12 +325,24 @@ fn verify_with(
     issuer: &str,
     audience: &str,
     now: DateTime<Utc>,
-) -> Result<AccessClaims, TokenError> {
-    let payload = verify_signature(keys, token, "at+jwt", now)?;
+) -> Result<(String, AccessClaims), TokenError> {
+    let (kid, payload) = verify_signature(keys, token, "at+jwt", now)?;
     // Only a correctly signed payload is parsed; `exp` and the other numeric claims are
     // required integers, so a token without them is malformed.
     let claims: AccessClaims =
         serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    check_time(&claims, now)?;
+    if claims.iss != issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !claims.aud.contains(audience) {
+        return Err(TokenError::WrongAudience);
+    }
+    Ok((kid, claims))
+}
+
+/// What changes with time alone: expired, or not valid yet.
+fn check_time(claims: &AccessClaims, now: DateTime<Utc>) -> Result<(), TokenError> {
     let now = now.timestamp();
     if now >= claims.exp {
         return Err(TokenError::Expired);
@@ -297,13 +350,7 @@ fn verify_with(
     if claims.nbf > now + LEEWAY_SECS || claims.iat > now + LEEWAY_SECS {
         return Err(TokenError::NotYetValid);
     }
-    if claims.iss != issuer {
-        return Err(TokenError::WrongIssuer);
-    }
-    if !claims.aud.contains(audience) {
-        return Err(TokenError::WrongAudience);
-    }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -367,6 +414,27 @@ mod tests {
             verifier.verify(&token, now + chrono::Duration::seconds(60)),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn a_token_verified_before_fails_once_its_key_is_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = super::super::KeyFolder::new(dir.path(), 2048);
+        let made = now() - chrono::Duration::seconds(5);
+        folder.ensure_key(made).unwrap();
+        let keys = Keys::new(folder.load(made).unwrap());
+        let token = TokenSigner::new(keys.clone())
+            .sign(&claims(now().timestamp()), now())
+            .unwrap();
+        let verifier =
+            TokenVerifier::new(keys.clone(), "https://id.example", "https://api.example");
+        assert!(verifier.verify(&token, now()).is_ok());
+        assert!(verifier.verify(&token, now()).is_ok());
+
+        let kid = keys.current().schedules().next().unwrap().kid.clone();
+        folder.revoke(&kid, now()).unwrap();
+        keys.replace(folder.load(now()).unwrap());
+        assert_eq!(verifier.verify(&token, now()), Err(TokenError::UnknownKey));
     }
 
     #[test]
