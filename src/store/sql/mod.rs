@@ -125,6 +125,7 @@ impl Database {
     }
 
     /// Holds SQLite's writers in line while the guard lives; nothing for PostgreSQL.
+    /// (The hottest write, a refresh token's rotation, takes it on [`on_writer_thread`].)
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self {
             Self::Sqlite(_, writers) => Some(writers.lock().await),
@@ -157,5 +158,35 @@ impl Database {
 
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// Runs a SQLite write on a thread of its own. A task holding the writers' turn gives it
+/// back only when it runs again after its statement: on the async workers it can wait
+/// there behind another request's RSA signature (up to a millisecond), with every other
+/// writer queued behind it. This thread runs nothing else, so it is back at once.
+pub(crate) async fn on_writer_thread<T: Send + 'static>(
+    write: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, StoreError> {
+    static WRITER: std::sync::OnceLock<Option<tokio::runtime::Handle>> = std::sync::OnceLock::new();
+    let writer = WRITER.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .ok()?;
+        Some(handle)
+    });
+    match writer {
+        Some(writer) => writer
+            .spawn(write)
+            .await
+            .map_err(|e| StoreError::Internal(Box::new(e))),
+        // No thread could be started: the write runs here.
+        None => Ok(write.await),
     }
 }

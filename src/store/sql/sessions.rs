@@ -122,6 +122,16 @@ macro_rules! session_columns {
     };
 }
 
+/// The usual rotation: the current token of a live session, one statement.
+const ROTATE_CURRENT: &str = concat!(
+    "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $2, \
+     sealed_successor = $3, rotated_at = $4, last_used_at = $4, \
+     idle_expires_at = $5 WHERE id = $1 AND refresh_hash = $6 \
+     AND client_id = $7 AND absolute_expires_at > $4 AND idle_expires_at > $4 \
+     RETURNING ",
+    session_columns!()
+);
+
 /// Lists an ended session in the revocation feed, in the transaction that ended it (a
 /// macro: the transaction's type differs per dialect).
 macro_rules! list_ended {
@@ -182,32 +192,52 @@ impl SessionStore for Database {
         // The usual case, the current token of a live session with no wider scope asked
         // for, is one statement (a trigger keeps the history); anything else is decided below from
         // the locked row.
-        let _turn = self.write_turn().await;
         if !rotation.widens_scope {
             let idle = idle_expiry(rotation.now, rotation.idle_ttl);
-            let rotated: Option<SessionRow> = on_pool!(self, |pool| {
-                sqlx::query_as(concat!(
-                    "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $2, \
-                     sealed_successor = $3, rotated_at = $4, last_used_at = $4, \
-                     idle_expires_at = $5 WHERE id = $1 AND refresh_hash = $6 \
-                     AND client_id = $7 AND absolute_expires_at > $4 AND idle_expires_at > $4 \
-                     RETURNING ",
-                    session_columns!()
-                ))
-                .bind(rotation.session.as_str())
-                .bind(&rotation.successor.0[..])
-                .bind(&rotation.sealed.0[..])
-                .bind(rotation.now)
-                .bind(idle)
-                .bind(&rotation.presented.0[..])
-                .bind(rotation.client_id)
-                .fetch_optional(pool)
-                .await
-            })?;
+            let rotated: Option<SessionRow> = match self {
+                Database::Sqlite(pool, writers) => {
+                    let (pool, writers) = (pool.clone(), writers.clone());
+                    let (session, successor, sealed, presented, client_id) = (
+                        rotation.session.as_str().to_owned(),
+                        rotation.successor.0,
+                        rotation.sealed.0,
+                        rotation.presented.0,
+                        rotation.client_id.to_owned(),
+                    );
+                    let now = rotation.now;
+                    super::on_writer_thread(async move {
+                        let _turn = writers.lock().await;
+                        sqlx::query_as(ROTATE_CURRENT)
+                            .bind(session)
+                            .bind(&successor[..])
+                            .bind(&sealed[..])
+                            .bind(now)
+                            .bind(idle)
+                            .bind(&presented[..])
+                            .bind(client_id)
+                            .fetch_optional(&pool)
+                            .await
+                    })
+                    .await??
+                }
+                Database::Postgres(pool) => {
+                    sqlx::query_as(ROTATE_CURRENT)
+                        .bind(rotation.session.as_str())
+                        .bind(&rotation.successor.0[..])
+                        .bind(&rotation.sealed.0[..])
+                        .bind(rotation.now)
+                        .bind(idle)
+                        .bind(&rotation.presented.0[..])
+                        .bind(rotation.client_id)
+                        .fetch_optional(pool)
+                        .await?
+                }
+            };
             if let Some(row) = rotated {
                 return Ok(Rotated::Rotated(row.session()?));
             }
         }
+        let _turn = self.write_turn().await;
         // SQLite: take the write lock at BEGIN, so two rotations cannot both read the
         // old state. PostgreSQL: lock the row.
         let ended = Revocation {
