@@ -91,11 +91,11 @@ start() {
   read -r pid READY_MS <<<"$line"
 }
 
-# Refresh tokens, one per connection, in $dir/tokens.
+# Refresh tokens, one per connection, in $dir/tokens, of bench<i><$1>@example.com.
 sign_in() {
   : >"$dir/tokens"
   for i in $(seq 1 "$CONNECTIONS"); do
-    curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i@example.com" \
+    curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i${1:-}@example.com" \
       -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' >>"$dir/tokens"
   done
 }
@@ -167,12 +167,17 @@ latency_row() {
   echo "| $label | $max/s | $((max / 2))/s: $half | $LOW_RATE/s: $low | $cpu µs |"
 }
 
-run_setup() {
-  local name=$1; shift
+# A new folder and database for a server (sets dir and env; extra settings in "$@").
+fresh_setup() {
   dir=$(mktemp -d)
   env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
        GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
   (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
+}
+
+run_setup() {
+  local name=$1; shift
+  fresh_setup "$@"
   secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials --scope bench:read 2>/dev/null)
   (cd "$dir" && "${env[@]}" "$BIN" client create --id bench-app --public --first-party \
     --redirect-uri https://app.example.com/cb >/dev/null 2>&1)
@@ -284,10 +289,7 @@ redis-cli -u "$REDIS" --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$RED
 # SQLite measured the same way in the same run (wrk -t1 -c16; for one core each, the
 # server pinned to core 0 and wrk to core 1, as baselines.sh pins them).
 eval "$(DURATION=$DURATION $here/baselines.sh)"
-dir=$(mktemp -d)
-env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
-     GATEHOUSE_KEYS_DIR="$dir/keys")
-(cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
+fresh_setup
 secret=$(cd "$dir" && "${env[@]}" "$BIN" client create --id bench --grant client_credentials 2>/dev/null)
 env=(taskset -c 0 "${env[@]}")
 start
@@ -330,10 +332,7 @@ echo
 # (each with one session) in the store, seeded through Gatehouse's own stores.
 growth() {
   local name=$1; shift
-  dir=$(mktemp -d)
-  env=(env GATEHOUSE_LISTEN=127.0.0.1:$PORT GATEHOUSE_RATE_LIMITS=off GATEHOUSE_LOG_LEVEL=warn
-       GATEHOUSE_KEYS_DIR="$dir/keys" "$@")
-  (cd "$dir" && "${env[@]}" "$BIN" migrate >/dev/null)
+  fresh_setup "$@"
   local seeded=0 size rows=()
   for size in $GROWTH_SIZES; do
     OUT=$(cd "$dir" && "${env[@]}" "$LOADGEN" seed --from "$seeded" --count $((size - seeded)))
@@ -344,11 +343,7 @@ growth() {
       curl -fs -X POST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
         -d "{\"email\":\"bench$i-$size@example.com\",\"name\":\"Bench\",\"password\":\"bench-password-123\"}" >/dev/null
     done
-    : >"$dir/tokens"
-    for i in $(seq 1 "$CONNECTIONS"); do
-      curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password -d "username=bench$i-$size@example.com" \
-        -d password=bench-password-123 | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' >>"$dir/tokens"
-    done
+    sign_in "-$size"
     local access; access=$(curl -fs -X POST "$BASE/oauth2/token" -d grant_type=password \
       -d "username=bench1-$size@example.com" -d password=bench-password-123 \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

@@ -418,14 +418,8 @@ mod tests {
 
     #[test]
     fn a_token_verified_before_fails_once_its_key_is_revoked() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, keys, token) = signed();
         let folder = super::super::KeyFolder::new(dir.path(), 2048);
-        let made = now() - chrono::Duration::seconds(5);
-        folder.ensure_key(made).unwrap();
-        let keys = Keys::new(folder.load(made).unwrap());
-        let token = TokenSigner::new(keys.clone())
-            .sign(&claims(now().timestamp()), now())
-            .unwrap();
         let verifier =
             TokenVerifier::new(keys.clone(), "https://id.example", "https://api.example");
         assert!(verifier.verify(&token, now()).is_ok());
