@@ -36,17 +36,6 @@ async fn me_answers(app: &TestApp, token: &str, status: u16) -> Duration {
     }
 }
 
-async fn revoke(app: &TestApp, token: &str) {
-    let response = app
-        .client
-        .post(app.url("/oauth2/revoke"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 /// Two instances on the same stores; Ada signed in on the first, her token used on both
 /// (so both remember her session).
 async fn two_instances(backend: Backend) -> (TestApp, TestApp, serde_json::Value) {
@@ -68,7 +57,7 @@ async fn two_instances(backend: Backend) -> (TestApp, TestApp, serde_json::Value
 async fn an_ended_session_is_refused_at_once_here_and_soon_on_the_others(backend: Backend) {
     let (here, there, tokens) = two_instances(backend).await;
     let access = s(&tokens, "access_token");
-    revoke(&here, &s(&tokens, "refresh_token")).await;
+    here.revoke(&s(&tokens, "refresh_token")).await;
     assert_eq!(here.me(&access).await.status(), 401);
     me_answers(&there, &access, 401).await;
 
@@ -78,7 +67,7 @@ async fn an_ended_session_is_refused_at_once_here_and_soon_on_the_others(backend
     for app in [&here, &there] {
         assert_eq!(app.me(&access).await.status(), 200);
     }
-    revoke(&there, &access).await;
+    there.revoke(&access).await;
     assert_eq!(there.me(&access).await.status(), 401);
     me_answers(&here, &access, 401).await;
 }
@@ -141,6 +130,6 @@ async fn without_caches_every_instance_sees_every_change_at_once(backend: Backen
     let tokens = sign_in(&here, "ada@example.com").await;
     let access = s(&tokens, "access_token");
     assert_eq!(there.me(&access).await.status(), 200);
-    revoke(&here, &s(&tokens, "refresh_token")).await;
+    here.revoke(&s(&tokens, "refresh_token")).await;
     assert_eq!(there.me(&access).await.status(), 401);
 }

@@ -62,18 +62,7 @@ fn kid_of(token: &str) -> String {
 }
 
 async fn published(app: &TestApp) -> HashSet<String> {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
+    app.published_kids().await.into_iter().collect()
 }
 
 fn rotate(app: &TestApp) -> String {

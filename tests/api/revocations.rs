@@ -29,17 +29,6 @@ async fn feed(app: &TestApp, client: &str, secret: &str, query: &str) -> reqwest
         .unwrap()
 }
 
-async fn revoke(app: &TestApp, token: &str) {
-    let response = app
-        .client
-        .post(app.url("/oauth2/revoke"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 async fn sign_in(app: &TestApp) -> Value {
     let response = app.password_grant("ada@example.com", PASSWORD).await;
     assert_eq!(response.status(), 200);
@@ -112,7 +101,7 @@ async fn every_way_a_session_ends_is_listed_in_the_feed(backend: Backend) {
 
     // Sign-out (refresh token revoked), the person ending a session from the API, and one
     // access token revoked on its own.
-    revoke(&app, text(&signed_out, "refresh_token")).await;
+    app.revoke(text(&signed_out, "refresh_token")).await;
     let sid = |grant: &Value| claims(text(grant, "access_token"))["sid"].clone();
     let owner_token = text(&untouched, "access_token");
     let response = app
@@ -126,7 +115,7 @@ async fn every_way_a_session_ends_is_listed_in_the_feed(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    revoke(&app, text(&token_revoked, "access_token")).await;
+    app.revoke(text(&token_revoked, "access_token")).await;
 
     let response = feed(&app, "invoices-api", &secret, "").await;
     assert_eq!(response.status(), 200);
@@ -345,7 +334,7 @@ async fn the_example_verifier_refuses_a_revoked_session_within_its_polling_inter
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    revoke(&app, text(&phone, "refresh_token")).await;
+    app.revoke(text(&phone, "refresh_token")).await;
     let revoked = Instant::now();
     let refused = loop {
         match verifier.verify(phone_token).await {
@@ -366,7 +355,7 @@ async fn the_example_verifier_refuses_a_revoked_session_within_its_polling_inter
     // An access token revoked on its own goes the same way; the new session it belongs
     // to keeps working with new tokens.
     let tablet = sign_in(&app).await;
-    revoke(&app, text(&tablet, "access_token")).await;
+    app.revoke(text(&tablet, "access_token")).await;
     tokio::time::sleep(interval * 3).await;
     assert_eq!(
         verifier

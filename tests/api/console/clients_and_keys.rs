@@ -4,7 +4,6 @@
 //! revoking does.
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use super::{administrator, post};
 use crate::helpers::{Backend, spawn_app};
@@ -110,26 +109,11 @@ async fn a_client_is_created_used_and_deleted() {
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 
-async fn jwks_kids(app: &crate::helpers::TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_is_rotated_into_the_jwks_and_revoked_out_of_it() {
     let app = spawn_app(Backend::Sqlite).await;
     let admin = administrator(&app).await;
-    let first = jwks_kids(&app).await;
+    let first = app.published_kids().await;
     assert_eq!(first.len(), 1);
 
     let rotated = post(&admin, "/admin/keys/rotate", &[]).await;
@@ -140,14 +124,14 @@ async fn a_key_is_rotated_into_the_jwks_and_revoked_out_of_it() {
         "{}",
         page.body
     );
-    let both = jwks_kids(&app).await;
+    let both = app.published_kids().await;
     assert_eq!(both.len(), 2, "published at once: {both:?}");
     let new = both.iter().find(|k| !first.contains(k)).unwrap().clone();
     assert!(page.body.contains(&new) && page.body.contains("next"));
     // A second rotation while this one is under way changes nothing.
     let again = post(&admin, "/admin/keys/rotate", &[]).await;
     assert!(again.location.unwrap().contains("pending"));
-    assert_eq!(jwks_kids(&app).await.len(), 2);
+    assert_eq!(app.published_kids().await.len(), 2);
 
     let asked = post(&admin, &format!("/admin/keys/{new}/revoke"), &[]).await;
     assert!(
@@ -156,7 +140,7 @@ async fn a_key_is_rotated_into_the_jwks_and_revoked_out_of_it() {
         asked.body
     );
     assert_eq!(
-        jwks_kids(&app).await.len(),
+        app.published_kids().await.len(),
         2,
         "not before the confirmation"
     );
@@ -167,7 +151,7 @@ async fn a_key_is_rotated_into_the_jwks_and_revoked_out_of_it() {
     )
     .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    assert_eq!(jwks_kids(&app).await, first);
+    assert_eq!(app.published_kids().await, first);
     let unknown = post(
         &admin,
         "/admin/keys/no-such-kid/revoke",

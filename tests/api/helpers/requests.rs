@@ -73,6 +73,34 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// Revokes a token at `/oauth2/revoke` as the built-in public client (200 expected).
+    pub async fn revoke(&self, token: &str) {
+        let response = self
+            .client
+            .post(self.url("/oauth2/revoke"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// The key ids the JWKS publishes, in its order.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let jwks: Value = self
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub async fn me(&self, token: &str) -> reqwest::Response {
         self.client
             .get(self.url("/api/v1/auth/me"))
