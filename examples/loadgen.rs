@@ -443,6 +443,7 @@ async fn seed(from: u64, count: u64, concurrency: usize) -> anyhow::Result<()> {
                         email_verified: true,
                         profile: Profile::default(),
                         created_at: now,
+                        legacy_id: None,
                     })
                     .await?;
                 let session = Session {

@@ -12,6 +12,7 @@ use poem::{EndpointExt, Server};
 
 use crate::audit::Audit;
 use crate::auth::caches::{self, Caches};
+use crate::auth::legacy::LegacyTokens;
 use crate::auth::mfa::FactorStores;
 use crate::auth::mfa::sealed::SealingKey;
 use crate::auth::{
@@ -154,7 +155,7 @@ impl Core {
             FactorStores {
                 factors: Arc::new(db.clone()),
                 passkeys: Arc::new(db.clone()),
-                pending,
+                pending: pending.clone(),
             },
             sealing_key,
             accounts.clone(),
@@ -182,6 +183,18 @@ impl Core {
             audit.clone(),
             second_factors.clone(),
         );
+        let login = match &config.legacy.hs256_secret {
+            Some(secret) => login.with_legacy_tokens(
+                LegacyTokens::new(
+                    secret,
+                    config.legacy.tokens_until,
+                    pending.clone(),
+                    clock.clone(),
+                )
+                .context("cannot use GATEHOUSE_LEGACY_HS256_SECRET")?,
+            ),
+            None => login,
+        };
         let admin = Administration::new(
             accounts.clone(),
             sessions.clone(),
@@ -231,6 +244,9 @@ impl Application {
         config.check_keys_present()?;
         let folder = config.keys.folder();
         let now = clock.now();
+        if let Some(warning) = config.legacy.warning(now) {
+            tracing::warn!("{warning}");
+        }
         if !config.is_production() {
             folder
                 .ensure_key(now)

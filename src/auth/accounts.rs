@@ -43,6 +43,18 @@ pub struct SignInAttempt {
     pub result: Result<User, AuthError>,
 }
 
+/// What importing one account did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Imported {
+    Created,
+    /// An account has the address already: left as it was.
+    Present,
+    /// An account has the address already, and had no old id: it has the line's now.
+    LegacyIdRecorded,
+    /// The line's old id belongs to another account, or the account has another one.
+    Refused(String),
+}
+
 /// A validated registration.
 #[derive(Clone, Debug)]
 pub struct Registration {
@@ -102,14 +114,46 @@ impl Accounts {
         self.create(registration, Vec::new()).await
     }
 
-    /// Creates an imported account as it is (its hash kept until the next sign-in);
-    /// `false` when an account already has the email.
-    pub async fn import(&self, user: &NewUser) -> Result<bool, AuthError> {
-        match self.users.create_user(user).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e.into()),
+    /// Creates an imported account as it is (its hash kept until the next sign-in). An
+    /// account already there keeps everything, and gets the line's old id when it has none.
+    pub async fn import(&self, user: &NewUser) -> Result<Imported, AuthError> {
+        let Some(legacy_id) = user.legacy_id else {
+            return match self.users.create_user(user).await {
+                Ok(_) => Ok(Imported::Created),
+                Err(StoreError::Conflict(_)) => Ok(Imported::Present),
+                Err(e) => Err(e.into()),
+            };
+        };
+        let taken = || {
+            Imported::Refused(format!(
+                "legacy_id: another account has {legacy_id} already"
+            ))
+        };
+        let holder = self.users.find_user_by_legacy_id(legacy_id).await?;
+        let existing = self.users.find_credentials(&user.email).await?;
+        match (existing.map(|c| c.user.id), holder.map(|h| h.id)) {
+            (Some(account), Some(holder)) if account == holder => Ok(Imported::Present),
+            (_, Some(_)) => Ok(taken()),
+            (Some(account), None) => match self.users.set_legacy_id(account, legacy_id).await {
+                Ok(true) => Ok(Imported::LegacyIdRecorded),
+                Ok(false) => Ok(Imported::Refused(format!(
+                    "legacy_id: the account of this email has an old id other than {legacy_id}"
+                ))),
+                Err(StoreError::Conflict(_)) => Ok(taken()),
+                Err(e) => Err(e.into()),
+            },
+            (None, None) => match self.users.create_user(user).await {
+                Ok(_) => Ok(Imported::Created),
+                Err(StoreError::Conflict("users_legacy_id")) => Ok(taken()),
+                Err(StoreError::Conflict(_)) => Ok(Imported::Present),
+                Err(e) => Err(e.into()),
+            },
         }
+    }
+
+    /// The account the old service knew by `legacy_id`, whatever its state.
+    pub async fn by_legacy_id(&self, legacy_id: i64) -> Result<Option<User>, AuthError> {
+        Ok(self.users.find_user_by_legacy_id(legacy_id).await?)
     }
 
     /// Creates an account with the given roles (the `user create` command).
@@ -128,6 +172,7 @@ impl Accounts {
             email_verified: false,
             profile: registration.profile,
             created_at: self.clock.now(),
+            legacy_id: None,
         };
         self.users.create_user(&user).await.map_err(|e| match e {
             StoreError::Conflict(_) => AuthError::EmailTaken,
@@ -172,17 +217,24 @@ impl Accounts {
         else {
             return Err(AuthError::InvalidCredentials);
         };
-        if credentials.user.disabled {
-            return Err(AuthError::AccountDisabled);
-        }
-        if self.require_verified_email && !credentials.user.email_verified {
-            return Err(AuthError::EmailNotVerified);
-        }
+        self.admits(&credentials.user)?;
         if rehash {
             self.upgrade_hash(&credentials.user, &credentials.password_hash, &password)
                 .await;
         }
         Ok(credentials.user)
+    }
+
+    /// Whether `user`, whose first factor held, may sign in: not disabled, and verified when
+    /// this server requires it.
+    pub fn admits(&self, user: &User) -> Result<(), AuthError> {
+        if user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        if self.require_verified_email && !user.email_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
+        Ok(())
     }
 
     /// Replaces an outdated hash; a failure here must not fail the sign-in.

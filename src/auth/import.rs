@@ -1,7 +1,8 @@
 //! Moving users over from the old service: JSON Lines exported from its `users` table,
 //! `{email, name, hashed_password, profile?: {country?, city?, business_context?,
-//! preferred_language?}, created_at?}`. Passwords stay bcrypt until each person's next
-//! sign-in, which rehashes them to argon2id.
+//! preferred_language?}, created_at?, legacy_id?}`. Passwords stay bcrypt until each
+//! person's next sign-in, which rehashes them to argon2id. `legacy_id`, the old service's
+//! integer user id, lets the old service's tokens be exchanged for sessions.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
@@ -18,8 +19,18 @@ pub struct ImportReport {
     /// Lines whose email already has an account (from an earlier import, or earlier in
     /// the file): left as they are.
     pub existing: u64,
+    /// Of those, accounts that had no old id and were given the line's `legacy_id`.
+    pub legacy_ids_recorded: u64,
     /// `(line number, what is wrong)`, for lines not imported.
     pub invalid: Vec<(u64, String)>,
+}
+
+impl ImportReport {
+    /// Counts line `number` as not imported, and says why on standard error.
+    pub fn refuse(&mut self, number: u64, problem: String) {
+        eprintln!("line {number}: {problem}");
+        self.invalid.push((number, problem));
+    }
 }
 
 /// Reads one exported line into an account, or says everything wrong with it. A hash whose
@@ -73,6 +84,20 @@ pub fn parse_line(
             None
         }
     };
+    let legacy_id = match object.get("legacy_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(id) if id >= 0 => Some(id),
+            _ => {
+                problems.push("legacy_id: must be a whole number, 0 or more".into());
+                None
+            }
+        },
+        Some(_) => {
+            problems.push("legacy_id: must be a number (the old service's user id)".into());
+            None
+        }
+    };
     let profile = match object.get("profile") {
         None | Some(Value::Null) => Profile::default(),
         Some(Value::Object(p)) => parse_profile(p, &mut problems),
@@ -92,6 +117,7 @@ pub fn parse_line(
                 email_verified: false,
                 profile,
                 created_at,
+                legacy_id,
             })
         }
         _ => Err(problems.join("; ")),
@@ -168,6 +194,23 @@ mod tests {
             "2024-05-01T12:30:00.123456+00:00"
         );
         assert!(user.roles.is_empty() && !user.email_verified);
+        assert_eq!(user.legacy_id, None);
+    }
+
+    #[test]
+    fn the_old_id_is_kept_when_given() {
+        let line = |id: &str| {
+            format!(
+                r#"{{"email":"ada@example.com","name":"Ada","hashed_password":"{BCRYPT}","legacy_id":{id}}}"#
+            )
+        };
+        let parse = |id: &str| parse_line(&line(id), now(), &Argon2Settings::default());
+        assert_eq!(parse("42").unwrap().legacy_id, Some(42));
+        assert_eq!(parse("null").unwrap().legacy_id, None);
+        for bad in ["-1", "1.5", "\"42\"", "[42]", "1e40"] {
+            let problem = parse(bad).unwrap_err();
+            assert!(problem.contains("legacy_id:"), "{bad}: {problem}");
+        }
     }
 
     #[test]

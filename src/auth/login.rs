@@ -1,6 +1,7 @@
 //! The one sign-in sequence — per-address limit, account wait, password check, the outcome
 //! told to the limiter, the audit record, a new session — for every way of signing in.
 
+use super::legacy::LegacyTokens;
 use super::mfa::{Enrollment, FactorUsed, MfaError, NextStep, SecondFactors};
 use super::{Accounts, AuthError, RequestContext, Sessions, by_the_person};
 use crate::audit::{Audit, Event, EventType};
@@ -31,6 +32,8 @@ pub enum Method {
     LoginPage,
     /// The password grant of a first-party app.
     PasswordGrant,
+    /// An old service's token exchanged at the token endpoint (see [`super::legacy`]).
+    LegacyToken,
 }
 
 impl Method {
@@ -39,13 +42,31 @@ impl Method {
         match self {
             Self::LoginPage => "login_page",
             Self::PasswordGrant => "password_grant",
+            Self::LegacyToken => "legacy_token",
         }
     }
 
     fn from_stored(text: &str) -> Self {
         match text {
             "login_page" => Self::LoginPage,
+            "legacy_token" => Self::LegacyToken,
             _ => Self::PasswordGrant,
+        }
+    }
+
+    /// The first factor as `amr` names it (RFC 8176; `legacy` for the old service's token).
+    fn first_factor(self) -> &'static str {
+        match self {
+            Self::LoginPage | Self::PasswordGrant => "pwd",
+            Self::LegacyToken => "legacy",
+        }
+    }
+
+    /// What the audit log records when a session starts this way.
+    fn signed_in(self) -> EventType {
+        match self {
+            Self::LoginPage | Self::PasswordGrant => EventType::LoginSucceeded,
+            Self::LegacyToken => EventType::LegacyExchanged,
         }
     }
 
@@ -137,16 +158,21 @@ pub enum Refusal {
     PasskeyRefused,
     /// A code answered a second step, but the person's only second factors are passkeys.
     NoCodeFactor,
+    /// An old service's token that cannot be exchanged, whatever the reason (the audit log
+    /// has it).
+    LegacyTokenRefused,
 }
 
 /// The sign-in use case over accounts, sessions, the limiter and the audit log.
 #[derive(Clone)]
 pub struct Login {
-    accounts: Accounts,
+    pub(super) accounts: Accounts,
     sessions: Sessions,
-    limiter: Limiter,
-    audit: Audit,
-    second_factors: SecondFactors,
+    pub(super) limiter: Limiter,
+    pub(super) audit: Audit,
+    pub(super) second_factors: SecondFactors,
+    /// The old service's tokens, when they may be exchanged.
+    pub(super) legacy: Option<LegacyTokens>,
 }
 
 impl Login {
@@ -163,7 +189,14 @@ impl Login {
             limiter,
             audit,
             second_factors,
+            legacy: None,
         }
+    }
+
+    /// The same sign-ins, and the old service's `tokens` exchanged for sessions.
+    pub fn with_legacy_tokens(mut self, tokens: LegacyTokens) -> Self {
+        self.legacy = Some(tokens);
+        self
     }
 
     pub async fn login(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, AuthError> {
@@ -352,8 +385,9 @@ impl Login {
                 Ok(user) => {
                     let amr = super::mfa::passkeys::passwordless_amr(kind);
                     let detail = serde_json::json!({"method": "passkey", "amr": amr});
+                    let kind = EventType::LoginSucceeded;
                     return self
-                        .start_session_with(user, client_id, scope, amr, detail, context)
+                        .start_session_with(user, client_id, scope, amr, detail, kind, context)
                         .await;
                 }
                 Err(AuthError::AccountDisabled) => (Some(id), Refusal::AccountDisabled),
@@ -401,7 +435,7 @@ impl Login {
 
     /// Holds a sign-in whose password was right until its second step; starts the
     /// enrollment when that step is setting up a second factor.
-    async fn second_step_ahead(
+    pub(super) async fn second_step_ahead(
         &self,
         user: User,
         client_id: &str,
@@ -433,7 +467,7 @@ impl Login {
         })))
     }
 
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         user: User,
         client_id: &str,
@@ -442,16 +476,31 @@ impl Login {
         second_factor: Option<FactorUsed>,
         context: &RequestContext,
     ) -> Result<LoginOutcome, AuthError> {
-        let amr = super::mfa::amr(second_factor);
+        let amr = super::mfa::amr(method.first_factor(), second_factor);
         let detail = serde_json::json!({
             "method": method.as_str(),
             "second_factor": second_factor.map(FactorUsed::as_str),
         });
-        self.start_session_with(user, client_id, scope, amr, detail, context)
-            .await
+        let started = self
+            .start_session_with(
+                user,
+                client_id,
+                scope,
+                amr,
+                detail,
+                method.signed_in(),
+                context,
+            )
+            .await;
+        if method == Method::LegacyToken && started.is_ok() {
+            metrics::counter!("gatehouse_legacy_exchanged_total").increment(1);
+        }
+        started
     }
 
-    /// Starts the session of a sign-in that `amr` describes, and records it with `detail`.
+    /// Starts the session of a sign-in that `amr` describes, and records it as `kind` with
+    /// `detail`.
+    #[allow(clippy::too_many_arguments)]
     async fn start_session_with(
         &self,
         user: User,
@@ -459,6 +508,7 @@ impl Login {
         scope: &str,
         amr: Vec<String>,
         detail: serde_json::Value,
+        kind: EventType,
         context: &RequestContext,
     ) -> Result<LoginOutcome, AuthError> {
         let (session, refresh_token) = self
@@ -467,7 +517,7 @@ impl Login {
             .await?;
         self.audit
             .record(
-                by_the_person(EventType::LoginSucceeded, user.id, context)
+                by_the_person(kind, user.id, context)
                     .client(client_id)
                     .session(&session.id)
                     .detail(detail),
@@ -493,12 +543,13 @@ impl Refusal {
             Self::SecondFactorNotSetUp => "second_factor_not_set_up",
             Self::PasskeyRefused => "passkey_refused",
             Self::NoCodeFactor => "no_code_factor",
+            Self::LegacyTokenRefused => "legacy_token_refused",
         }
     }
 }
 
 /// A second-factor failure that is no refusal: storage, or a secret that does not open.
-fn auth_error(e: MfaError) -> AuthError {
+pub(super) fn auth_error(e: MfaError) -> AuthError {
     match e {
         MfaError::Auth(e) => e,
         other => AuthError::Store(StoreError::Internal(Box::new(other))),

@@ -8,6 +8,7 @@ mod dashboard;
 mod email;
 pub mod import;
 mod keys;
+pub mod legacy;
 mod links;
 mod login;
 pub mod mfa;
@@ -16,7 +17,7 @@ mod sessions;
 mod signup;
 
 pub use account::{OwnSessionEnd, PasswordChange, PasswordChangeRequest, SelfService};
-pub use accounts::{Accounts, AuthError, Registration, SignInAttempt};
+pub use accounts::{Accounts, AuthError, Imported, Registration, SignInAttempt};
 pub use admin::{Acting, Administration};
 pub use dashboard::{Dashboard, Overview};
 pub use email::EmailLinks;

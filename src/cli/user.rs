@@ -53,6 +53,7 @@ pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
+    use crate::auth::Imported;
     use crate::auth::import::{ImportReport, parse_line};
     use anyhow::Context;
     let mut reader = std::io::BufReader::new(
@@ -80,17 +81,16 @@ async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<
             Err(_) => Err("not UTF-8".to_string()),
         };
         match parsed {
-            Ok(user) => {
-                if core.accounts.import(&user).await? {
-                    report.imported += 1;
-                } else {
+            Ok(user) => match core.accounts.import(&user).await? {
+                Imported::Created => report.imported += 1,
+                Imported::Present => report.existing += 1,
+                Imported::LegacyIdRecorded => {
                     report.existing += 1;
+                    report.legacy_ids_recorded += 1;
                 }
-            }
-            Err(problem) => {
-                eprintln!("line {number}: {problem}");
-                report.invalid.push((number, problem));
-            }
+                Imported::Refused(problem) => report.refuse(number, problem),
+            },
+            Err(problem) => report.refuse(number, problem),
         }
     }
     println!(
@@ -99,6 +99,12 @@ async fn import_users(config: Config, file: &std::path::Path) -> anyhow::Result<
         report.existing,
         report.invalid.len()
     );
+    if report.legacy_ids_recorded > 0 {
+        println!(
+            "old ids recorded on {} account(s) already present",
+            report.legacy_ids_recorded
+        );
+    }
     if !report.invalid.is_empty() {
         anyhow::bail!(
             "{} line(s) were not imported; fix them and run the import again (it skips what is already there)",

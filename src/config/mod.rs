@@ -18,8 +18,8 @@ pub use parser::{CONFIG_FILE_VARIABLE, RawSettings, Shown, format_duration, pars
 use parser::{PREFIX, Parser};
 pub use passkeys::{PasskeySettings, RelyingParty};
 pub use sections::{
-    AccountSettings, Argon2Settings, ConnectionSettings, HttpSettings, KeySettings, LogSettings,
-    OAuthSettings, OutgoingMail, PasswordSettings, StoreSettings, TokenSettings,
+    AccountSettings, Argon2Settings, ConnectionSettings, HttpSettings, KeySettings, LegacySettings,
+    LogSettings, OAuthSettings, OutgoingMail, PasswordSettings, StoreSettings, TokenSettings,
 };
 
 /// `development` (defaults that just work) or `production` (refuses unsafe settings).
@@ -111,6 +111,7 @@ pub struct Config {
     pub accounts: AccountSettings,
     pub passkeys: PasskeySettings,
     pub oauth: OAuthSettings,
+    pub legacy: LegacySettings,
     pub log: LogSettings,
     pub http: HttpSettings,
     pub passwords: PasswordSettings,
@@ -186,6 +187,7 @@ impl Config {
         let accounts = AccountSettings::parse(p);
         let passkeys = PasskeySettings::parse(p, &issuer, production);
         let oauth = OAuthSettings::parse(p);
+        let legacy = LegacySettings::parse(p);
         let log = LogSettings::parse(p, production);
         let http = HttpSettings::parse(p, production);
         let passwords = PasswordSettings::parse(p);
@@ -204,6 +206,13 @@ impl Config {
                     "production requires the key second-factor secrets are sealed with: \
                      32 random bytes in base64url, e.g. \
                      `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`",
+                );
+            }
+            if legacy.hs256_secret.is_some() && legacy.tokens_until.is_none() {
+                p.problem(
+                    "LEGACY_TOKENS_UNTIL",
+                    "production requires an end date with GATEHOUSE_LEGACY_HS256_SECRET: the day \
+                     the old service's last token expires (its tokens live 30 days), e.g. 2027-01-31",
                 );
             }
             if issuer.starts_with("http://") {
@@ -245,6 +254,7 @@ impl Config {
             accounts,
             passkeys,
             oauth,
+            legacy,
             log,
             http,
             passwords,
@@ -496,6 +506,42 @@ mod tests {
             text.contains("sslmode=require") && text.contains("db=2"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_old_services_secret_is_hidden_and_needs_an_end_in_production() {
+        let secret = "https://old.example/not-a-url-but-a-secret-of-40-bytes";
+        let raw = RawSettings::from_pairs([
+            ("GATEHOUSE_LEGACY_HS256_SECRET", secret),
+            ("GATEHOUSE_LEGACY_TOKENS_UNTIL", "2027-01-31"),
+        ]);
+        let config = Config::from_raw(&raw).unwrap();
+        let text = format!("{:?} {config:?}", config.describe());
+        assert!(!text.contains("not-a-url"), "{text}");
+        // A day ends when it does: the exchange works all through it.
+        assert_eq!(
+            config.legacy.tokens_until.unwrap().to_rfc3339(),
+            "2027-02-01T00:00:00+00:00"
+        );
+        let short = RawSettings::from_pairs([("GATEHOUSE_LEGACY_HS256_SECRET", "too-short")]);
+        let problems = Config::from_raw(&short).unwrap_err().0;
+        assert_eq!(problems[0].variable, "GATEHOUSE_LEGACY_HS256_SECRET");
+        assert!(!problems[0].message.contains("too-short"));
+        let production = RawSettings::from_pairs([
+            ("GATEHOUSE_ENV", "production"),
+            ("GATEHOUSE_ISSUER", "https://id.example.com"),
+            ("GATEHOUSE_DATABASE_URL", "postgres://db/gh"),
+            (
+                "GATEHOUSE_MFA_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+            ("GATEHOUSE_LEGACY_HS256_SECRET", secret),
+        ]);
+        let problems = Config::from_raw(&production).unwrap_err().0;
+        let named: Vec<&str> = problems.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(named, ["GATEHOUSE_LEGACY_TOKENS_UNTIL"]);
+        let bad_end = RawSettings::from_pairs([("GATEHOUSE_LEGACY_TOKENS_UNTIL", "next month")]);
+        assert!(Config::from_raw(&bad_end).is_err());
     }
 
     #[test]

@@ -294,6 +294,80 @@ impl OAuthSettings {
     }
 }
 
+/// The old service's tokens, exchanged for sessions while its people move over.
+#[derive(Clone, Debug)]
+pub struct LegacySettings {
+    /// The old service's `SECRET_KEY` (HS256); unset, nothing is exchanged.
+    pub hs256_secret: Option<Secret<String>>,
+    /// From this moment on the old tokens are refused.
+    pub tokens_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The shortest old secret accepted: HS256 with fewer bytes than its hash is guessable.
+pub const MIN_LEGACY_SECRET_BYTES: usize = 32;
+
+impl LegacySettings {
+    pub(super) fn parse(p: &mut Parser) -> Self {
+        let hs256_secret = p.value_shown(
+            "LEGACY_HS256_SECRET",
+            None,
+            |v| {
+                if v.len() >= MIN_LEGACY_SECRET_BYTES {
+                    Ok(Some(Secret::new(v.to_string())))
+                } else {
+                    Err(format!(
+                        "must be at least {MIN_LEGACY_SECRET_BYTES} bytes: the old service's \
+                         SECRET_KEY as it is"
+                    ))
+                }
+            },
+            |secret| match secret {
+                Some(_) => "<hidden>".into(),
+                None => String::new(),
+            },
+        );
+        let tokens_until = p.value_shown(
+            "LEGACY_TOKENS_UNTIL",
+            None,
+            |v| parse_end(v).map(Some),
+            |until| until.map(|u| u.to_rfc3339()).unwrap_or_default(),
+        );
+        Self {
+            hs256_secret,
+            tokens_until,
+        }
+    }
+}
+
+impl LegacySettings {
+    /// What to tell the operator at start-up, at `now`: settings that can go.
+    pub fn warning(&self, now: chrono::DateTime<chrono::Utc>) -> Option<&'static str> {
+        match (&self.hs256_secret, self.tokens_until) {
+            (Some(_), Some(until)) if now >= until => Some(
+                "GATEHOUSE_LEGACY_TOKENS_UNTIL has passed: the old service's tokens are refused; \
+                 remove GATEHOUSE_LEGACY_HS256_SECRET and GATEHOUSE_LEGACY_TOKENS_UNTIL",
+            ),
+            (None, Some(_)) => Some(
+                "GATEHOUSE_LEGACY_TOKENS_UNTIL is set without GATEHOUSE_LEGACY_HS256_SECRET: \
+                 nothing is exchanged, and the setting can go",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// An end: an RFC 3339 moment, or a day (`YYYY-MM-DD`, UTC), which ends when it does.
+fn parse_end(v: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|day| day.succ_opt())
+        .map(|next| next.and_time(chrono::NaiveTime::MIN).and_utc())
+        .ok_or_else(|| format!("`{v}` is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
+}
+
 /// The log: its format (JSON by default in production) and its filter.
 #[derive(Clone, Debug)]
 pub struct LogSettings {

@@ -47,6 +47,7 @@ event_types! {
     PasskeyAdded => "passkey.added",
     PasskeyRemoved => "passkey.removed",
     PasskeyCloneWarning => "passkey.clone_warning",
+    LegacyExchanged => "legacy.exchanged",
 }
 
 impl EventType {

@@ -243,6 +243,8 @@ pub struct NewUser {
     pub email_verified: bool,
     pub profile: Profile,
     pub created_at: DateTime<Utc>,
+    /// The old service's integer user id, for accounts imported from it.
+    pub legacy_id: Option<i64>,
 }
 
 #[cfg(test)]

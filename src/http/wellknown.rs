@@ -62,6 +62,10 @@ fn metadata(config: &Config, ring: &KeyRing, now: DateTime<Utc>) -> Bytes {
     if config.oauth.password_grant {
         grants.push("password");
     }
+    let legacy = &config.legacy;
+    if legacy.hs256_secret.is_some() && legacy.tokens_until.is_none_or(|until| now < until) {
+        grants.push(crate::oauth::GrantType::TokenExchange.as_str());
+    }
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),

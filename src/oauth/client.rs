@@ -45,14 +45,18 @@ pub enum GrantType {
     RefreshToken,
     ClientCredentials,
     Password,
+    /// RFC 8693, for the old service's tokens: a client that may use the password grant
+    /// may use this one too (both sign a person in at the token endpoint).
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::Password,
+        Self::TokenExchange,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -65,6 +69,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::Password => "password",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -144,6 +149,7 @@ pub struct Client {
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grants.contains(&grant)
+            || (grant == GrantType::TokenExchange && self.grants.contains(&GrantType::Password))
     }
 
     /// Whether the client was granted `permission` (public clients never are).

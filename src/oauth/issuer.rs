@@ -12,7 +12,6 @@ use crate::domain::{Acr, Role};
 use crate::domain::{Session, User};
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
-use crate::store::AuthCode;
 use crate::token::{AccessClaims, Audience, IdClaims, TokenSigner, at_hash};
 
 /// What every token this server signs says about where it comes from.
@@ -21,6 +20,12 @@ pub struct IssuerSettings {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
+}
+
+/// When and how the person an ID token names signed in.
+pub struct SignedInAt {
+    pub auth_time: chrono::DateTime<chrono::Utc>,
+    pub nonce: Option<String>,
 }
 
 /// A signed access token and the seconds until it expires.
@@ -74,14 +79,15 @@ impl TokenIssuer {
         )
     }
 
-    /// The ID token of a code exchange (OIDC Core §3.1.3.3): the person, the sign-in time
-    /// and nonce of the authorization request, and claims the granted scopes allow.
+    /// An ID token (OIDC Core §3.1.3.3): the person, when they signed in, the nonce of the
+    /// authorization request (a code exchange's; `None` for a sign-in at the token
+    /// endpoint), and the claims the granted scopes allow.
     pub fn id_token(
         &self,
         user: &User,
         client: &Client,
         session: &Session,
-        code: &AuthCode,
+        signed_in: SignedInAt,
         scope: &Scopes,
         access_token: &str,
     ) -> Result<String, OAuthError> {
@@ -92,8 +98,8 @@ impl TokenIssuer {
             aud: client.id.clone(),
             exp: issued.timestamp() + self.settings.access_token_ttl.as_secs() as i64,
             iat: issued.timestamp(),
-            auth_time: code.auth_time.timestamp(),
-            nonce: code.nonce.clone(),
+            auth_time: signed_in.auth_time.timestamp(),
+            nonce: signed_in.nonce,
             at_hash: at_hash(access_token),
             sid: session.id.to_string(),
             amr: session.amr.clone(),

@@ -18,6 +18,12 @@ impl TokenEndpoint {
         Self { clients, grants }
     }
 
+    /// Whether this server takes `grant` at all: token exchange only with the old
+    /// service's secret set.
+    pub fn supports(&self, grant: GrantType) -> bool {
+        grant != GrantType::TokenExchange || self.grants.login.exchanges_legacy_tokens()
+    }
+
     /// Handles one token request.
     pub async fn exchange(
         &self,
@@ -47,7 +53,8 @@ impl TokenEndpoint {
             }
             return grants::password::second_step(&self.grants, &client, &params, context).await;
         }
-        let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        let grant = GrantType::parse(grant_type).filter(|g| self.supports(*g));
+        let grant = grant.ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "this grant type is not supported",
@@ -66,6 +73,9 @@ impl TokenEndpoint {
             GrantType::ClientCredentials => grants::client_credentials::grant(cx, &client, &params),
             GrantType::AuthorizationCode => {
                 grants::authorization_code::grant(cx, &client, &params, context).await
+            }
+            GrantType::TokenExchange => {
+                grants::token_exchange::grant(cx, &client, &params, context).await
             }
         };
         if issued.is_ok() {

@@ -97,6 +97,13 @@ pub trait UserStore: Send + Sync {
 
     /// Accounts whose `updated_at` is `since` or later (what other instances forget).
     async fn users_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<UserId>, StoreError>;
+
+    /// The account the old service knew by `legacy_id` (its integer user id).
+    async fn find_user_by_legacy_id(&self, legacy_id: i64) -> Result<Option<User>, StoreError>;
+
+    /// Records the old service's id of account `id` when it has none yet; `false` when it
+    /// has one (the same or another). [`StoreError::Conflict`] when another account has it.
+    async fn set_legacy_id(&self, id: UserId, legacy_id: i64) -> Result<bool, StoreError>;
 }
 
 /// A rotation request: the presented refresh token (by hash) and its would-be successor.

@@ -19,6 +19,9 @@ pub enum PendingKind {
     PasskeySignIn,
     /// A passkey as the second step of a waiting sign-in, kept under that sign-in's hash.
     PasskeyStep,
+    /// An old service's token that was exchanged, kept until it expires so that it is
+    /// exchanged once.
+    LegacyToken,
 }
 
 impl PendingKind {
@@ -28,6 +31,7 @@ impl PendingKind {
             Self::PasskeyRegistration => "passkey_registration",
             Self::PasskeySignIn => "passkey_sign_in",
             Self::PasskeyStep => "passkey_step",
+            Self::LegacyToken => "legacy_token",
         }
     }
 }
@@ -42,6 +46,16 @@ pub trait PendingStore: Send + Sync {
         value: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Keeps `value` under `hash` until `expires_at` unless a state is there already: of
+    /// two callers, one gets `true`.
+    async fn put_pending_once(
+        &self,
+        kind: PendingKind,
+        hash: &[u8; 32],
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// The state, if it is there and has not expired at `now`; it stays.
     async fn find_pending(

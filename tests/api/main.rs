@@ -18,6 +18,7 @@ mod hygiene;
 mod input;
 mod introspection;
 mod keys;
+mod legacy;
 mod limits;
 mod mail;
 mod me;

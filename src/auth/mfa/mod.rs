@@ -47,14 +47,15 @@ pub enum FactorUsed {
     Passkey(passkeys::KeyKind),
 }
 
-/// The `amr` values (RFC 8176) of a sign-in with the password and `second_factor`:
-/// `pwd`, and `otp` + `mfa` with a TOTP or recovery code (a recovery code is a
-/// one-time password too), or `hwk`/`swk` + `mfa` with a passkey.
-pub fn amr(second_factor: Option<FactorUsed>) -> Vec<String> {
+/// The `amr` values (RFC 8176) of a sign-in with `first_factor` (`pwd`, or `legacy` for an
+/// old service's token) and `second_factor`: the first alone, or then `otp` + `mfa` with a
+/// TOTP or recovery code (a recovery code is a one-time password too), or `hwk`/`swk` +
+/// `mfa` with a passkey.
+pub fn amr(first_factor: &str, second_factor: Option<FactorUsed>) -> Vec<String> {
     let methods: &[&str] = match second_factor {
-        None => &["pwd"],
-        Some(FactorUsed::Totp | FactorUsed::RecoveryCode) => &["pwd", "otp", "mfa"],
-        Some(FactorUsed::Passkey(kind)) => &["pwd", kind.amr(), "mfa"],
+        None => &[first_factor],
+        Some(FactorUsed::Totp | FactorUsed::RecoveryCode) => &[first_factor, "otp", "mfa"],
+        Some(FactorUsed::Passkey(kind)) => &[first_factor, kind.amr(), "mfa"],
     };
     methods.iter().map(|m| m.to_string()).collect()
 }

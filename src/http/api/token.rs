@@ -28,8 +28,10 @@ pub struct TokenApi;
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, or
-    /// `urn:gatehouse:params:oauth:grant-type:mfa-otp` (a password grant's second step). At
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`,
+    /// `urn:gatehouse:params:oauth:grant-type:mfa-otp` (a password grant's second step), or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (the old service's tokens, when the
+    /// server is set up to take them). At
     /// `/api/v1/auth/token` it may be omitted and then means `password`, as for the old
     /// service's clients (FastAPI's `OAuth2PasswordRequestForm`); `/oauth2/token`
     /// requires it (RFC 6749 §4.3.2).
@@ -63,6 +65,16 @@ pub struct TokenForm {
     /// For the mfa-otp grant, in place of `otp`: a recovery code.
     #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     recovery_code: Option<String>,
+    /// For token exchange (RFC 8693): the old service's token (its HS256 JWT).
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    subject_token: Option<String>,
+    /// For token exchange: `urn:gatehouse:params:oauth:token-type:legacy-jwt`.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    subject_token_type: Option<String>,
+    /// For token exchange, optional: `urn:ietf:params:oauth:token-type:access_token`, the
+    /// only type issued.
+    #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    requested_token_type: Option<String>,
     /// Space-separated scopes; defaults to every scope the client may have.
     #[oai(validator(pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     scope: Option<String>,
@@ -88,11 +100,15 @@ pub struct TokenSuccess {
     /// Opaque; rotated on every use. Keep only the newest.
     #[oai(skip_serializing_if_is_none)]
     refresh_token: Option<String>,
-    /// An OpenID Connect ID token, when `openid` was granted in the code flow.
+    /// An OpenID Connect ID token, when `openid` was granted in the code flow or a token
+    /// exchange.
     #[oai(skip_serializing_if_is_none)]
     id_token: Option<String>,
     /// The scopes granted, space-separated.
     scope: String,
+    /// Token exchange only (RFC 8693 §2.2.1): `urn:ietf:params:oauth:token-type:access_token`.
+    #[oai(skip_serializing_if_is_none)]
+    issued_token_type: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -153,7 +169,11 @@ impl TokenApi {
     /// Obtain tokens.
     ///
     /// With `grant_type=password`, `username` (the email) and `password` sign a person in;
-    /// at this path a form without `grant_type` is a password grant too.
+    /// at this path a form without `grant_type` is a password grant too. With
+    /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, `subject_token` (a token
+    /// of the old service) and `subject_token_type`
+    /// (`urn:gatehouse:params:oauth:token-type:legacy-jwt`) sign its person in once, when
+    /// the server is set up for it.
     /// The client authenticates with HTTP Basic or `client_id`/`client_secret` in the form;
     /// a request naming no client belongs to the first-party client `gatehouse`.
     #[oai(path = "/api/v1/auth/token", method = "post", operation_id = "token")]
@@ -409,6 +429,9 @@ async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResu
         mfa_token: form.mfa_token.map(Secret::new),
         otp: form.otp.map(Secret::new),
         recovery_code: form.recovery_code.map(Secret::new),
+        subject_token: form.subject_token.map(Secret::new),
+        subject_token_type: form.subject_token_type,
+        requested_token_type: form.requested_token_type,
         scope: form.scope,
         client_id: form.client_id,
         client_secret: form.client_secret.map(Secret::new),
@@ -475,6 +498,7 @@ fn success(response: TokenResponse) -> TokenSuccess {
         refresh_token: response.refresh_token.map(Secret::into_inner),
         id_token: response.id_token,
         scope: response.scope.to_string(),
+        issued_token_type: response.issued_token_type.map(str::to_string),
     }
 }
 

@@ -257,9 +257,13 @@ async fn answer(
                 ctx.passkeys_on,
             ));
         }
-        // The pages set a second factor up on the way; this is the password grant's.
+        // The pages set a second factor up on the way; this is the password grant's. Old
+        // tokens are exchanged at the token endpoint only.
         LoginOutcome::Refused(
-            Refusal::InvalidCredentials | Refusal::SecondFactorNotSetUp | Refusal::PasskeyRefused,
+            Refusal::InvalidCredentials
+            | Refusal::SecondFactorNotSetUp
+            | Refusal::PasskeyRefused
+            | Refusal::LegacyTokenRefused,
         ) => (StatusCode::UNPROCESSABLE_ENTITY, ctx.text.bad_credentials),
     };
     Ok(login_page(ctx, status, form, email, Some(message)))
@@ -278,7 +282,7 @@ pub async fn start_browser_session(
             user.id,
             BROWSER_CLIENT_ID,
             BROWSER_SCOPE,
-            crate::auth::mfa::amr(None),
+            crate::auth::mfa::amr("pwd", None),
             &request_context(req),
         )
         .await

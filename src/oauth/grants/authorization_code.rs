@@ -12,6 +12,7 @@ use crate::domain::{EndCause, SessionId};
 use crate::oauth::authorize::code_hash;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::issuer::SignedInAt;
 use crate::oauth::oxide::{self, CodeRequest, CodeSteps};
 use crate::oauth::pkce;
 use crate::store::{AuthCode, Redemption, StoreError};
@@ -151,10 +152,14 @@ impl CodeSteps for Steps<'_> {
             .then_some(refresh_token);
         let access = cx.issuer.for_user(&user, client, &session, &scope)?;
         let id_token = if scope.contains("openid") {
-            Some(
-                cx.issuer
-                    .id_token(&user, client, &session, &code, &scope, &access.token)?,
-            )
+            Some(cx.issuer.id_token(
+                &user,
+                client,
+                &session,
+                signed_in_at(&code),
+                &scope,
+                &access.token,
+            )?)
         } else {
             None
         };
@@ -187,4 +192,12 @@ async fn end_replayed(
         )
         .await;
     Ok(())
+}
+
+/// When the person a code stands for signed in, and the nonce they came with.
+fn signed_in_at(code: &AuthCode) -> SignedInAt {
+    SignedInAt {
+        auth_time: code.auth_time,
+        nonce: code.nonce.clone(),
+    }
 }

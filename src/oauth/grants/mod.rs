@@ -8,6 +8,7 @@ pub mod client_credentials;
 mod context;
 pub mod password;
 pub mod refresh;
+pub mod token_exchange;
 
 pub use context::GrantContext;
 
@@ -29,6 +30,9 @@ pub struct TokenParams {
     pub mfa_token: Option<Secret<String>>,
     pub otp: Option<Secret<String>>,
     pub recovery_code: Option<Secret<String>>,
+    pub subject_token: Option<Secret<String>>,
+    pub subject_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret<String>>,
@@ -42,6 +46,8 @@ pub struct TokenResponse {
     pub refresh_token: Option<Secret<String>>,
     pub id_token: Option<String>,
     pub scope: Scopes,
+    /// What a token exchange (RFC 8693 §2.2.1) issued: an access token.
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl TokenResponse {
@@ -52,6 +58,7 @@ impl TokenResponse {
             refresh_token: refresh_token.map(|t| t.reveal()),
             id_token: None,
             scope,
+            issued_token_type: None,
         }
     }
 }

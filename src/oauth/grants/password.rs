@@ -5,7 +5,7 @@ use crate::auth::{
     Answer, LoginOutcome, LoginRequest, Method, Refusal, RequestContext, SecondStepRequest,
     SignedIn,
 };
-use crate::domain::Scopes;
+use crate::domain::{Scopes, Session, User};
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 
@@ -93,12 +93,23 @@ pub async fn second_step(
 }
 
 /// The answer to a sign-in's outcome: tokens, or why not.
-fn tokens(
+pub(super) fn tokens(
     cx: &GrantContext,
     client: &Client,
     outcome: LoginOutcome,
     scope: Scopes,
 ) -> Result<TokenResponse, OAuthError> {
+    let (response, _) = signed_in_tokens(cx, client, outcome, scope)?;
+    Ok(response)
+}
+
+/// [`tokens`], with whom they were issued to.
+pub(super) fn signed_in_tokens(
+    cx: &GrantContext,
+    client: &Client,
+    outcome: LoginOutcome,
+    scope: Scopes,
+) -> Result<(TokenResponse, (User, Session)), OAuthError> {
     let signed_in = match outcome {
         LoginOutcome::SignedIn(signed_in) => signed_in,
         LoginOutcome::Limited(limited) => return Err(OAuthError::slow_down(limited)),
@@ -123,7 +134,8 @@ fn tokens(
         .allows(GrantType::RefreshToken)
         .then_some(refresh_token);
     let access = cx.issuer.for_user(&user, client, &session, &scope)?;
-    Ok(TokenResponse::new(access, scope, refresh_token))
+    let response = TokenResponse::new(access, scope, refresh_token);
+    Ok((response, (user, session)))
 }
 
 /// RFC 6749 §5.2 `invalid_grant`, with an unknown address and a wrong password alike;
@@ -146,6 +158,7 @@ fn refused(refusal: Refusal) -> OAuthError {
         Refusal::UnknownMfaToken => {
             "the mfa_token is unknown, expired or used: sign in with the password again"
         }
+        Refusal::LegacyTokenRefused => super::token_exchange::REFUSED,
     };
     OAuthError::new(ErrorCode::InvalidGrant, description)
 }

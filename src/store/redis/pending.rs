@@ -17,6 +17,32 @@ impl RedisSessions {
         }
         key
     }
+
+    /// `SET … PXAT`, with `NX` when `only_new`: whether the state was set.
+    async fn set_pending(
+        &self,
+        kind: PendingKind,
+        hash: &[u8; 32],
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+        only_new: bool,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let expiry = expires_at.timestamp_millis();
+        let mut stored = Vec::with_capacity(8 + value.len());
+        stored.extend_from_slice(&expiry.to_be_bytes());
+        stored.extend_from_slice(value);
+        let mut set = redis::cmd("SET");
+        set.arg(self.pending_key(kind, hash))
+            .arg(stored)
+            .arg("PXAT")
+            .arg(expiry.max(1));
+        if only_new {
+            set.arg("NX");
+        }
+        let answer: Option<String> = set.query_async(&mut conn).await?;
+        Ok(answer.is_some())
+    }
 }
 
 #[async_trait]
@@ -28,19 +54,19 @@ impl PendingStore for RedisSessions {
         value: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let expiry = expires_at.timestamp_millis();
-        let mut stored = Vec::with_capacity(8 + value.len());
-        stored.extend_from_slice(&expiry.to_be_bytes());
-        stored.extend_from_slice(value);
-        let () = redis::cmd("SET")
-            .arg(self.pending_key(kind, hash))
-            .arg(stored)
-            .arg("PXAT")
-            .arg(expires_at.timestamp_millis().max(1))
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
+        self.set_pending(kind, hash, value, expires_at, false)
+            .await
+            .map(drop)
+    }
+
+    async fn put_pending_once(
+        &self,
+        kind: PendingKind,
+        hash: &[u8; 32],
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.set_pending(kind, hash, value, expires_at, true).await
     }
 
     async fn find_pending(

@@ -26,6 +26,25 @@ impl PendingStore for Database {
         Ok(())
     }
 
+    async fn put_pending_once(
+        &self,
+        kind: PendingKind,
+        hash: &[u8; 32],
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let put = execute!(
+            self,
+            "INSERT INTO pending_states (kind, token_hash, value, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, token_hash) DO NOTHING",
+            kind.as_str(),
+            &hash[..],
+            value,
+            expires_at
+        )?;
+        Ok(put == 1)
+    }
+
     async fn find_pending(
         &self,
         kind: PendingKind,

@@ -73,8 +73,8 @@ impl UserStore for Database {
             self,
             "INSERT INTO users (id, email, name, password_hash, roles, disabled, email_verified, \
              country, city, business_context, preferred_language, created_at, updated_at, \
-             email_key, name_key) \
-             VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11, $12, $13)",
+             email_key, name_key, legacy_id) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)",
             user.id.as_uuid(),
             user.email.as_str(),
             user.name.as_str(),
@@ -87,12 +87,13 @@ impl UserStore for Database {
             &user.profile.preferred_language,
             user.created_at,
             user.email.key(),
-            fold(user.name.as_str())
+            fold(user.name.as_str()),
+            user.legacy_id
         );
         match result {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(StoreError::Conflict("users_email_key"));
+                return Err(StoreError::Conflict(unique_index(db.message())));
             }
             Err(e) => return Err(e.into()),
         }
@@ -300,6 +301,44 @@ impl UserStore for Database {
             now
         )?;
         self.user_if_updated(id, updated).await
+    }
+
+    async fn find_user_by_legacy_id(&self, legacy_id: i64) -> Result<Option<User>, StoreError> {
+        let sql = select_users_where!("legacy_id = $1");
+        let row: Option<UserRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(legacy_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(|r| r.into_credentials().map(|c| c.user))
+            .transpose()
+    }
+
+    async fn set_legacy_id(&self, id: UserId, legacy_id: i64) -> Result<bool, StoreError> {
+        let set = execute!(
+            self,
+            "UPDATE users SET legacy_id = $2 WHERE id = $1 AND legacy_id IS NULL",
+            id.as_uuid(),
+            legacy_id
+        );
+        match set {
+            Ok(updated) => Ok(updated == 1),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(StoreError::Conflict("users_legacy_id"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The unique index an insert into `users` ran into, as both databases name it in their
+/// messages (`users.legacy_id` / `users_legacy_id`): the old id, else the address.
+fn unique_index(message: &str) -> &'static str {
+    if message.contains("legacy_id") {
+        "users_legacy_id"
+    } else {
+        "users_email_key"
     }
 }
 

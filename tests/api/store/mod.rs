@@ -49,6 +49,7 @@ async fn user(db: &Database, email: &str) -> UserId {
         email_verified: false,
         profile: Profile::default(),
         created_at: t(0),
+        legacy_id: None,
     };
     db.create_user(&user).await.unwrap();
     user.id

@@ -5,7 +5,40 @@ use gatehouse::store::PendingKind;
 
 use super::{Fixture, fixture, t};
 
-on_every_store!(a_pending_state_is_found_until_it_expires_and_taken_once);
+on_every_store!(
+    a_pending_state_is_found_until_it_expires_and_taken_once,
+    a_state_put_once_is_put_by_one_caller
+);
+
+async fn a_state_put_once_is_put_by_one_caller(f: Fixture) {
+    let kind = PendingKind::LegacyToken;
+    let hash = [9u8; 32];
+    let (a, b) = tokio::join!(
+        f.pending.put_pending_once(kind, &hash, b"", t(300)),
+        f.pending.put_pending_once(kind, &hash, b"", t(300))
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one put wins");
+    assert!(
+        !f.pending
+            .put_pending_once(kind, &hash, b"", t(300))
+            .await
+            .unwrap()
+    );
+    // Another kind, or the same hash once taken, is new again.
+    assert!(
+        f.pending
+            .put_pending_once(PendingKind::SignIn, &hash, b"", t(300))
+            .await
+            .unwrap()
+    );
+    assert!(f.pending.take_pending(kind, &hash).await.unwrap());
+    assert!(
+        f.pending
+            .put_pending_once(kind, &hash, b"", t(300))
+            .await
+            .unwrap()
+    );
+}
 
 async fn a_pending_state_is_found_until_it_expires_and_taken_once(f: Fixture) {
     let kind = PendingKind::SignIn;

@@ -46,6 +46,7 @@ async fn fixture() -> Fixture {
         email_verified: true,
         profile: Profile::default(),
         created_at: clock.now(),
+        legacy_id: None,
     };
     db.create_user(&user).await.unwrap();
     let endpoint = AuthorizationEndpoint::new(
