@@ -100,6 +100,18 @@ async fn exchange(app: &TestApp, token: &str, scope: Option<&str>) -> reqwest::R
     app.token(&form).await
 }
 
+/// Whether discovery lists the token exchange grant.
+async fn announced(app: &TestApp) -> bool {
+    let discovery: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let grants = discovery["grant_types_supported"].as_array().unwrap();
+    grants.iter().any(|g| g == EXCHANGE)
+}
+
 async fn refused(app: &TestApp, token: &str) {
     let body = assert_oauth_error(exchange(app, token, None).await, 400, "invalid_grant").await;
     assert_eq!(body["error_description"], REFUSED, "{token}");
@@ -146,14 +158,7 @@ async fn an_old_token_becomes_a_session_once(backend: Backend) {
     assert_eq!(me.status(), 200);
 
     // Announced, audited, counted.
-    let discovery: Value = app
-        .get("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let grants = discovery["grant_types_supported"].as_array().unwrap();
-    assert!(grants.iter().any(|g| g == EXCHANGE), "{grants:?}");
+    assert!(announced(&app).await);
     app.make_admin("root@example.com").await;
     let admin = app.access_token("root@example.com", PASSWORD).await;
     let audit = app
@@ -309,14 +314,7 @@ async fn old_ids_are_imported_unique_and_kept(backend: Backend) {
 async fn without_the_secret_the_grant_is_not_offered() {
     let app = spawn_app_with(Backend::Sqlite, &[]).await;
     import(&app, &[("ada@example.com", 42)]);
-    let discovery: Value = app
-        .get("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let grants = discovery["grant_types_supported"].as_array().unwrap();
-    assert!(!grants.iter().any(|g| g == EXCHANGE), "{grants:?}");
+    assert!(!announced(&app).await);
     let response = exchange(&app, &mint("42", THIRTY_DAYS, Utc::now()), None).await;
     assert_oauth_error(response, 400, "unsupported_grant_type").await;
 }
@@ -342,14 +340,7 @@ async fn nothing_is_exchanged_after_the_end_date() {
 
     // A server started after the end date no longer announces the exchange.
     let later = app.sibling().await;
-    let discovery: Value = later
-        .get("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let grants = discovery["grant_types_supported"].as_array().unwrap();
-    assert!(!grants.iter().any(|g| g == EXCHANGE), "{grants:?}");
+    assert!(!announced(&later).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
