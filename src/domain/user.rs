@@ -230,6 +230,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub profile: Profile,
+    /// The old service's integer user id, for accounts imported from it with one.
+    pub legacy_id: Option<i64>,
 }
 
 /// What registration hands to the store.

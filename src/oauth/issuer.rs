@@ -59,7 +59,7 @@ impl TokenIssuer {
         client: &Client,
         scope: &Scopes,
     ) -> Result<SignedAccessToken, OAuthError> {
-        self.sign(client.id.clone(), client, None, Vec::new(), scope)
+        self.sign(client.id.clone(), client, None, scope)
     }
 
     /// An access token for `user` in `session` with the granted scopes.
@@ -70,13 +70,7 @@ impl TokenIssuer {
         session: &Session,
         scope: &Scopes,
     ) -> Result<SignedAccessToken, OAuthError> {
-        self.sign(
-            user.id.to_string(),
-            client,
-            Some(session),
-            Role::names(&user.roles),
-            scope,
-        )
+        self.sign(user.id.to_string(), client, Some((user, session)), scope)
     }
 
     /// An ID token (OIDC Core §3.1.3.3): the person, when they signed in, the nonce of the
@@ -118,10 +112,11 @@ impl TokenIssuer {
         &self,
         sub: String,
         client: &Client,
-        session: Option<&Session>,
-        roles: Vec<String>,
+        person: Option<(&User, &Session)>,
         scope: &Scopes,
     ) -> Result<SignedAccessToken, OAuthError> {
+        let session = person.map(|(_, session)| session);
+        let user = person.map(|(user, _)| user);
         let at = self.clock.now();
         let now = at.timestamp();
         let ttl = self.settings.access_token_ttl.as_secs();
@@ -136,7 +131,8 @@ impl TokenIssuer {
             client_id: client.id.clone(),
             scope: scope.to_string(),
             sid: session.map(|s| s.id.to_string()),
-            roles,
+            roles: user.map(|u| Role::names(&u.roles)).unwrap_or_default(),
+            legacy_id: user.and_then(|u| u.legacy_id),
             auth_time: session.map(|s| s.auth_time.timestamp()),
             amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
             acr: session.map(|s| Acr::of(&s.amr).as_str().into()),

@@ -31,6 +31,10 @@ pub struct AccessClaims {
     pub sid: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The old service's user id of a person imported with one (while resource servers
+    /// move their own data over to Gatehouse's ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
     /// How the person signed in (RFC 8176); absent for client_credentials.
@@ -377,6 +381,7 @@ mod tests {
             scope: "openid".into(),
             sid: None,
             roles: vec![],
+            legacy_id: None,
             auth_time: Some(now),
             amr: vec!["pwd".into()],
             acr: None,

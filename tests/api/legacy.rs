@@ -120,7 +120,7 @@ async fn refused(app: &TestApp, token: &str) {
 async fn an_old_token_becomes_a_session_once(backend: Backend) {
     let clock = Arc::new(ManualClock::starting_now());
     let app = legacy_app(backend, clock.clone()).await;
-    import(&app, &[("ada@example.com", 42), ("root@example.com", 1)]);
+    import(&app, &[("ada@example.com", 42)]);
     let old = mint("42", THIRTY_DAYS, clock.now());
 
     let response = exchange(&app, &old, Some("openid email")).await;
@@ -131,6 +131,8 @@ async fn an_old_token_becomes_a_session_once(backend: Backend) {
     assert_eq!(tokens["scope"], "openid email");
     let access = claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(access["amr"], serde_json::json!(["legacy"]));
+    // The old id goes along, for resource servers whose data still uses it.
+    assert_eq!(access["legacy_id"], 42);
     let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["email"], "ada@example.com");
     assert_eq!(id_token["sub"], access["sub"]);
@@ -144,6 +146,7 @@ async fn an_old_token_becomes_a_session_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(me["email"], "ada@example.com");
+    assert_eq!(me["legacy_id"], 42);
     let refreshed = app
         .token(&[
             ("grant_type", "refresh_token"),
@@ -159,8 +162,18 @@ async fn an_old_token_becomes_a_session_once(backend: Backend) {
 
     // Announced, audited, counted.
     assert!(announced(&app).await);
-    app.make_admin("root@example.com").await;
-    let admin = app.access_token("root@example.com", PASSWORD).await;
+    let console = crate::console::administrator(&app).await;
+    let person = console
+        .get(&crate::console::person_path(&console, "ada@example.com").await)
+        .await;
+    assert!(
+        person
+            .body
+            .contains("Id in the old service</dt><dd>42</dd>")
+    );
+    let admin = app
+        .access_token("root@example.com", crate::browser::PASSWORD)
+        .await;
     let audit = app
         .get_json("/api/v1/admin/audit?type=legacy.exchanged", &admin)
         .await;

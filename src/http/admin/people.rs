@@ -123,6 +123,8 @@ struct PersonPage<'a> {
     csrf: &'a str,
     person: PersonRow,
     created: String,
+    /// The old service's id, when the account was imported with one.
+    legacy_id: Option<i64>,
     country: String,
     city: String,
     language: String,
@@ -183,6 +185,7 @@ pub async fn admin_person(
         notice,
         csrf: &ctx.csrf,
         created: when(user.created_at),
+        legacy_id: user.legacy_id,
         country: profile.country.clone().unwrap_or_default(),
         city: profile.city.clone().unwrap_or_default(),
         language: profile.preferred_language.clone().unwrap_or_default(),

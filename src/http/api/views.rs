@@ -22,6 +22,9 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub profile: ProfileView,
+    /// The old service's integer user id, for accounts imported from it with one.
+    #[oai(skip_serializing_if_is_none)]
+    pub legacy_id: Option<i64>,
 }
 
 /// What the coaching API knows about a person.
@@ -57,6 +60,7 @@ impl From<User> for UserView {
                 business_context: user.profile.business_context,
                 preferred_language: user.profile.preferred_language,
             },
+            legacy_id: user.legacy_id,
         }
     }
 }

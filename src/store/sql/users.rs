@@ -26,6 +26,7 @@ struct UserRow {
     preferred_language: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    legacy_id: Option<i64>,
 }
 
 impl UserRow {
@@ -42,6 +43,7 @@ impl UserRow {
                 disabled: self.disabled,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
+                legacy_id: self.legacy_id,
                 profile: Profile {
                     country: self.country,
                     city: self.city,
@@ -58,7 +60,7 @@ macro_rules! select_users_where {
     ($condition:literal) => {
         concat!(
             "SELECT id, email, name, password_hash, roles, disabled, email_verified, country, \
-             city, business_context, preferred_language, created_at, updated_at \
+             city, business_context, preferred_language, created_at, updated_at, legacy_id \
              FROM users WHERE ",
             $condition
         )
@@ -108,6 +110,7 @@ impl UserStore for Database {
             created_at: user.created_at,
             updated_at: user.created_at,
             profile: user.profile.clone(),
+            legacy_id: user.legacy_id,
         })
     }
 
