@@ -22,6 +22,9 @@ on_every_backend!(
     every_refusal_is_the_same_invalid_grant,
     an_account_with_a_second_factor_is_asked_for_it,
     old_ids_are_imported_unique_and_kept,
+    without_the_secret_the_grant_is_not_offered,
+    nothing_is_exchanged_after_the_end_date,
+    exchanges_count_against_the_sign_in_limit_of_an_address,
 );
 
 /// The old service's `SECRET_KEY`.
@@ -323,21 +326,19 @@ async fn old_ids_are_imported_unique_and_kept(backend: Backend) {
     assert_eq!(me["email"], "registered@example.com");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_the_secret_the_grant_is_not_offered() {
-    let app = spawn_app_with(Backend::Sqlite, &[]).await;
+async fn without_the_secret_the_grant_is_not_offered(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
     import(&app, &[("ada@example.com", 42)]);
     assert!(!announced(&app).await);
     let response = exchange(&app, &mint("42", THIRTY_DAYS, Utc::now()), None).await;
     assert_oauth_error(response, 400, "unsupported_grant_type").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_exchanged_after_the_end_date() {
+async fn nothing_is_exchanged_after_the_end_date(backend: Backend) {
     let clock = Arc::new(ManualClock::starting_now());
     let until = (clock.now() + chrono::Duration::hours(1)).to_rfc3339();
     let app = spawn_app_with_clock(
-        Backend::Sqlite,
+        backend,
         &[
             ("GATEHOUSE_LEGACY_HS256_SECRET", SECRET),
             ("GATEHOUSE_LEGACY_TOKENS_UNTIL", &until),
@@ -356,10 +357,9 @@ async fn nothing_is_exchanged_after_the_end_date() {
     assert!(!announced(&later).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exchanges_count_against_the_sign_in_limit_of_an_address() {
+async fn exchanges_count_against_the_sign_in_limit_of_an_address(backend: Backend) {
     let app = spawn_app_with(
-        Backend::Sqlite,
+        backend,
         &[
             ("GATEHOUSE_LEGACY_HS256_SECRET", SECRET),
             ("GATEHOUSE_RATE_LIMITS", "on"),
