@@ -374,3 +374,43 @@ async fn exchanges_count_against_the_sign_in_limit_of_an_address(backend: Backen
     assert_eq!(limited.status(), 429);
     assert_eq!(limited.json::<Value>().await.unwrap()["error"], "slow_down");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_gives_503_and_leaves_the_old_token_good() {
+    if crate::helpers::redis_url().is_none() {
+        eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
+        return;
+    }
+    let mut redis = crate::redis_outage::OwnRedis::start();
+    let url = redis.url();
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("GATEHOUSE_REDIS_URL", &url),
+            ("GATEHOUSE_LEGACY_HS256_SECRET", SECRET),
+        ],
+    )
+    .await;
+    import(&app, &[("ada@example.com", 42)]);
+    let old = mint("42", THIRTY_DAYS, Utc::now());
+
+    redis.stop();
+    let response = exchange(&app, &old, None).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_oauth_error(response, 503, "temporarily_unavailable").await;
+
+    // Back: the same token is exchanged, once.
+    redis.spawn();
+    let mut exchanged = None;
+    for _ in 0..50 {
+        let response = exchange(&app, &old, None).await;
+        if response.status() != 503 {
+            exchanged = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(exchanged, Some(reqwest::StatusCode::OK));
+    refused(&app, &old).await;
+}
