@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{ConnectOptions, PgPool, SqliteConnection, SqlitePool};
 
 use super::StoreError;
 
@@ -51,10 +51,10 @@ pub(crate) use execute;
 /// The SQL database, chosen by the scheme of its URL.
 #[derive(Clone, Debug)]
 pub enum Database {
-    /// With the lock its hot writers (session rotation and creation) queue on: SQLite has
+    /// With the turn its hot writers (session rotation and creation) queue on: SQLite has
     /// one writer at a time, and a writer that finds the database locked sleeps in SQLite's
     /// busy handler (1, 2, 5, 10 … ms), where a queue in the process wastes no time.
-    Sqlite(SqlitePool, Arc<tokio::sync::Mutex<()>>),
+    Sqlite(SqlitePool, Arc<Writers>),
     Postgres(PgPool),
 }
 
@@ -93,9 +93,13 @@ impl Database {
                 .max_connections(if in_memory { 1 } else { max_connections })
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .test_before_acquire(false)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
-            Ok(Self::Sqlite(pool, Arc::default()))
+            let writers = Writers {
+                turn: tokio::sync::Mutex::new(None),
+                own_connection: (!in_memory).then_some(options),
+            };
+            Ok(Self::Sqlite(pool, Arc::new(writers)))
         } else {
             let options =
                 PgConnectOptions::from_str(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
@@ -126,9 +130,9 @@ impl Database {
 
     /// Holds SQLite's writers in line while the guard lives; nothing for PostgreSQL.
     /// (The hottest write, a refresh token's rotation, takes it on [`on_writer_thread`].)
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn write_turn(&self) -> Option<WriterTurn<'_>> {
         match self {
-            Self::Sqlite(_, writers) => Some(writers.lock().await),
+            Self::Sqlite(_, writers) => Some(writers.turn().await),
             Self::Postgres(_) => None,
         }
     }
@@ -158,6 +162,48 @@ impl Database {
 
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// SQLite's writers' turn, and the connection the hottest write (a rotation) runs on while
+/// holding it: a connection of its own, not one of the pool's, as sqlx pings a pooled
+/// connection each time it goes back to the pool — one more round trip to the
+/// connection's thread per statement.
+#[derive(Debug)]
+pub struct Writers {
+    /// `None` until first used, and again after an error (the next write opens another).
+    turn: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// How to open it; `None` for an in-memory database, where another connection would
+    /// be another database (the pool is used instead).
+    own_connection: Option<SqliteConnectOptions>,
+}
+
+/// The writers' turn, while it is held.
+pub(crate) type WriterTurn<'a> = tokio::sync::MutexGuard<'a, Option<SqliteConnection>>;
+
+impl Writers {
+    /// Waits for the writers' turn.
+    pub(crate) async fn turn(&self) -> WriterTurn<'_> {
+        self.turn.lock().await
+    }
+
+    /// The turn's own connection, opened if need be; `None` when it has none (in memory)
+    /// or cannot open one now (the caller uses the pool, which reports the problem).
+    pub(crate) async fn connection<'a>(
+        &self,
+        turn: &'a mut WriterTurn<'_>,
+    ) -> Option<&'a mut SqliteConnection> {
+        if turn.is_none() {
+            let options = self.own_connection.as_ref()?;
+            match options.connect().await {
+                Ok(connection) => **turn = Some(connection),
+                Err(e) => {
+                    tracing::warn!(error = %e, "opening the SQLite writers' connection failed");
+                    return None;
+                }
+            }
+        }
+        turn.as_mut()
     }
 }
 

@@ -206,17 +206,26 @@ impl SessionStore for Database {
                     );
                     let now = rotation.now;
                     super::on_writer_thread(async move {
-                        let _turn = writers.lock().await;
-                        sqlx::query_as(ROTATE_CURRENT)
+                        let mut turn = writers.turn().await;
+                        let rotate = sqlx::query_as(ROTATE_CURRENT)
                             .bind(session)
                             .bind(&successor[..])
                             .bind(&sealed[..])
                             .bind(now)
                             .bind(idle)
                             .bind(&presented[..])
-                            .bind(client_id)
-                            .fetch_optional(&pool)
-                            .await
+                            .bind(client_id);
+                        match writers.connection(&mut turn).await {
+                            Some(connection) => {
+                                let rotated = rotate.fetch_optional(connection).await;
+                                if rotated.is_err() {
+                                    // Whatever went wrong, the next write starts afresh.
+                                    *turn = None;
+                                }
+                                rotated
+                            }
+                            None => rotate.fetch_optional(&pool).await,
+                        }
                     })
                     .await??
                 }
