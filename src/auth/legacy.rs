@@ -13,12 +13,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::login::{Login, LoginOutcome, Method, Refusal};
-use super::mfa::NextStep;
+use super::login::{Login, LoginOutcome, Method, Refusal, auth_error};
 use super::{AuthError, RequestContext};
 use crate::audit::{Event, EventType};
 use crate::clock::Clock;
-use crate::domain::{Secret, UserId};
+use crate::domain::{Secret, User, UserId};
 use crate::limits::LimitKind;
 use crate::store::{PendingKind, PendingStore, StoreError};
 
@@ -120,15 +119,16 @@ impl LegacyTokens {
         else {
             return Err(Unaccepted::Malformed);
         };
-        let header = json_object(header)?;
-        let hs256 = header.get("alg").and_then(Value::as_str) == Some("HS256");
-        if !hs256 || header.contains_key("crit") {
+        // The signature covers `header.payload` as sent.
+        let signed = &token[..header.len() + 1 + payload.len()];
+        let fields = json_object(header)?;
+        let hs256 = fields.get("alg").and_then(Value::as_str) == Some("HS256");
+        if !hs256 || fields.contains_key("crit") {
             return Err(Unaccepted::Algorithm);
         }
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| Unaccepted::Malformed)?;
-        let signed = &token[..header_and_payload_len(token)];
         let expected = self
             .key
             .sign(signed.as_bytes())
@@ -181,11 +181,6 @@ impl LegacyTokens {
     }
 }
 
-/// The length of `header.payload`, the part the signature covers.
-fn header_and_payload_len(token: &str) -> usize {
-    token.rfind('.').unwrap_or(0)
-}
-
 /// A base64url JSON object, as JWS parts are.
 fn json_object(part: &str) -> Result<Map<String, Value>, Unaccepted> {
     let bytes = URL_SAFE_NO_PAD
@@ -236,52 +231,52 @@ impl Login {
         {
             return Ok(LoginOutcome::Limited(limited));
         }
-        let (account, reason) = match legacy.check(token) {
-            Err(reason) => (None, reason),
-            Ok(claims) => {
-                let user = self.accounts.by_legacy_id(claims.legacy_id).await?;
-                let first = legacy.spend(&claims).await?;
-                let admitted = user.as_ref().map(|u| self.accounts.admits(u));
-                match (user, admitted) {
-                    (Some(user), Some(Ok(()))) if first => {
-                        let next = self.second_factors.next_step(&user, false).await;
-                        let method = Method::LegacyToken;
-                        let outcome = match next.map_err(super::login::auth_error)? {
-                            None => {
-                                self.start_session(user, client_id, scope, method, None, context)
-                                    .await
-                            }
-                            Some(NextStep::Code) => {
-                                self.second_step_ahead(
-                                    user,
-                                    client_id,
-                                    scope,
-                                    method,
-                                    NextStep::Code,
-                                )
-                                .await
-                            }
-                            Some(NextStep::Enroll) => {
-                                Ok(LoginOutcome::Refused(Refusal::SecondFactorNotSetUp))
-                            }
-                        };
-                        if outcome.is_err() {
-                            legacy.unspend(&claims).await;
-                        }
-                        return outcome;
-                    }
-                    (Some(user), Some(Ok(()))) => (Some(user.id), Unaccepted::Spent),
-                    (Some(user), Some(Err(AuthError::EmailNotVerified))) => {
-                        (Some(user.id), Unaccepted::Unverified)
-                    }
-                    (Some(user), _) => (Some(user.id), Unaccepted::Disabled),
-                    (None, _) => (None, Unaccepted::UnknownAccount),
-                }
+        let (claims, user) = match self.legacy_account(legacy, token).await? {
+            Ok(found) => found,
+            Err((account, reason)) => {
+                self.refuse_legacy(account, reason, client_id, context)
+                    .await;
+                return Ok(LoginOutcome::Refused(Refusal::LegacyTokenRefused));
             }
         };
-        self.refuse_legacy(account, reason, client_id, context)
-            .await;
-        Ok(LoginOutcome::Refused(Refusal::LegacyTokenRefused))
+        let method = Method::LegacyToken;
+        let outcome = match self.second_factors.next_step(&user, false).await {
+            Ok(step) => {
+                self.after_first_factor(user, step, client_id, scope, method, context)
+                    .await
+            }
+            Err(e) => Err(auth_error(e)),
+        };
+        if outcome.is_err() {
+            legacy.unspend(&claims).await;
+        }
+        Ok(outcome?.unwrap_or_else(LoginOutcome::Refused))
+    }
+
+    /// The account an old token names, once the token is checked and spent; else whom it
+    /// named, if anyone, and why it is refused. A disabled or unverified account is told
+    /// before a spent token.
+    async fn legacy_account(
+        &self,
+        legacy: &LegacyTokens,
+        token: &str,
+    ) -> Result<Result<(LegacyClaims, User), (Option<UserId>, Unaccepted)>, AuthError> {
+        let claims = match legacy.check(token) {
+            Ok(claims) => claims,
+            Err(reason) => return Ok(Err((None, reason))),
+        };
+        let user = self.accounts.by_legacy_id(claims.legacy_id).await?;
+        let first = legacy.spend(&claims).await?;
+        let Some(user) = user else {
+            return Ok(Err((None, Unaccepted::UnknownAccount)));
+        };
+        let refused = |reason| Ok(Err((Some(user.id), reason)));
+        match self.accounts.admits(&user) {
+            Err(AuthError::EmailNotVerified) => refused(Unaccepted::Unverified),
+            Err(_) => refused(Unaccepted::Disabled),
+            Ok(()) if !first => refused(Unaccepted::Spent),
+            Ok(()) => Ok(Ok((claims, user))),
+        }
     }
 
     async fn refuse_legacy(

@@ -55,7 +55,7 @@ impl Method {
     }
 
     /// The first factor as `amr` names it (RFC 8176; `legacy` for the old service's token).
-    fn first_factor(self) -> &'static str {
+    pub fn first_factor(self) -> &'static str {
         match self {
             Self::LoginPage | Self::PasswordGrant => "pwd",
             Self::LegacyToken => "legacy",
@@ -223,22 +223,17 @@ impl Login {
         let refusal = match attempt.result {
             Ok(user) => {
                 let next = self.second_factors.next_step(&user, second_factor_asked);
-                match next.await.map_err(auth_error)? {
-                    None => {
-                        self.limiter.succeeded_sign_in(email).await?;
-                        return self
-                            .start_session(user, client_id, scope, method, None, context)
-                            .await;
-                    }
-                    // With a second factor the account's failures are forgiven only once
-                    // the code is right too: the password alone must not reset the count
-                    // of wrong codes.
-                    Some(step) if step == NextStep::Code || method.can_enroll() => {
-                        return self
-                            .second_step_ahead(user, client_id, scope, method, step)
-                            .await;
-                    }
-                    Some(_) => Refusal::SecondFactorNotSetUp,
+                let step = next.await.map_err(auth_error)?;
+                // With a second factor the account's failures are forgiven only once the
+                // code is right too: the password alone must not reset the count of wrong
+                // codes.
+                if step.is_none() {
+                    self.limiter.succeeded_sign_in(email).await?;
+                }
+                let after = self.after_first_factor(user, step, client_id, scope, method, context);
+                match after.await? {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(refusal) => refusal,
                 }
             }
             Err(AuthError::InvalidCredentials | AuthError::UnknownUser) => {
@@ -433,9 +428,34 @@ impl Login {
         }
     }
 
+    /// What follows a first factor that held, given the second step the account asks for:
+    /// the session, the wait for that step, or — when the person must set up a second
+    /// factor and this way of signing in cannot — the refusal to tell.
+    pub(super) async fn after_first_factor(
+        &self,
+        user: User,
+        step: Option<NextStep>,
+        client_id: &str,
+        scope: &str,
+        method: Method,
+        context: &RequestContext,
+    ) -> Result<Result<LoginOutcome, Refusal>, AuthError> {
+        match step {
+            None => self
+                .start_session(user, client_id, scope, method, None, context)
+                .await
+                .map(Ok),
+            Some(step) if step == NextStep::Code || method.can_enroll() => self
+                .second_step_ahead(user, client_id, scope, method, step)
+                .await
+                .map(Ok),
+            Some(_) => Ok(Err(Refusal::SecondFactorNotSetUp)),
+        }
+    }
+
     /// Holds a sign-in whose password was right until its second step; starts the
     /// enrollment when that step is setting up a second factor.
-    pub(super) async fn second_step_ahead(
+    async fn second_step_ahead(
         &self,
         user: User,
         client_id: &str,
@@ -467,7 +487,7 @@ impl Login {
         })))
     }
 
-    pub(super) async fn start_session(
+    async fn start_session(
         &self,
         user: User,
         client_id: &str,

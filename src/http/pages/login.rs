@@ -282,7 +282,7 @@ pub async fn start_browser_session(
             user.id,
             BROWSER_CLIENT_ID,
             BROWSER_SCOPE,
-            crate::auth::mfa::amr("pwd", None),
+            crate::auth::mfa::amr(Method::LoginPage.first_factor(), None),
             &request_context(req),
         )
         .await
