@@ -51,15 +51,14 @@ impl AuthorizationStore for Database {
         // One statement spends the code and returns it: of concurrent redemptions, one
         // wins, and no failure can fall between spending and reading.
         let spent: Option<CodeRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
+            let query = sqlx::query_as(
                 "UPDATE auth_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
                  RETURNING client_id, redirect_uri, user_id, scope, nonce, code_challenge, auth_time, \
                  expires_at, amr",
             )
             .bind(&hash[..])
-            .bind(now)
-            .fetch_optional(pool)
-            .await
+            .bind(now);
+            super::fetch_written(query, pool).await
         })?;
         if let Some(row) = spent {
             if now >= row.expires_at {
@@ -81,14 +80,13 @@ impl AuthorizationStore for Database {
         // `attach_session` updates the same row, so the database orders the two: either
         // this sees its session (and the caller ends it), or the winner sees the mark.
         let used: Option<(Option<String>,)> = on_pool!(self, |pool| {
-            sqlx::query_as(
+            let query = sqlx::query_as(
                 "UPDATE auth_codes SET replayed_at = COALESCE(replayed_at, $2) WHERE code_hash = $1 \
                  RETURNING session_id",
             )
             .bind(&hash[..])
-            .bind(now)
-            .fetch_optional(pool)
-            .await
+            .bind(now);
+            super::fetch_written(query, pool).await
         })?;
         Ok(match used {
             Some((session,)) => {
@@ -114,13 +112,12 @@ impl AuthorizationStore for Database {
         session: &SessionId,
     ) -> Result<bool, StoreError> {
         let replayed: Option<(Option<DateTime<Utc>>,)> = on_pool!(self, |pool| {
-            sqlx::query_as(
+            let query = sqlx::query_as(
                 "UPDATE auth_codes SET session_id = $2 WHERE code_hash = $1 RETURNING replayed_at",
             )
             .bind(&hash[..])
-            .bind(session.as_str())
-            .fetch_optional(pool)
-            .await
+            .bind(session.as_str());
+            super::fetch_written(query, pool).await
         })?;
         Ok(matches!(replayed, Some((Some(_),))))
     }

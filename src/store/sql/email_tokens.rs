@@ -31,11 +31,10 @@ impl Database {
         purpose: EmailPurpose,
     ) -> Result<Option<EmailToken>, StoreError> {
         let row: Option<TokenRow> = on_pool!(self, |pool| {
-            sqlx::query_as(statement)
+            let query = sqlx::query_as(statement)
                 .bind(&hash[..])
-                .bind(purpose.as_str())
-                .fetch_optional(pool)
-                .await
+                .bind(purpose.as_str());
+            super::fetch_written(query, pool).await
         })?;
         Ok(row.map(|row| token(hash, purpose, row)))
     }

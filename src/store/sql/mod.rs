@@ -48,6 +48,25 @@ macro_rules! execute {
 }
 pub(crate) use execute;
 
+/// Runs a write that returns at most one row (`… RETURNING`), stepped to its end. An
+/// autocommit statement left after its first row — what `fetch_optional` does — commits
+/// when SQLite resets it, and there SQLite skips its WAL hook: the automatic checkpoint
+/// would never run, and under a steady stream of such writes (refresh tokens rotated)
+/// the SQLite WAL would grow without bound.
+pub(crate) async fn fetch_written<'q, 'e, 'c: 'e, DB, O, A, E>(
+    query: sqlx::query::QueryAs<'q, DB, O, A>,
+    executor: E,
+) -> Result<Option<O>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    A: 'q + 'e + sqlx::IntoArguments<DB>,
+    O: 'e + Send + Unpin + for<'r> sqlx::FromRow<'r, DB::Row>,
+    E: 'e + sqlx::Executor<'c, Database = DB>,
+    'q: 'e,
+{
+    Ok(query.fetch_all(executor).await?.into_iter().next())
+}
+
 /// The SQL database, chosen by the scheme of its URL.
 #[derive(Clone, Debug)]
 pub enum Database {

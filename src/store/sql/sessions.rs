@@ -217,29 +217,28 @@ impl SessionStore for Database {
                             .bind(client_id);
                         match writers.connection(&mut turn).await {
                             Some(connection) => {
-                                let rotated = rotate.fetch_optional(connection).await;
+                                let rotated = super::fetch_written(rotate, connection).await;
                                 if rotated.is_err() {
                                     // Whatever went wrong, the next write starts afresh.
                                     *turn = None;
                                 }
                                 rotated
                             }
-                            None => rotate.fetch_optional(&pool).await,
+                            None => super::fetch_written(rotate, &pool).await,
                         }
                     })
                     .await??
                 }
                 Database::Postgres(pool) => {
-                    sqlx::query_as(ROTATE_CURRENT)
+                    let rotate = sqlx::query_as(ROTATE_CURRENT)
                         .bind(rotation.session.as_str())
                         .bind(&rotation.successor.0[..])
                         .bind(&rotation.sealed.0[..])
                         .bind(rotation.now)
                         .bind(idle)
                         .bind(&rotation.presented.0[..])
-                        .bind(rotation.client_id)
-                        .fetch_optional(pool)
-                        .await?
+                        .bind(rotation.client_id);
+                    super::fetch_written(rotate, pool).await?
                 }
             };
             if let Some(row) = rotated {

@@ -26,7 +26,8 @@ struct Fixture {
     pending: Arc<dyn PendingStore>,
     user: UserId,
     other_user: UserId,
-    _db: TestDatabase,
+    /// The database (or schema) and Redis prefix of this test, kept alive with it.
+    db: TestDatabase,
 }
 
 impl Fixture {
@@ -79,7 +80,7 @@ async fn fixture(kind: &str) -> Option<Fixture> {
         pending,
         user: user_id,
         other_user,
-        _db: db,
+        db,
     })
 }
 

@@ -212,3 +212,30 @@ async fn replaying_an_older_token_ends_the_session(f: Fixture) {
         Rotated::Refused
     );
 }
+
+/// SQLite keeps checkpointing its write-ahead log while refresh tokens rotate: a long
+/// chain leaves it near SQLite's automatic checkpoint size (1,000 pages), where a
+/// rotation that skipped the checkpoint left it growing by every rotation's pages.
+#[tokio::test]
+async fn sqlite_rotations_keep_the_write_ahead_log_bounded() {
+    let f = fixture("sqlite").await.unwrap();
+    let (s, mut current) = f.started().await;
+    for second in 1..=3_000 {
+        let next = RefreshToken::generate(s.id.clone());
+        let outcome = f
+            .store
+            .rotate_refresh_token(rotation(&s.id, &current, &next, second))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Rotated::Rotated(_)), "{outcome:?}");
+        current = next;
+    }
+    let wal = f.db.dir.path().join("gatehouse.db-wal");
+    let bytes = std::fs::metadata(&wal).unwrap().len();
+    // A frame is a 4 KiB page and its 24-byte header; 3,000 rotations write ~10,000.
+    assert!(
+        bytes < 2_000 * (4_096 + 24),
+        "the WAL holds {} frames",
+        bytes / (4_096 + 24)
+    );
+}

@@ -148,7 +148,7 @@ async fn a_redis_session_with_its_refresh_token_stays_under_400_bytes() {
 
     let client = redis::Client::open(redis_url().unwrap()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let key = format!("{}:s:{{{}}}", f._db.redis_prefix(), s.id);
+    let key = format!("{}:s:{{{}}}", f.db.redis_prefix(), s.id);
     let bytes: u64 = redis::cmd("MEMORY")
         .arg("USAGE")
         .arg(&key)
