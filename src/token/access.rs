@@ -128,9 +128,14 @@ impl TokenSigner {
         let key = ring
             .signing_key(now)
             .ok_or_else(|| KeyError::Refused("no key is active".into()))?;
-        let header = serde_json::json!({"alg": key.alg().as_str(), "typ": typ, "kid": key.kid()});
+        // Written directly: the algorithm and type are ours, the key id is base64url.
+        let header = format!(
+            r#"{{"alg":"{}","typ":"{typ}","kid":"{}"}}"#,
+            key.alg().as_str(),
+            key.kid()
+        );
         let mut token = String::with_capacity(1024);
-        URL_SAFE_NO_PAD.encode_string(header.to_string(), &mut token);
+        URL_SAFE_NO_PAD.encode_string(header, &mut token);
         token.push('.');
         let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Invalid {
             path: Default::default(),

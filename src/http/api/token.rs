@@ -397,16 +397,75 @@ async fn authenticate(
 /// A form field this endpoint reads that holds a control character (other than tab, line
 /// feed and carriage return): bad input, refused before anything is looked up, the same
 /// way on every backend. The schema's `pattern` says so; `Form` does not enforce it.
-fn refused_controls(form: &impl poem_openapi::types::ToJSON) -> Option<OAuthError> {
-    let fields = form.to_json()?;
-    let (name, _) = fields.as_object()?.iter().find(|(_, value)| {
-        value
-            .as_str()
-            .is_some_and(|s| s.chars().any(crate::domain::text::is_forbidden_control))
-    })?;
+fn refused_controls(form: &impl TextFields) -> Option<OAuthError> {
+    let (name, _) = form
+        .text_fields()
+        .find(|(_, value)| value.chars().any(crate::domain::text::is_forbidden_control))?;
     Some(OAuthError::invalid_request(format!(
         "the parameter {name} must not contain control characters"
     )))
+}
+
+/// A form's fields that were sent, by name, in the form's order.
+trait TextFields {
+    fn text_fields(&self) -> impl Iterator<Item = (&'static str, &str)>;
+}
+
+/// Implements [`TextFields`] for a form by naming its fields: destructured without `..`,
+/// so a field added to the form and not here does not compile.
+macro_rules! text_fields {
+    ($form:ident { $($field:ident),* $(,)? }) => {
+        impl TextFields for $form {
+            fn text_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+                let $form { $($field),* } = self;
+                [$((stringify!($field), FieldText::text($field))),*]
+                    .into_iter()
+                    .filter_map(|(name, text)| Some((name, text?)))
+            }
+        }
+    };
+}
+
+text_fields!(TokenForm {
+    grant_type,
+    username,
+    password,
+    refresh_token,
+    code,
+    redirect_uri,
+    code_verifier,
+    mfa_token,
+    otp,
+    recovery_code,
+    subject_token,
+    subject_token_type,
+    requested_token_type,
+    scope,
+    client_id,
+    client_secret,
+});
+text_fields!(TokenLookupForm {
+    token,
+    token_type_hint,
+    client_id,
+    client_secret,
+});
+
+/// A form field's text, when it was sent.
+trait FieldText {
+    fn text(&self) -> Option<&str>;
+}
+
+impl FieldText for String {
+    fn text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl FieldText for Option<String> {
+    fn text(&self) -> Option<&str> {
+        self.as_deref()
+    }
 }
 
 async fn exchange(state: &AppState, req: &Request, form: TokenForm) -> TokenResult {
