@@ -23,7 +23,8 @@ fn token(hash: &[u8; 32], purpose: EmailPurpose, row: TokenRow) -> EmailToken {
 }
 
 impl Database {
-    /// The token a statement over `hash` ($1) and `purpose` ($2) returns, if any.
+    /// The token a statement over `hash` ($1) and `purpose` ($2) returns, if any; the
+    /// statement may spend it (`DELETE … RETURNING`), so it is run to its end.
     async fn one_token(
         &self,
         statement: &'static str,
