@@ -152,7 +152,7 @@ pub struct Checked {
 /// A request that passed every check.
 #[derive(Clone, Debug)]
 pub struct ValidAuthorization {
-    pub client: Client,
+    pub client: Arc<Client>,
     pub reply: Reply,
     pub scope: Scopes,
     pub prompt: Prompt,
@@ -391,7 +391,7 @@ impl AuthorizationEndpoint {
         &self,
         client_id: &str,
         redirect_uri: Option<&str>,
-    ) -> Result<Client, AuthorizeError> {
+    ) -> Result<Arc<Client>, AuthorizeError> {
         let page = AuthorizeError::Page;
         let client = self
             .clients

@@ -271,12 +271,13 @@ impl ClientRegistry {
         }
     }
 
-    pub async fn find(&self, id: &str) -> Result<Option<Client>, StoreError> {
+    /// The client, shared with the cache (a request reads it, nothing changes it).
+    pub async fn find(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         if id == BUILT_IN_CLIENT_ID {
-            return Ok(Some((*self.built_in).clone()));
+            return Ok(Some(self.built_in.clone()));
         }
         if let Some(cached) = self.cache.get(id).await {
-            return Ok(cached.map(|c| (*c).clone()));
+            return Ok(cached);
         }
         let found = self
             .store
@@ -284,12 +285,12 @@ impl ClientRegistry {
             .await?
             .map(|c| Arc::new(Client::from_stored(c)));
         self.cache.insert(id.to_string(), found.clone()).await;
-        Ok(found.map(|c| (*c).clone()))
+        Ok(found)
     }
 
     /// RFC 6749 §2.3: exactly one way of authenticating; no client named means the
     /// built-in first-party client.
-    pub async fn authenticate_request(&self, auth: ClientAuth) -> Result<Client, OAuthError> {
+    pub async fn authenticate_request(&self, auth: ClientAuth) -> Result<Arc<Client>, OAuthError> {
         if auth.basic.is_some() && auth.client_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "use one client authentication method, not both",
@@ -321,7 +322,7 @@ impl ClientRegistry {
         &self,
         id: &str,
         secret: Option<&Secret<String>>,
-    ) -> Result<Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
         let client = self.find(id).await?.ok_or_else(invalid)?;
         let authenticated = match (client.public, secret) {

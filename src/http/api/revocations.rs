@@ -1,6 +1,8 @@
 //! The revocation feed: sessions ended and access tokens revoked, for resource servers that
 //! verify tokens with the JWKS alone and want to refuse them within seconds of a sign-out.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::http::StatusCode;
@@ -27,9 +29,9 @@ const OVERLAP_SECONDS: i64 = 60;
 /// HTTP Basic, each form-urlencoded first.
 #[derive(SecurityScheme)]
 #[oai(ty = "basic", checker = "verify_client", rename = "clientBasic")]
-pub struct ClientBasic(pub Client);
+pub struct ClientBasic(pub Arc<Client>);
 
-async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Client> {
+async fn verify_client(req: &Request, basic: Basic) -> poem::Result<Arc<Client>> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;

@@ -1,6 +1,8 @@
 //! The token endpoint over HTTP: form in, RFC 6749 JSON out. Served at `/oauth2/token`
 //! and, for existing clients, at `/api/v1/auth/token` — the same operation.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use poem::Request;
@@ -378,7 +380,7 @@ async fn authenticate(
     state: &AppState,
     req: &Request,
     form: &TokenLookupForm,
-) -> Result<(crate::oauth::Client, bool), LookupError> {
+) -> Result<(Arc<crate::oauth::Client>, bool), LookupError> {
     let basic = basic_credentials(req).map_err(|e| lookup_error(e, true))?;
     let attempted = basic.is_some();
     let client = state

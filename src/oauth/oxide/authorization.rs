@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use oxide_auth::code_grant::authorization::{Error as FlowError, Request as AuthorizeParams};
@@ -94,7 +94,7 @@ impl AuthorizeParams for AuthorizeRequest {
 struct Validation<'a> {
     endpoint: &'a AuthorizationEndpoint,
     request: &'a AuthorizeRequest,
-    client: OnceLock<Client>,
+    client: OnceLock<Arc<Client>>,
     scope: OnceLock<Scopes>,
     checked: Option<Checked>,
     verdict: OnceLock<Stop>,
