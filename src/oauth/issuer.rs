@@ -115,8 +115,7 @@ impl TokenIssuer {
         person: Option<(&User, &Session)>,
         scope: &Scopes,
     ) -> Result<SignedAccessToken, OAuthError> {
-        let session = person.map(|(_, session)| session);
-        let user = person.map(|(user, _)| user);
+        let (user, session) = person.unzip();
         let at = self.clock.now();
         let now = at.timestamp();
         let ttl = self.settings.access_token_ttl.as_secs();
