@@ -20,6 +20,7 @@ mod databases {
 
     on_both_databases!(
         a_json_body_with_control_characters_is_refused_by_field,
+        every_field_of_the_token_forms_is_refused_by_name,
         each_authorization_parameter_is_accepted_once,
         a_json_key_given_twice_is_refused,
         look_alike_addresses_and_names_are_refused,
@@ -61,6 +62,58 @@ async fn assert_refused(response: reqwest::Response, status: u16, what: &str) ->
     assert_ne!(body["error"], "server_error", "{what}");
     assert_ne!(body["error"], "temporarily_unavailable", "{what}");
     body
+}
+
+/// Each field the token, revocation and introspection forms read, with a control
+/// character: 400 `invalid_request` naming that field, before anything is looked up.
+async fn every_field_of_the_token_forms_is_refused_by_name(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = no_redirects();
+    let token_fields = [
+        "grant_type",
+        "username",
+        "password",
+        "refresh_token",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "mfa_token",
+        "otp",
+        "recovery_code",
+        "subject_token",
+        "subject_token_type",
+        "requested_token_type",
+        "scope",
+        "client_id",
+        "client_secret",
+    ];
+    let lookup_fields = ["token", "token_type_hint", "client_id", "client_secret"];
+    let cases = token_fields
+        .iter()
+        .map(|f| ("/oauth2/token", ("grant_type", "client_credentials"), *f))
+        .chain(lookup_fields.iter().flat_map(|f| {
+            ["/oauth2/revoke", "/oauth2/introspect"].map(|path| (path, ("token", "x"), *f))
+        }));
+    for (path, (base, base_value), field) in cases {
+        let mut pairs = vec![(field, "a\u{1}b")];
+        if field != base {
+            pairs.push((base, base_value));
+        }
+        let response = client
+            .post(app.url(path))
+            .form(&pairs)
+            .send()
+            .await
+            .unwrap();
+        let what = format!("{field} at {path}");
+        let body = assert_refused(response, 400, &what).await;
+        assert_eq!(body["error"], "invalid_request", "{what}");
+        assert_eq!(
+            body["error_description"],
+            format!("the parameter {field} must not contain control characters"),
+            "{what}"
+        );
+    }
 }
 
 async fn control_characters_are_refused_alike_at_every_endpoint(backend: Backend) {

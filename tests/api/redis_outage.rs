@@ -16,7 +16,17 @@ pub(crate) struct OwnRedis {
 }
 
 impl OwnRedis {
-    pub(crate) fn start() -> Self {
+    /// A Redis of the test's own when the suite runs its Redis tests
+    /// (`GATEHOUSE_TEST_REDIS_URL` set); `None`, said once, when it does not.
+    pub(crate) fn for_test() -> Option<Self> {
+        if crate::helpers::redis_url().is_none() {
+            eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
+            return None;
+        }
+        Some(Self::start())
+    }
+
+    fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -77,11 +87,9 @@ impl Drop for OwnRedis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
-    if crate::helpers::redis_url().is_none() {
-        eprintln!("not run: GATEHOUSE_TEST_REDIS_URL is not set");
+    let Some(mut redis) = OwnRedis::for_test() else {
         return;
-    }
-    let mut redis = OwnRedis::start();
+    };
     let url = redis.url();
     let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_REDIS_URL", &url)]).await;
     app.register_user("ada@example.com", PASSWORD).await;
