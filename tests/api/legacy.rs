@@ -380,15 +380,9 @@ async fn a_redis_outage_gives_503_and_leaves_the_old_token_good() {
     let Some(mut redis) = crate::redis_outage::OwnRedis::for_test() else {
         return;
     };
-    let url = redis.url();
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &[
-            ("GATEHOUSE_REDIS_URL", &url),
-            ("GATEHOUSE_LEGACY_HS256_SECRET", SECRET),
-        ],
-    )
-    .await;
+    let app = redis
+        .app(&[("GATEHOUSE_LEGACY_HS256_SECRET", SECRET)])
+        .await;
     import(&app, &[("ada@example.com", 42)]);
     let old = mint("42", THIRTY_DAYS, Utc::now());
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, assert_oauth_error, confidential_client, spawn_app_with};
+use crate::helpers::{Backend, TestApp, assert_oauth_error, confidential_client, spawn_app_with};
 use crate::sessions::{PASSWORD, refresh, s, sign_in};
 
 /// A `redis-server` of the test's own, on a free port, keeping its data in an
@@ -77,6 +77,14 @@ impl OwnRedis {
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// A server on SQLite keeping its sessions in this Redis, with `settings` besides.
+    pub(crate) async fn app(&self, settings: &[(&str, &str)]) -> TestApp {
+        let url = self.url();
+        let mut all = vec![("GATEHOUSE_REDIS_URL", url.as_str())];
+        all.extend_from_slice(settings);
+        spawn_app_with(Backend::Sqlite, &all).await
+    }
 }
 
 impl Drop for OwnRedis {
@@ -90,8 +98,7 @@ async fn a_redis_outage_gives_503_and_service_resumes_when_it_returns() {
     let Some(mut redis) = OwnRedis::for_test() else {
         return;
     };
-    let url = redis.url();
-    let app = spawn_app_with(Backend::Sqlite, &[("GATEHOUSE_REDIS_URL", &url)]).await;
+    let app = redis.app(&[]).await;
     app.register_user("ada@example.com", PASSWORD).await;
     let secret = confidential_client(
         &app,

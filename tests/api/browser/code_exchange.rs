@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{Browser, PASSWORD, REDIRECT, VERIFIER, authorize_path, client, exchange, query_of};
-use crate::helpers::{Backend, assert_oauth_error, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, assert_oauth_error, spawn_app};
 
 crate::on_every_backend!(concurrent_exchanges_of_one_code_end_the_session_it_started);
 
@@ -12,15 +12,7 @@ async fn an_outage_during_the_code_exchange_leaves_the_code_usable() {
     let Some(mut redis) = crate::redis_outage::OwnRedis::for_test() else {
         return;
     };
-    let url = redis.url();
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &[
-            ("GATEHOUSE_REDIS_URL", &url),
-            ("GATEHOUSE_AUTH_CODE_TTL", "10m"),
-        ],
-    )
-    .await;
+    let app = redis.app(&[("GATEHOUSE_AUTH_CODE_TTL", "10m")]).await;
     client(&app, "webapp", true).await;
     let browser = Browser::new(&app);
     browser.register("ada@example.com").await;
